@@ -1,0 +1,37 @@
+# The entry points people type. Every target works on a fresh machine with Go installed.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/eventdelivery/eventdelivery/internal/version.Version=$(VERSION)
+# Prism leaves a file in $TMPDIR on every run: keep them in one place.
+export TMPDIR := $(or $(EVENTDELIVERY_TMPDIR),/tmp/eventdelivery)
+
+.PHONY: all build test demo demo-replay bench vet clean tmpdir
+
+all: build test
+
+tmpdir:
+	@mkdir -p $(TMPDIR)
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/eventdelivery ./pipelines/eventdelivery
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/launcher ./launcher
+
+vet:
+	$(GO) vet ./...
+
+## test: the full test suite (needs the Cloud SDK's Pub/Sub emulator; .ci/run installs it)
+test: tmpdir
+	$(GO) test -count=1 -timeout 20m ./...
+
+## demo: replay three past hours of play-track events through the pipeline on Prism
+demo: tmpdir demo-replay
+
+demo-replay: tmpdir
+	$(GO) run -ldflags "$(LDFLAGS)" ./examples/demo --out out/demo
+
+## bench: per-event Go benchmarks and the end-to-end replay benchmark, with their baselines
+bench: tmpdir
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x -count=1 ./... 
+
+clean:
+	rm -rf bin out

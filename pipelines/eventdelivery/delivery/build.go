@@ -1,0 +1,41 @@
+// Package delivery is the event-type pipeline: its parameters and its graph, from messages
+// to closed, deduplicated buckets. The pipeline binary and its tests both build it here.
+package delivery
+
+import (
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/transforms/deadletter"
+	"github.com/eventdelivery/eventdelivery/transforms/decode"
+	"github.com/eventdelivery/eventdelivery/transforms/dedupe"
+	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
+	"github.com/eventdelivery/eventdelivery/transforms/manifest"
+	"github.com/eventdelivery/eventdelivery/transforms/replay"
+	"github.com/eventdelivery/eventdelivery/transforms/sink"
+)
+
+// Build adds the pipeline for cfg to s, reading cfg.Input, and returns the manifests it
+// writes (PCollection<bucket.Manifest>).
+func Build(s beam.Scope, cfg Config) beam.PCollection {
+	msgs, dead := replay.Read(s, cfg.Input, cfg.Target())
+	return Deliver(s, cfg, msgs, dead)
+}
+
+// Deliver adds everything after the source: decode, bucket, dedupe, write, close. msgs is
+// PCollection<message.Message> stamped with publish times; dead holds dead letters the
+// source found itself (may be nil, or several). Extra heartbeats (live sources) may be
+// passed in beats as PCollection<manifest.Entry>.
+func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollection, beats ...beam.PCollection) beam.PCollection {
+	t := cfg.Target()
+	events, invalid := decode.Decode(s, msgs, cfg.Decode())
+	if dead.IsValid() {
+		invalid = beam.Flatten(s, invalid, dead)
+	}
+	placed, seen := bucket.Assign(s, events, t)
+	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t)
+	files := sink.Write(s, dedupe.Dedupe(s, placed, cfg.Shards), sink.Config{Target: t, Schema: cfg.Schema})
+	deadFiles := deadletter.Write(s, placedDead, t, cfg.Shards)
+	entries := append([]beam.PCollection{files, deadFiles, heartbeat.FillGaps(s, cfg.Layout, seen, seenDead)}, beats...)
+	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, NowMs: cfg.NowMs}, entries...)
+}

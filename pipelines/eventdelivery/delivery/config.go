@@ -1,0 +1,137 @@
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/transforms/decode"
+)
+
+// Config is everything one event-type pipeline needs, parsed and checked.
+type Config struct {
+	EventType    string
+	Schema       string // the Avro schema, JSON
+	Input        string // replay file(s); empty for a subscription
+	Subscription string
+	Output       string
+	BucketTime   decode.Source
+	EventID      decode.Source
+	Layout       bucket.Layout
+	Shards       int
+	RunID        string
+	Version      string
+	NowMs        int64 // for tests: the wall clock in Unix ms; 0 means time.Now
+}
+
+// Target returns where the pipeline writes.
+func (c Config) Target() bucket.Target {
+	return bucket.Target{Root: c.Output, EventType: c.EventType, Layout: c.Layout, RunID: c.RunID}
+}
+
+// Flags holds the raw flag values of Params.
+type Flags map[string]*string
+
+// RegisterFlags defines every parameter of Params on fs.
+func RegisterFlags(fs *flag.FlagSet) Flags {
+	f := Flags{}
+	for _, p := range Params {
+		f[p.Name] = fs.String(p.Name, p.Default, p.Help)
+	}
+	return f
+}
+
+var eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+var runIDRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Config parses and checks the flags, reading the schema file, and reports every problem.
+func (f Flags) Config(ctx context.Context) (Config, error) {
+	var errs []error
+	bad := func(flag string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	c := Config{EventType: *f["event_type"], Input: *f["input"], Subscription: *f["subscription"], Output: *f["output"], RunID: *f["run_id"]}
+	if !eventTypeRe.MatchString(c.EventType) {
+		bad("event_type", "%q: want [a-z][a-z0-9-]*", c.EventType)
+	}
+	switch {
+	case *f["schema_json"] != "":
+		c.Schema = *f["schema_json"]
+	case *f["schema"] != "":
+		s, err := readFile(ctx, *f["schema"])
+		if err != nil {
+			bad("schema", "%v", err)
+		}
+		c.Schema = s
+	default:
+		bad("schema", "required (or --schema_json)")
+	}
+	if (c.Input == "") == (c.Subscription == "") {
+		bad("input", "exactly one of --input and --subscription is required")
+	}
+	if c.Output == "" {
+		bad("output", "required")
+	}
+	var err error
+	if c.BucketTime, err = decode.ParseSource(*f["bucket_time"]); err != nil {
+		bad("bucket_time", "%v", err)
+	}
+	if c.EventID, err = decode.ParseSource(*f["event_id"]); err != nil || c.EventID.Kind == decode.PublishTime {
+		bad("event_id", "%q: want attribute:NAME or field:NAME", *f["event_id"])
+	}
+	dur := func(name string) time.Duration {
+		d, err := time.ParseDuration(*f[name])
+		if err != nil {
+			bad(name, "%q is not a duration such as 30m", *f[name])
+		}
+		return d
+	}
+	c.Layout = bucket.Layout{Width: dur("bucket_width"), Skew: dur("skew_tolerance"), MaxFuture: dur("max_future")}
+	if err := c.Layout.Validate(); err != nil {
+		bad("bucket_width", "%v", err)
+	}
+	if c.Shards, err = strconv.Atoi(*f["shards"]); err != nil || c.Shards < 1 {
+		bad("shards", "%q: want a whole number, 1 or more", *f["shards"])
+	}
+	if c.RunID == "" {
+		c.RunID = NewRunID(time.Now())
+	} else if !runIDRe.MatchString(c.RunID) {
+		bad("run_id", "%q: want letters, digits, '.', '_' or '-'", c.RunID)
+	}
+	if c.Schema != "" && len(errs) == 0 {
+		if err := c.Decode().Validate(); err != nil {
+			bad("schema", "%v", err)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// Decode returns the decoder's configuration.
+func (c Config) Decode() decode.Config {
+	return decode.Config{Schema: c.Schema, EventID: c.EventID, BucketTime: c.BucketTime}
+}
+
+// NewRunID returns a run id made of the time and a random suffix: unique per job.
+func NewRunID(now time.Time) string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return now.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b)
+}
+
+func readFile(ctx context.Context, path string) (string, error) {
+	st, err := objstore.Open(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	b, err := st.Read(ctx, path)
+	return string(b), err
+}

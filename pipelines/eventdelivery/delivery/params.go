@@ -1,0 +1,35 @@
+package delivery
+
+// Param describes one pipeline parameter: the command-line flag and, generated from the
+// same table, the Flex Template parameter (templates/metadata.json).
+type Param struct {
+	Name      string   // flag name, --name
+	Label     string   // short human label
+	Help      string   // one or two sentences
+	Default   string   // the flag's default value; "" for none
+	Regexes   []string // what a valid value matches, for the template's validation
+	Optional  bool     // not required to run
+	ParamType string   // Flex Template parameter type, e.g. PUBSUB_SUBSCRIPTION, GCS_WRITE_FOLDER
+}
+
+const (
+	durationRegex = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$|^0$`
+	sourceRegex   = `^(attribute|field):[A-Za-z_][A-Za-z0-9_.\-]*$`
+)
+
+// Params lists every parameter of the event-type pipeline, in the order of the README.
+var Params = []Param{
+	{Name: "event_type", Label: "Event type", Help: "Name of the event type, the first folder of its output: [a-z][a-z0-9-]*.", Regexes: []string{`^[a-z][a-z0-9-]*$`}},
+	{Name: "schema", Label: "Avro schema file", Help: "Path or gs:// URL of the event type's Avro schema (.avsc). Messages are decoded and files written with it.", Optional: true, ParamType: "GCS_READ_FILE"},
+	{Name: "schema_json", Label: "Avro schema", Help: "The event type's Avro schema itself, as JSON; used instead of --schema when set.", Optional: true},
+	{Name: "input", Label: "Replay input", Help: "JSON-lines file(s) of archived Pub/Sub messages to replay (a bounded run, for backfills and tests). Exactly one of --input and --subscription.", Optional: true, ParamType: "GCS_READ_FILE"},
+	{Name: "subscription", Label: "Pub/Sub subscription", Help: "projects/P/subscriptions/S to read forever (a streaming job). Exactly one of --input and --subscription.", Optional: true, Regexes: []string{`^projects/[^/]+/subscriptions/[^/]+$`}, ParamType: "PUBSUB_SUBSCRIPTION"},
+	{Name: "output", Label: "Output location", Help: "Local folder or gs:// URL under which <event_type>/YYYY/MM/DD/HH/ buckets are written.", ParamType: "GCS_WRITE_FOLDER"},
+	{Name: "bucket_time", Label: "Bucket time", Help: "Where an event's bucket time comes from: publish_time, attribute:NAME (RFC3339 or epoch ms) or field:NAME (timestamp-millis/micros long or RFC3339 string).", Default: "publish_time", Optional: true, Regexes: []string{`^publish_time$|` + sourceRegex}},
+	{Name: "event_id", Label: "Event id", Help: "Where an event's id, the dedupe key, comes from: attribute:NAME or field:NAME.", Default: "attribute:event_id", Optional: true, Regexes: []string{sourceRegex}},
+	{Name: "skew_tolerance", Label: "Skew tolerance", Help: "How long a bucket stays open after it ends, for late events (L).", Default: "30m", Optional: true, Regexes: []string{durationRegex}},
+	{Name: "max_future", Label: "Max future", Help: "Bucket times further than this after the publish time are a wrong clock: such events go to the oldest open bucket, counted as skewed.", Default: "10m", Optional: true, Regexes: []string{durationRegex}},
+	{Name: "bucket_width", Label: "Bucket width", Help: "Width of a bucket: 1h in production; shorter widths (dividing a day, 1s at least) are for tests and demos.", Default: "1h", Optional: true, Regexes: []string{durationRegex}},
+	{Name: "shards", Label: "Shards", Help: "Files per bucket and pane; the dedupe state is keyed by shard of event id.", Default: "4", Optional: true, Regexes: []string{`^[1-9][0-9]*$`}},
+	{Name: "run_id", Label: "Run id", Help: "Names this run's files. Unique per job; reuse it only to rerun the same replay, which then changes nothing. Default: the start time and a random suffix.", Optional: true, Regexes: []string{`^[A-Za-z0-9_.-]+$`}},
+}

@@ -1,0 +1,60 @@
+// Command eventdelivery runs the pipeline of one event type: Pub/Sub messages (a replay
+// file or a subscription) into hourly, deduplicated, immutable Avro buckets.
+//
+//	go run ./pipelines/eventdelivery --event_type=play-track --schema=play_track.avsc \
+//	    --input=replay.jsonl --output=/tmp/out
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/eventdelivery/eventdelivery/internal/version"
+	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
+)
+
+var (
+	flags       = delivery.RegisterFlags(flag.CommandLine)
+	showVersion = flag.Bool("version", false, "Print the pipeline version and exit.")
+)
+
+func main() {
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String())
+		return
+	}
+	beam.Init()
+	ctx := context.Background()
+	if err := run(ctx); err != nil {
+		slog.Error("eventdelivery failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	cfg, err := flags.Config(ctx)
+	if err != nil {
+		return err
+	}
+	cfg.Version = version.String()
+	runner := *runners.Runner
+	if runner == "" {
+		runner = "prism"
+	}
+	p, s := beam.NewPipelineWithRoot()
+	delivery.Build(s, cfg)
+	slog.Info("starting", "event_type", cfg.EventType, "runner", runner, "run_id", cfg.RunID, "version", cfg.Version)
+	if _, err := beam.Run(ctx, runner, p); err != nil {
+		return fmt.Errorf("run %s: %w", cfg.EventType, err)
+	}
+	return nil
+}

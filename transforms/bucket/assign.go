@@ -1,0 +1,138 @@
+package bucket
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
+)
+
+func init() {
+	register.DoFn5x1[context.Context, beam.EventTime, message.Event, func(beam.EventTime, message.Event), func(beam.EventTime, int64), error](&assignFn{})
+	register.DoFn5x1[context.Context, beam.EventTime, message.DeadLetter, func(beam.EventTime, message.DeadLetter), func(beam.EventTime, int64), error](&assignDeadFn{})
+	register.Emitter2[beam.EventTime, message.Event]()
+	register.Emitter2[beam.EventTime, message.DeadLetter]()
+	register.Emitter2[beam.EventTime, int64]()
+}
+
+var (
+	skewedEvents = beam.NewCounter("eventdelivery", "skewed")
+	movedEvents  = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
+	rerunEvents  = beam.NewCounter("eventdelivery", "already_delivered")
+)
+
+// Assign places every event (PCollection<message.Event>, timestamped with its publish time)
+// in its bucket, stamps it with the bucket's close time − 1ms and windows it so that the
+// window ends at the bucket's close time. It returns the events and, for heartbeats, the
+// buckets it saw (PCollection<int64>, bucket starts, not windowed, a few per bundle).
+func Assign(s beam.Scope, events beam.PCollection, t Target) (placed, seen beam.PCollection) {
+	s = s.Scope("bucket.Assign")
+	if err := t.Layout.Validate(); err != nil {
+		panic("bucket.Assign: " + err.Error())
+	}
+	placed, seen = beam.ParDo2(s, &assignFn{placer: placer{Target: t}}, events)
+	return Window(s, placed, t.Layout), seen
+}
+
+// AssignDeadLetters places every dead letter in the bucket of its publish time, like Assign.
+func AssignDeadLetters(s beam.Scope, dead beam.PCollection, t Target) (placed, seen beam.PCollection) {
+	s = s.Scope("bucket.AssignDeadLetters")
+	placed, seen = beam.ParDo2(s, &assignDeadFn{placer: placer{Target: t}}, dead)
+	return Window(s, placed, t.Layout), seen
+}
+
+// Window windows stamped elements so that each bucket's window ends at its close time.
+func Window(s beam.Scope, col beam.PCollection, l Layout) beam.PCollection {
+	return beam.WindowInto(s, window.NewFixedWindows(l.WindowSize()), col)
+}
+
+// placer holds what both assign DoFns share: the target and its bucket status cache.
+type placer struct {
+	Target Target
+	store  *objstore.Store
+	closes *Closes
+	seen   map[int64]bool
+}
+
+func (p *placer) Setup(ctx context.Context) error {
+	st, err := objstore.Open(ctx, p.Target.Root)
+	if err != nil {
+		return err
+	}
+	p.store, p.closes = st, NewCloses(p.Target, st)
+	return nil
+}
+
+
+func (p *placer) start() {
+	p.closes.ForgetOpen()
+	p.seen = map[int64]bool{}
+}
+
+// place resolves bucket start against closed buckets and reports it once per bundle.
+func (p *placer) place(ctx context.Context, start int64, emitSeen func(beam.EventTime, int64)) (to int64, moved, ok bool, err error) {
+	to, moved, ok, err = p.closes.Resolve(ctx, start)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("bucket %s: %w", Format(start), err)
+	}
+	if !ok {
+		rerunEvents.Inc(ctx, 1)
+		return 0, false, false, nil
+	}
+	if moved {
+		movedEvents.Inc(ctx, 1)
+	}
+	if !p.seen[to] {
+		p.seen[to] = true
+		emitSeen(p.Target.Layout.Stamp(to), to)
+	}
+	return to, moved, true, nil
+}
+
+func (p *placer) Teardown() error {
+	if p.store != nil {
+		return p.store.Close()
+	}
+	return nil
+}
+
+type assignFn struct{ placer }
+
+func (f *assignFn) StartBundle(context.Context, func(beam.EventTime, message.Event), func(beam.EventTime, int64)) {
+	f.start()
+}
+
+func (f *assignFn) ProcessElement(ctx context.Context, _ beam.EventTime, e message.Event, emit func(beam.EventTime, message.Event), emitSeen func(beam.EventTime, int64)) error {
+	start, skewed := f.Target.Layout.Place(e.Time, e.PublishTime)
+	to, moved, ok, err := f.place(ctx, start, emitSeen)
+	if err != nil || !ok {
+		return err
+	}
+	e.Bucket, e.Skewed = to, skewed || moved
+	if e.Skewed {
+		skewedEvents.Inc(ctx, 1)
+	}
+	emit(f.Target.Layout.Stamp(to), e)
+	return nil
+}
+
+type assignDeadFn struct{ placer }
+
+func (f *assignDeadFn) StartBundle(context.Context, func(beam.EventTime, message.DeadLetter), func(beam.EventTime, int64)) {
+	f.start()
+}
+
+func (f *assignDeadFn) ProcessElement(ctx context.Context, _ beam.EventTime, d message.DeadLetter, emit func(beam.EventTime, message.DeadLetter), emitSeen func(beam.EventTime, int64)) error {
+	to, _, ok, err := f.place(ctx, f.Target.Layout.Start(d.Message.PublishTime), emitSeen)
+	if err != nil || !ok {
+		return err
+	}
+	d.Bucket = to
+	emit(f.Target.Layout.Stamp(to), d)
+	return nil
+}

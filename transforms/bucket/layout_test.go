@@ -1,0 +1,82 @@
+package bucket
+
+import (
+	"testing"
+	"time"
+)
+
+func ms(s string) int64 {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UnixMilli()
+}
+
+func TestPlace(t *testing.T) {
+	l := Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute}
+	tests := []struct {
+		name, t, p, want string
+		skewed           bool
+	}{
+		{"same hour", "2026-11-20T10:15:00Z", "2026-11-20T10:16:00Z", "2026-11-20T10:00:00Z", false},
+		{"last ms of hour", "2026-11-20T10:59:59.999Z", "2026-11-20T11:00:00Z", "2026-11-20T10:00:00Z", false},
+		{"exactly L late", "2026-11-20T10:30:00Z", "2026-11-20T11:00:00Z", "2026-11-20T10:00:00Z", false},
+		{"1ms past L", "2026-11-20T10:29:59.999Z", "2026-11-20T11:00:00Z", "2026-11-20T10:00:00Z", true},
+		{"hour closed", "2026-11-20T09:59:00Z", "2026-11-20T11:10:00Z", "2026-11-20T10:00:00Z", true},
+		{"long ago", "2026-11-19T09:59:00Z", "2026-11-20T11:40:00Z", "2026-11-20T11:00:00Z", true},
+		{"exactly max future", "2026-11-20T11:10:00Z", "2026-11-20T11:00:00Z", "2026-11-20T11:00:00Z", false},
+		{"past max future", "2026-11-20T11:10:00.001Z", "2026-11-20T11:00:00Z", "2026-11-20T10:00:00Z", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, skewed := l.Place(ms(tc.t), ms(tc.p))
+			if got != ms(tc.want) || skewed != tc.skewed {
+				t.Errorf("Place(%s, %s) = %s, %v; want %s, %v", tc.t, tc.p, Format(got), skewed, tc.want, tc.skewed)
+			}
+			if c := l.CloseTime(got); c <= ms(tc.p) {
+				t.Errorf("close time %s not after publish time %s: the stamp would move back", Format(c), tc.p)
+			}
+		})
+	}
+}
+
+func TestWindowAndDir(t *testing.T) {
+	l := Layout{Width: time.Hour, Skew: 45 * time.Minute}
+	if got := l.WindowSize(); got != 15*time.Minute {
+		t.Errorf("WindowSize = %v, want 15m", got)
+	}
+	h := ms("2026-11-20T10:00:00Z")
+	end := l.Stamp(h) + 1
+	if got := l.FromWindowEnd(end); got != h {
+		t.Errorf("FromWindowEnd(%v) = %s, want %s", end, Format(got), Format(h))
+	}
+	if got := (Layout{Width: time.Hour}).WindowSize(); got != time.Hour {
+		t.Errorf("WindowSize with L=0 = %v", got)
+	}
+	for _, tc := range []struct {
+		w    time.Duration
+		want string
+	}{
+		{time.Hour, "gs://b/raw/x/2026/11/20/10"},
+		{15 * time.Minute, "gs://b/raw/x/2026/11/20/10/00"},
+		{10 * time.Second, "gs://b/raw/x/2026/11/20/10/00/00"},
+	} {
+		if got := (Layout{Width: tc.w}).Dir("gs://b/raw/x/", h); got != tc.want {
+			t.Errorf("Dir(%v) = %q, want %q", tc.w, got, tc.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, bad := range []Layout{{Width: 500 * time.Millisecond}, {Width: 7 * time.Second}, {Width: 25 * time.Hour}, {Width: time.Hour, Skew: -1}} {
+		if bad.Validate() == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", bad)
+		}
+	}
+	for _, ok := range []Layout{{Width: time.Second}, {Width: 10 * time.Second}, {Width: 15 * time.Minute}, {Width: 24 * time.Hour}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", ok, err)
+		}
+	}
+}

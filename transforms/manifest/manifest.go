@@ -1,0 +1,199 @@
+// Package manifest closes buckets: once a bucket's close time has passed, it writes the
+// bucket's manifest (_SUCCESS), the commit record that lists every file of the bucket.
+//
+// # Behavior
+//
+// Entries (files written, dead letters, heartbeats) of a bucket meet in a GroupByKey whose
+// window ends at the bucket's close time, so it fires only once every file of the bucket
+// has been written. A GroupByKey is used rather than an event-time timer because on Prism a
+// timer at the window's end can fire before that window's last files arrive.
+//
+// The wall clock has the last word: a bucket whose close time is still in the future (a
+// drained job, or a replay reaching the present) keeps its files and gets no manifest; the
+// next job closes it. A bucket that has a manifest is never written again. The manifest
+// lists every data file in the bucket's folder, including files of a job this one
+// replaced, with their record counts.
+package manifest
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+)
+
+func init() {
+	beam.RegisterType(reflect.TypeOf((*Entry)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*bucket.Manifest)(nil)).Elem())
+	register.Function1x2[Entry, int64, Entry](keyByBucket)
+	register.DoFn4x1[context.Context, int64, func(*Entry) bool, func(bucket.Manifest), error](&closeFn{})
+	register.Emitter1[bucket.Manifest]()
+	register.Iter1[Entry]()
+}
+
+var (
+	hoursClosed   = beam.NewCounter("eventdelivery", "buckets_closed")
+	hoursLeftOpen = beam.NewCounter("eventdelivery", "buckets_left_open")
+)
+
+// Entry is what a bucket's manifest is made of: a file written into it, a dead-letter file
+// counted in it, or a heartbeat (no file) that makes sure an empty bucket is closed too.
+type Entry struct {
+	Bucket     int64  // bucket start, Unix ms
+	Name       string // full path of the file; empty for a heartbeat
+	DeadLetter bool   // Name is a dead-letter file
+	Records    int64
+	Duplicates int64
+	Skewed     int64
+	Invalid    int64
+}
+
+// Config is what Close needs to know besides the entries.
+type Config struct {
+	Target  bucket.Target
+	Version string // pipeline version, recorded in manifests
+	NowMs   int64  // for tests: the wall clock, Unix ms; 0 means time.Now
+}
+
+// Close groups PCollection<Entry> by bucket and writes each bucket's manifest once its close
+// time has passed on the watermark and on the wall clock. It returns
+// PCollection<bucket.Manifest>, one per bucket closed.
+func Close(s beam.Scope, cfg Config, entries ...beam.PCollection) beam.PCollection {
+	s = s.Scope("manifest.Close")
+	windowed := make([]beam.PCollection, len(entries))
+	for i, e := range entries {
+		windowed[i] = bucket.Window(s, e, cfg.Target.Layout)
+	}
+	keyed := beam.ParDo(s, keyByBucket, beam.Flatten(s, windowed...))
+	return beam.ParDo(s, &closeFn{Config: cfg}, beam.GroupByKey(s, keyed))
+}
+
+func keyByBucket(e Entry) (int64, Entry) { return e.Bucket, e }
+
+type closeFn struct {
+	Config Config
+	store  *objstore.Store
+}
+
+func (f *closeFn) Setup(ctx context.Context) (err error) {
+	f.store, err = objstore.Open(ctx, f.Config.Target.Root)
+	return err
+}
+
+func (f *closeFn) Teardown() error {
+	if f.store != nil {
+		return f.store.Close()
+	}
+	return nil
+}
+
+func (f *closeFn) now() time.Time {
+	if f.Config.NowMs != 0 {
+		return time.UnixMilli(f.Config.NowMs).UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*Entry) bool, emit func(bucket.Manifest)) error {
+	t := f.Config.Target
+	now := f.now()
+	if close := t.Layout.CloseTime(start); now.UnixMilli() < close {
+		hoursLeftOpen.Inc(ctx, 1)
+		slog.Info("bucket not over on the wall clock; left open for the next job", "event_type", t.EventType, "bucket", bucket.Format(start), "closes_at", bucket.Format(close))
+		return nil
+	}
+	existing, err := t.ReadManifest(ctx, f.store, start)
+	if err != nil {
+		return err
+	}
+	if existing != nil {
+		return nil // closed already: never written again
+	}
+	m := bucket.Manifest{
+		EventType:       t.EventType,
+		BucketStart:     bucket.Format(start),
+		BucketEnd:       bucket.Format(t.Layout.Next(start)),
+		RunID:           t.RunID,
+		PipelineVersion: f.Config.Version,
+		ClosedAt:        now.Format(time.RFC3339Nano),
+		Files:           []bucket.File{},
+		DeadLetterFiles: []bucket.File{},
+	}
+	known := map[string]int64{}
+	var e Entry
+	for iter(&e) {
+		m.Duplicates += e.Duplicates
+		m.Skewed += e.Skewed
+		m.Invalid += e.Invalid
+		switch {
+		case e.DeadLetter:
+			m.DeadLetterFiles = append(m.DeadLetterFiles, bucket.File{Name: path.Base(e.Name), Records: e.Invalid})
+		case e.Name != "":
+			known[path.Base(e.Name)] = e.Records
+		}
+	}
+	if m.Files, err = f.files(ctx, t.Dir(start), known); err != nil {
+		return err
+	}
+	for _, file := range m.Files {
+		m.Records += file.Records
+	}
+	slices.SortFunc(m.DeadLetterFiles, func(a, b bucket.File) int { return strings.Compare(a.Name, b.Name) })
+	body, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := f.store.Write(ctx, t.ManifestPath(start), append(body, '\n')); err != nil {
+		return err
+	}
+	hoursClosed.Inc(ctx, 1)
+	slog.Info("bucket closed", "event_type", t.EventType, "bucket", m.BucketStart, "records", m.Records, "duplicates", m.Duplicates, "skewed", m.Skewed, "invalid", m.Invalid)
+	emit(m)
+	return nil
+}
+
+// files lists the data files in dir with their record counts: from this job's entries, or
+// read from the file when another job (a predecessor) wrote it.
+func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64) ([]bucket.File, error) {
+	names, err := f.store.List(ctx, bucket.Join(dir, "part-*.avro"))
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []bucket.File
+	for _, n := range names {
+		base := path.Base(n)
+		seen[base] = true
+		records, ok := known[base]
+		if !ok {
+			data, err := f.store.Read(ctx, n)
+			if err != nil {
+				return nil, err
+			}
+			_, recs, err := avrofile.Read(data)
+			if err != nil {
+				return nil, err
+			}
+			records = int64(len(recs))
+		}
+		out = append(out, bucket.File{Name: base, Records: records})
+	}
+	for name, records := range known {
+		if !seen[name] {
+			out = append(out, bucket.File{Name: name, Records: records})
+		}
+	}
+	slices.SortFunc(out, func(a, b bucket.File) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}

@@ -1,0 +1,137 @@
+// Package replay reads archived Pub/Sub messages from JSON lines, one message a line:
+//
+//	{"message_id": "...", "publish_time": "RFC3339", "attributes": {"k": "v"}, "data": "base64"}
+//
+// It is how backfills replay a subscription's history, and how tests stay deterministic.
+// A line that is not such a message becomes a dead letter with the reason; when its publish
+// time cannot be read either, there is no bucket to count it in, so it is written on its
+// own under _deadletter/unreadable/ instead.
+package replay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
+)
+
+func init() {
+	register.DoFn5x1[context.Context, string, func(beam.EventTime, message.Message), func(beam.EventTime, message.DeadLetter), func(string), error](&parseFn{})
+	register.DoFn2x1[context.Context, string, error](&unreadableFn{})
+	register.Emitter2[beam.EventTime, message.Message]()
+	register.Emitter1[string]()
+}
+
+var unreadable = beam.NewCounter("eventdelivery", "unreadable_replay_lines")
+
+// Line is one message of a replay file, as written by Format.
+type Line struct {
+	MessageID   string            `json:"message_id"`
+	PublishTime string            `json:"publish_time"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Data        string            `json:"data"`
+}
+
+// Format returns m as a replay line (without the newline).
+func Format(m message.Message) []byte {
+	b, _ := json.Marshal(Line{
+		MessageID:   m.ID,
+		PublishTime: m.Published().Format(time.RFC3339Nano),
+		Attributes:  m.Attributes,
+		Data:        base64.StdEncoding.EncodeToString(m.Data),
+	})
+	return b
+}
+
+// Parse reads one replay line. A message whose data is not base64 is returned with the
+// reason; ok is false when the line holds no publish time to place it by.
+func Parse(line string) (m message.Message, reason string, ok bool) {
+	var l Line
+	if err := json.Unmarshal([]byte(line), &l); err != nil {
+		return message.Message{}, "bad replay line: " + err.Error(), false
+	}
+	p, err := time.Parse(time.RFC3339Nano, l.PublishTime)
+	if err != nil {
+		return message.Message{}, fmt.Sprintf("bad replay line: publish_time %q is not RFC3339", l.PublishTime), false
+	}
+	m = message.Message{ID: l.MessageID, PublishTime: p.UnixMilli(), Attributes: l.Attributes}
+	if m.Data, err = base64.StdEncoding.DecodeString(l.Data); err != nil {
+		m.Data = []byte(l.Data)
+		return m, "bad replay line: data is not base64", true
+	}
+	if l.MessageID == "" {
+		return m, "bad replay line: no message_id", true
+	}
+	return m, "", true
+}
+
+// Read reads the replay file(s) at glob and returns PCollection<message.Message>, each
+// stamped with its publish time, and PCollection<message.DeadLetter> of lines that are not
+// valid messages. Lines without a readable publish time are written under root's
+// <event type>/_deadletter/unreadable/.
+func Read(s beam.Scope, glob string, t bucket.Target) (msgs, dead beam.PCollection) {
+	s = s.Scope("replay.Read")
+	lines := textio.Read(s, glob)
+	msgs, dead, bad := beam.ParDo3(s, &parseFn{}, lines)
+	beam.ParDo0(s, &unreadableFn{Target: t}, bad)
+	return msgs, dead
+}
+
+type parseFn struct{}
+
+func (f *parseFn) ProcessElement(ctx context.Context, line string, emit func(beam.EventTime, message.Message), emitDead func(beam.EventTime, message.DeadLetter), emitBad func(string)) error {
+	if strings.TrimSpace(line) == "" {
+		return nil
+	}
+	m, reason, ok := Parse(line)
+	switch {
+	case !ok:
+		unreadable.Inc(ctx, 1)
+		emitBad(line)
+	case reason != "":
+		emitDead(mtime.FromMilliseconds(m.PublishTime), message.DeadLetter{Message: m, Reason: reason})
+	default:
+		emit(mtime.FromMilliseconds(m.PublishTime), m)
+	}
+	return nil
+}
+
+// unreadableFn writes each line that has no publish time as its own object, named by its
+// content so that a rerun writes the same object.
+type unreadableFn struct {
+	Target bucket.Target
+	store  *objstore.Store
+}
+
+func (f *unreadableFn) Setup(ctx context.Context) (err error) {
+	f.store, err = objstore.Open(ctx, f.Target.Root)
+	return err
+}
+
+func (f *unreadableFn) Teardown() error {
+	if f.store != nil {
+		return f.store.Close()
+	}
+	return nil
+}
+
+func (f *unreadableFn) ProcessElement(ctx context.Context, line string) error {
+	_, reason, _ := Parse(line)
+	sum := sha256.Sum256([]byte(line))
+	name := bucket.Join(f.Target.Root, f.Target.EventType+"/_deadletter/unreadable/"+hex.EncodeToString(sum[:12])+".json")
+	body, _ := json.Marshal(map[string]string{"reason": reason, "line": line, "run_id": f.Target.RunID})
+	return f.store.Write(ctx, name, append(body, '\n'))
+}
