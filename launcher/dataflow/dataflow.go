@@ -1,0 +1,284 @@
+// Package dataflow is the launcher's thin layer over Google's Dataflow clients
+// (cloud.google.com/go/dataflow/apiv1beta3): Flex Template launches, job listing, reads,
+// drains and cancels, with the launcher's own small Job type.
+//
+// [Dial] uses Application Default Credentials, or, when Config.EmulatorHost is set (the
+// launcher sets it from DATAFLOW_EMULATOR_HOST), an insecure gRPC connection without
+// credentials to a fake such as launcher/fakegcp.
+//
+// Concurrency limits belong to the caller; the decorators [WithRateLimit] and [WithRetry]
+// wrap any [API] with a client-side rate limit and retries of idempotent calls.
+package dataflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	dfapi "cloud.google.com/go/dataflow/apiv1beta3"
+	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// State is a job state without its JOB_STATE_ prefix: RUNNING, QUEUED, DRAINED, …
+type State string
+
+// The states the launcher reasons about.
+const (
+	StateUnknown    State = "UNKNOWN"
+	StateQueued     State = "QUEUED"
+	StatePending    State = "PENDING"
+	StateRunning    State = "RUNNING"
+	StateDraining   State = "DRAINING"
+	StateDrained    State = "DRAINED"
+	StateCancelling State = "CANCELLING"
+	StateCancelled  State = "CANCELLED"
+	StateFailed     State = "FAILED"
+	StateUpdated    State = "UPDATED"
+	StateDone       State = "DONE"
+	StateStopped    State = "STOPPED"
+	StateCleaningUp State = "RESOURCE_CLEANING_UP"
+	StatePausing    State = "PAUSING"
+	StatePaused     State = "PAUSED"
+)
+
+// Active reports whether a job in this state holds its name and counts against the
+// project's quota.
+func (s State) Active() bool {
+	switch s {
+	case StateDone, StateFailed, StateCancelled, StateUpdated, StateDrained:
+		return false
+	}
+	return true
+}
+
+// Starting reports whether a job is on its way to RUNNING.
+func (s State) Starting() bool {
+	return s == StateQueued || s == StatePending || s == StateStopped
+}
+
+func stateOf(s dataflowpb.JobState) State {
+	return State(strings.TrimPrefix(s.String(), "JOB_STATE_"))
+}
+
+// Job is what the launcher knows of a Dataflow job.
+type Job struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Project    string    `json:"project"`
+	Region     string    `json:"region"`
+	State      State     `json:"state"`
+	StateTime  time.Time `json:"state_time"`
+	CreateTime time.Time `json:"create_time"`
+	ReplacedBy string    `json:"replaced_by,omitempty"`
+	// Labels are nil when the job came from a listing: Dataflow lists summaries only.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+func jobOf(pb *dataflowpb.Job) Job {
+	j := Job{
+		ID:         pb.GetId(),
+		Name:       pb.GetName(),
+		Project:    pb.GetProjectId(),
+		Region:     pb.GetLocation(),
+		State:      stateOf(pb.GetCurrentState()),
+		ReplacedBy: pb.GetReplacedByJobId(),
+		Labels:     maps.Clone(pb.GetLabels()),
+	}
+	if t := pb.GetCurrentStateTime(); t != nil {
+		j.StateTime = t.AsTime()
+	}
+	if t := pb.GetCreateTime(); t != nil {
+		j.CreateTime = t.AsTime()
+	}
+	return j
+}
+
+// LaunchRequest launches one job from a Flex Template.
+type LaunchRequest struct {
+	Project  string
+	Region   string
+	JobName  string
+	Template string // gs:// path of the template spec
+	// Parameters are the template's parameters.
+	Parameters map[string]string
+	// Environment.
+	TempLocation   string
+	ServiceAccount string
+	MachineType    string
+	MaxWorkers     int
+	Labels         map[string]string
+	// Update replaces the running job of the same name in place.
+	Update bool
+}
+
+// Filter selects jobs in a listing.
+type Filter int
+
+// Filters.
+const (
+	All Filter = iota
+	Active
+	Terminated
+)
+
+// ListRequest lists the jobs of a project in a region.
+type ListRequest struct {
+	Project string
+	Region  string
+	Filter  Filter
+	// Name, when set, lists only jobs of that name.
+	Name string
+}
+
+// API is what the launcher needs from Dataflow.
+type API interface {
+	Launch(ctx context.Context, req LaunchRequest) (Job, error)
+	// List returns every job that matches, across all pages, newest first.
+	List(ctx context.Context, req ListRequest) ([]Job, error)
+	// Get returns a job with its labels.
+	Get(ctx context.Context, project, region, id string) (Job, error)
+	Drain(ctx context.Context, project, region, id string) (Job, error)
+	Cancel(ctx context.Context, project, region, id string) (Job, error)
+}
+
+// Config says how to reach Dataflow.
+type Config struct {
+	// EmulatorHost is host:port of a fake; empty means the real service with Application
+	// Default Credentials.
+	EmulatorHost string
+	// Options are passed to Google's clients after the ones Dial derives.
+	Options []option.ClientOption
+}
+
+// Client implements API with Google's clients.
+type Client struct {
+	flex *dfapi.FlexTemplatesClient
+	jobs *dfapi.JobsV1Beta3Client
+}
+
+// Dial connects to Dataflow (or the emulator).
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	var opts []option.ClientOption
+	if cfg.EmulatorHost != "" {
+		opts = append(opts,
+			option.WithEndpoint(cfg.EmulatorHost),
+			option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		)
+	}
+	opts = append(opts, cfg.Options...)
+	flex, err := dfapi.NewFlexTemplatesClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dataflow: flex templates client: %w", err)
+	}
+	jobs, err := dfapi.NewJobsV1Beta3Client(ctx, opts...)
+	if err != nil {
+		flex.Close()
+		return nil, fmt.Errorf("dataflow: jobs client: %w", err)
+	}
+	return &Client{flex: flex, jobs: jobs}, nil
+}
+
+// Close closes the connections.
+func (c *Client) Close() error {
+	return errors.Join(c.flex.Close(), c.jobs.Close())
+}
+
+// Launch launches a Flex Template job.
+func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
+	resp, err := c.flex.LaunchFlexTemplate(ctx, &dataflowpb.LaunchFlexTemplateRequest{
+		ProjectId: r.Project,
+		Location:  r.Region,
+		LaunchParameter: &dataflowpb.LaunchFlexTemplateParameter{
+			JobName:    r.JobName,
+			Template:   &dataflowpb.LaunchFlexTemplateParameter_ContainerSpecGcsPath{ContainerSpecGcsPath: r.Template},
+			Parameters: r.Parameters,
+			Environment: &dataflowpb.FlexTemplateRuntimeEnvironment{
+				TempLocation:          r.TempLocation,
+				ServiceAccountEmail:   r.ServiceAccount,
+				MachineType:           r.MachineType,
+				MaxWorkers:            int32(r.MaxWorkers),
+				AdditionalUserLabels:  r.Labels,
+				EnableStreamingEngine: true,
+			},
+			Update: r.Update,
+		},
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	j := jobOf(resp.GetJob())
+	if j.Labels == nil {
+		j.Labels = maps.Clone(r.Labels)
+	}
+	return j, nil
+}
+
+// List lists jobs, following page tokens.
+func (c *Client) List(ctx context.Context, r ListRequest) ([]Job, error) {
+	req := &dataflowpb.ListJobsRequest{ProjectId: r.Project, Location: r.Region}
+	switch r.Filter {
+	case Active:
+		req.Filter = dataflowpb.ListJobsRequest_ACTIVE
+	case Terminated:
+		req.Filter = dataflowpb.ListJobsRequest_TERMINATED
+	default:
+		req.Filter = dataflowpb.ListJobsRequest_ALL
+	}
+	if r.Name != "" {
+		req.Name = &r.Name
+	}
+	var out []Job
+	it := c.jobs.ListJobs(ctx, req)
+	for {
+		pb, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		j := jobOf(pb)
+		if j.Region == "" {
+			j.Region = r.Region
+		}
+		out = append(out, j)
+	}
+}
+
+// Get reads one job, with its labels (JOB_VIEW_DESCRIPTION).
+func (c *Client) Get(ctx context.Context, project, region, id string) (Job, error) {
+	pb, err := c.jobs.GetJob(ctx, &dataflowpb.GetJobRequest{ProjectId: project, Location: region, JobId: id, View: dataflowpb.JobView_JOB_VIEW_DESCRIPTION})
+	if err != nil {
+		return Job{}, err
+	}
+	return jobOf(pb), nil
+}
+
+// Drain asks a streaming job to drain.
+func (c *Client) Drain(ctx context.Context, project, region, id string) (Job, error) {
+	return c.requestState(ctx, project, region, id, dataflowpb.JobState_JOB_STATE_DRAINED)
+}
+
+// Cancel cancels a job.
+func (c *Client) Cancel(ctx context.Context, project, region, id string) (Job, error) {
+	return c.requestState(ctx, project, region, id, dataflowpb.JobState_JOB_STATE_CANCELLED)
+}
+
+func (c *Client) requestState(ctx context.Context, project, region, id string, st dataflowpb.JobState) (Job, error) {
+	pb, err := c.jobs.UpdateJob(ctx, &dataflowpb.UpdateJobRequest{
+		ProjectId: project, Location: region, JobId: id,
+		Job: &dataflowpb.Job{RequestedState: st},
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	return jobOf(pb), nil
+}

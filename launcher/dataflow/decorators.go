@@ -1,0 +1,167 @@
+package dataflow
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Transient reports whether an error is worth retrying: the service was unavailable, the
+// call timed out, or it was aborted or failed inside the service.
+func Transient(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Internal:
+		return true
+	}
+	return false
+}
+
+// RetryPolicy retries with exponential backoff and full jitter.
+type RetryPolicy struct {
+	// Attempts is the most calls made, the first one included (default 6).
+	Attempts int
+	// Initial is the first backoff's upper bound (default 500ms).
+	Initial time.Duration
+	// Max caps the backoff (default 15s).
+	Max time.Duration
+	// Retryable decides which errors are retried (default Transient).
+	Retryable func(error) bool
+	// OnRetry, if set, is told about each retry.
+	OnRetry func(attempt int, err error, wait time.Duration)
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Attempts <= 0 {
+		p.Attempts = 6
+	}
+	if p.Initial <= 0 {
+		p.Initial = 500 * time.Millisecond
+	}
+	if p.Max <= 0 {
+		p.Max = 15 * time.Second
+	}
+	if p.Retryable == nil {
+		p.Retryable = Transient
+	}
+	return p
+}
+
+// Backoff returns the wait before retry number n (1-based): uniformly random in
+// [0, min(Max, Initial·2^(n-1))].
+func (p RetryPolicy) Backoff(n int) time.Duration {
+	p = p.withDefaults()
+	ceil := p.Initial
+	for i := 1; i < n && ceil < p.Max; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, p.Max)
+	return time.Duration(rand.Int64N(int64(ceil) + 1))
+}
+
+// Do calls fn until it succeeds, fails with an error that is not retryable, runs out of
+// attempts or ctx ends. It returns fn's last error.
+func (p RetryPolicy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	p = p.withDefaults()
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = fn(ctx); err == nil || !p.Retryable(err) || attempt >= p.Attempts {
+			return err
+		}
+		wait := p.Backoff(attempt)
+		if p.OnRetry != nil {
+			p.OnRetry(attempt, err, wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// WithRetry retries the idempotent calls of an API (List, Get, Drain, Cancel). Launch is
+// passed through: a launch that fails may still have created its job, so only its caller
+// can decide whether to launch again (see launcher/deploy).
+func WithRetry(api API, p RetryPolicy) API { return retrying{api, p} }
+
+type retrying struct {
+	API
+	p RetryPolicy
+}
+
+func (r retrying) List(ctx context.Context, req ListRequest) (jobs []Job, err error) {
+	err = r.p.Do(ctx, func(ctx context.Context) error { jobs, err = r.API.List(ctx, req); return err })
+	return jobs, err
+}
+
+func (r retrying) Get(ctx context.Context, project, region, id string) (j Job, err error) {
+	err = r.p.Do(ctx, func(ctx context.Context) error { j, err = r.API.Get(ctx, project, region, id); return err })
+	return j, err
+}
+
+func (r retrying) Drain(ctx context.Context, project, region, id string) (j Job, err error) {
+	err = r.p.Do(ctx, func(ctx context.Context) error { j, err = r.API.Drain(ctx, project, region, id); return err })
+	return j, err
+}
+
+func (r retrying) Cancel(ctx context.Context, project, region, id string) (j Job, err error) {
+	err = r.p.Do(ctx, func(ctx context.Context) error { j, err = r.API.Cancel(ctx, project, region, id); return err })
+	return j, err
+}
+
+// WithRateLimit makes every call wait for a token: mutations (Launch, Drain, Cancel) from
+// write, reads (List, Get) from read. A nil limiter does not limit.
+func WithRateLimit(api API, write, read *rate.Limiter) API { return limited{api, write, read} }
+
+type limited struct {
+	API
+	write, read *rate.Limiter
+}
+
+func wait(ctx context.Context, l *rate.Limiter) error {
+	if l == nil {
+		return nil
+	}
+	return l.Wait(ctx)
+}
+
+func (l limited) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
+	if err := wait(ctx, l.write); err != nil {
+		return Job{}, err
+	}
+	return l.API.Launch(ctx, req)
+}
+
+func (l limited) List(ctx context.Context, req ListRequest) ([]Job, error) {
+	if err := wait(ctx, l.read); err != nil {
+		return nil, err
+	}
+	return l.API.List(ctx, req)
+}
+
+func (l limited) Get(ctx context.Context, project, region, id string) (Job, error) {
+	if err := wait(ctx, l.read); err != nil {
+		return Job{}, err
+	}
+	return l.API.Get(ctx, project, region, id)
+}
+
+func (l limited) Drain(ctx context.Context, project, region, id string) (Job, error) {
+	if err := wait(ctx, l.write); err != nil {
+		return Job{}, err
+	}
+	return l.API.Drain(ctx, project, region, id)
+}
+
+func (l limited) Cancel(ctx context.Context, project, region, id string) (Job, error) {
+	if err := wait(ctx, l.write); err != nil {
+		return Job{}, err
+	}
+	return l.API.Cancel(ctx, project, region, id)
+}

@@ -1,0 +1,533 @@
+// Package deploy applies a plan to Dataflow: it launches, updates and recreates hundreds of
+// jobs concurrently, drains orphans when asked, and waits until every job of the fleet
+// runs.
+//
+// # Behavior
+//
+//   - Blocked items stop the deploy before any call ([*BlockedError]) unless SkipBlocked.
+//   - At most Parallelism launches are in flight; the rate of calls is limited by the
+//     caller's decorated [dataflow.API] (see [dataflow.WithRateLimit]).
+//   - Transient errors (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, INTERNAL) are retried with
+//     exponential backoff and full jitter. Before every retry of a launch, and when a
+//     launch reports ALREADY_EXISTS, the deployer lists the active jobs of that name and
+//     reads their labels: a job with the fleet's labels, version and config hash is the
+//     launch that failed but took effect, and is counted as done. A job is never launched
+//     twice.
+//   - With Wait, every job of the plan (unchanged ones too) is polled until it is RUNNING,
+//     fails, or WaitTimeout passes.
+//   - Cancelling ctx stops new launches; running deploy again plans and finishes exactly
+//     what is left.
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/plan"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Options configure Apply.
+type Options struct {
+	// Parallelism is the most launches in flight (default 16).
+	Parallelism int
+	// Retry is the retry policy of launches.
+	Retry dataflow.RetryPolicy
+	// SkipBlocked applies the rest of the plan when some items are blocked.
+	SkipBlocked bool
+	// Wait waits for every job to be RUNNING.
+	Wait bool
+	// WaitTimeout bounds the wait (default 15m).
+	WaitTimeout time.Duration
+	// PollInterval is the time between two polls while waiting (default 5s).
+	PollInterval time.Duration
+	// RunID is passed to every launched job as the run_id parameter (default: generated
+	// from the clock and randomness).
+	RunID string
+	// Progress is told about every finished item; nil reports nothing.
+	Progress Progress
+	// Logger logs retries and failures (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Progress reports a deploy's progress to a person.
+type Progress interface {
+	// Start begins a phase of total steps.
+	Start(phase string, total int)
+	// Step reports one finished step.
+	Step(name, outcome string, ok bool)
+	// Finish ends the phase.
+	Finish()
+}
+
+// Status of one item after a deploy.
+type Status string
+
+// Statuses.
+const (
+	Running  Status = "running"  // the job runs
+	Started  Status = "started"  // launched, not waited for
+	Drained  Status = "draining" // an orphan asked to drain
+	Failed   Status = "failed"   // the launch failed or the job failed
+	TimedOut Status = "timeout"  // not RUNNING before the wait timeout
+	Skipped  Status = "skipped"  // blocked, or not attempted because ctx ended
+)
+
+// ItemResult is the outcome for one event type or orphan.
+type ItemResult struct {
+	EventType string         `json:"event_type,omitempty"`
+	JobName   string         `json:"job_name"`
+	Project   string         `json:"project"`
+	Region    string         `json:"region"`
+	Action    plan.Action    `json:"action"`
+	Status    Status         `json:"status"`
+	JobID     string         `json:"job_id,omitempty"`
+	State     dataflow.State `json:"state,omitempty"`
+	Version   string         `json:"version,omitempty"`
+	// Attempts counts launch calls.
+	Attempts int `json:"attempts,omitempty"`
+	// Recognised is set when the job was found created by a launch that reported an
+	// error.
+	Recognised bool   `json:"recognised,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Result is the outcome of a deploy.
+type Result struct {
+	RunID   string        `json:"run_id"`
+	Items   []ItemResult  `json:"items"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Counts of a result.
+type Counts struct {
+	Created, Updated, Recreated, Unchanged, Drained int
+	Running, Started, Failed, TimedOut, Skipped     int
+}
+
+// Counts counts actions taken and final statuses.
+func (r *Result) Counts() Counts {
+	var c Counts
+	for _, it := range r.Items {
+		if it.Status != Skipped && it.Status != Failed {
+			switch it.Action {
+			case plan.Create:
+				c.Created++
+			case plan.Update:
+				c.Updated++
+			case plan.Recreate:
+				c.Recreated++
+			case plan.Unchanged:
+				c.Unchanged++
+			case plan.Drain:
+				c.Drained++
+			}
+		}
+		switch it.Status {
+		case Running:
+			c.Running++
+		case Started:
+			c.Started++
+		case Failed:
+			c.Failed++
+		case TimedOut:
+			c.TimedOut++
+		case Skipped:
+			c.Skipped++
+		}
+	}
+	return c
+}
+
+// OK reports whether everything attempted succeeded and nothing was skipped.
+func (r *Result) OK() bool {
+	c := r.Counts()
+	return c.Failed+c.TimedOut+c.Skipped == 0
+}
+
+// Summary is the deploy's one-line summary.
+func (r *Result) Summary() string {
+	c := r.Counts()
+	s := fmt.Sprintf("Deploy: %d created, %d updated, %d recreated, %d unchanged", c.Created, c.Updated, c.Recreated, c.Unchanged)
+	if c.Drained > 0 {
+		s += fmt.Sprintf(", %d draining", c.Drained)
+	}
+	s += fmt.Sprintf("; %d running", c.Running)
+	if c.Started > 0 {
+		s += fmt.Sprintf(", %d started", c.Started)
+	}
+	s += fmt.Sprintf(", %d failed, %d timed out, %d skipped (%s).", c.Failed, c.TimedOut, c.Skipped, r.Elapsed.Round(10*time.Millisecond))
+	return s
+}
+
+// BlockedError stops a deploy whose plan has blocked items.
+type BlockedError struct {
+	Items []plan.Item
+}
+
+func (e *BlockedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "deploy: %d blocked items (nothing was changed; fix them or use --skip-blocked):", len(e.Items))
+	for _, it := range e.Items {
+		fmt.Fprintf(&b, "\n  %s: %s", it.JobName, it.Reason)
+	}
+	return b.String()
+}
+
+func (o Options) withDefaults() Options {
+	if o.Parallelism < 1 {
+		o.Parallelism = 16
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = 15 * time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.RunID == "" {
+		o.RunID = NewRunID(time.Now())
+	}
+	if o.Progress == nil {
+		o.Progress = nopProgress{}
+	}
+	return o
+}
+
+// NewRunID returns a run id such as r20250301t120000-1a2b.
+func NewRunID(now time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return "r" + now.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// Apply carries out a plan. It returns a *BlockedError, without any call, when the plan
+// has blocked items and SkipBlocked is off; otherwise a Result, and ctx's error if ctx
+// ended.
+func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*Result, error) {
+	start := time.Now()
+	opts = opts.withDefaults()
+	var blocked []plan.Item
+	for _, it := range p.Items {
+		if it.Action == plan.Blocked {
+			blocked = append(blocked, it)
+		}
+	}
+	if len(blocked) > 0 && !opts.SkipBlocked {
+		return nil, &BlockedError{Items: blocked}
+	}
+
+	res := &Result{RunID: opts.RunID}
+	for _, it := range p.Items {
+		r := ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
+			Action: it.Action, Version: it.Version}
+		switch it.Action {
+		case plan.Blocked:
+			r.Status, r.Error = Skipped, "blocked: "+it.Reason
+		case plan.Unchanged:
+			r.Status, r.JobID, r.State = Started, it.Current.ID, it.Current.State
+			if it.Current.State == dataflow.StateRunning {
+				r.Status = Running
+			}
+		}
+		res.Items = append(res.Items, r)
+	}
+	for _, o := range p.Orphans {
+		if o.Action == plan.Drain {
+			res.Items = append(res.Items, ItemResult{EventType: o.Job.Labels[fleet.LabelEventType], JobName: o.Job.Name,
+				Project: o.Job.Project, Region: o.Job.Region, Action: plan.Drain, JobID: o.Job.ID, State: o.Job.State})
+		}
+	}
+
+	// Launches and drains.
+	var todo []int
+	for i, r := range res.Items {
+		if r.Status == "" {
+			todo = append(todo, i)
+		}
+	}
+	items := map[string]plan.Item{}
+	for _, it := range p.Items {
+		items[it.JobName+"\x00"+it.Project+"\x00"+it.Region] = it
+	}
+	opts.Progress.Start("apply", len(todo))
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(opts.Parallelism)
+	for _, i := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			mu.Lock()
+			r := res.Items[i]
+			mu.Unlock()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if r.Action == plan.Drain {
+				drain(ctx, api, &r, opts)
+			} else {
+				launch(ctx, api, items[r.JobName+"\x00"+r.Project+"\x00"+r.Region], &r, opts)
+			}
+			mu.Lock()
+			res.Items[i] = r
+			mu.Unlock()
+			ok := r.Status != Failed
+			outcome := string(r.Action)
+			if ok {
+				outcome += " " + r.JobID
+				if r.Recognised {
+					outcome += " (recognised after an error)"
+				}
+			} else {
+				outcome += ": " + r.Error
+			}
+			opts.Progress.Step(r.JobName, outcome, ok)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	opts.Progress.Finish()
+	for i := range res.Items {
+		if res.Items[i].Status == "" {
+			res.Items[i].Status, res.Items[i].Error = Skipped, "not attempted: "+context.Cause(ctx).Error()
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		res.Elapsed = time.Since(start)
+		return res, err
+	}
+
+	if opts.Wait {
+		if err := wait(ctx, api, res, opts); err != nil {
+			res.Elapsed = time.Since(start)
+			return res, err
+		}
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchRequest {
+	params := maps.Clone(d.Parameters)
+	params[fleet.ParamRunID] = runID
+	return dataflow.LaunchRequest{
+		Project:        d.Project,
+		Region:         d.Region,
+		JobName:        d.Name,
+		Template:       d.Template,
+		Parameters:     params,
+		TempLocation:   d.Environment.TempLocation,
+		ServiceAccount: d.Environment.ServiceAccount,
+		MachineType:    d.Environment.MachineType,
+		MaxWorkers:     d.Environment.MaxWorkers,
+		Labels:         maps.Clone(d.Labels),
+		Update:         update,
+	}
+}
+
+func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, opts Options) {
+	update := it.Action == plan.Update
+	req := launchRequest(it.Desired, opts.RunID, update)
+	policy := opts.Retry
+	policy.OnRetry = func(attempt int, err error, wait time.Duration) {
+		opts.Logger.Warn("launch failed, retrying", "job", it.JobName, "attempt", attempt, "code", status.Code(err).String(), "wait", wait.Round(time.Millisecond))
+	}
+	var job dataflow.Job
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		if r.Attempts > 0 {
+			// The previous attempt failed; it may have launched the job all the same.
+			j, ok, err := recognise(ctx, api, it.Desired)
+			if err != nil {
+				return err
+			}
+			if ok {
+				job, r.Recognised = j, true
+				return nil
+			}
+		}
+		r.Attempts++
+		j, err := api.Launch(ctx, req)
+		if err == nil {
+			job = j
+			return nil
+		}
+		if status.Code(err) == codes.AlreadyExists {
+			j, ok, rerr := recognise(ctx, api, it.Desired)
+			if rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			if ok {
+				job, r.Recognised = j, true
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		r.Status, r.Error = Failed, fmt.Sprintf("deploy %s: launch: %v", it.EventType, err)
+		opts.Logger.Error("launch failed", "job", it.JobName, "attempts", r.Attempts, "err", err)
+		return
+	}
+	r.Status, r.JobID, r.State = Started, job.ID, job.State
+	if job.State == dataflow.StateRunning {
+		r.Status = Running
+	}
+}
+
+// recognise looks for an active job that is exactly the one a launch would create: same
+// name, and the fleet's labels with the desired version and config hash.
+func recognise(ctx context.Context, api dataflow.API, d fleet.Job) (dataflow.Job, bool, error) {
+	jobs, err := api.List(ctx, dataflow.ListRequest{Project: d.Project, Region: d.Region, Filter: dataflow.Active, Name: d.Name})
+	if err != nil {
+		return dataflow.Job{}, false, fmt.Errorf("look for job %s: %w", d.Name, err)
+	}
+	for _, j := range jobs {
+		if j.Name != d.Name || !j.State.Active() {
+			continue
+		}
+		full, err := api.Get(ctx, d.Project, d.Region, j.ID)
+		if err != nil {
+			return dataflow.Job{}, false, fmt.Errorf("look for job %s: %w", d.Name, err)
+		}
+		if full.Labels[fleet.LabelManagedBy] == fleet.ManagedByValue &&
+			full.Labels[fleet.LabelFleet] == d.Labels[fleet.LabelFleet] &&
+			full.Labels[fleet.LabelPipelineVersion] == d.Labels[fleet.LabelPipelineVersion] &&
+			full.Labels[fleet.LabelConfigHash] == d.ConfigHash {
+			return full, true, nil
+		}
+	}
+	return dataflow.Job{}, false, nil
+}
+
+func drain(ctx context.Context, api dataflow.API, r *ItemResult, opts Options) {
+	j, err := api.Drain(ctx, r.Project, r.Region, r.JobID)
+	if err != nil {
+		r.Status, r.Error = Failed, fmt.Sprintf("drain %s: %v", r.JobName, err)
+		opts.Logger.Error("drain failed", "job", r.JobName, "err", err)
+		return
+	}
+	r.Status, r.State = Drained, j.State
+}
+
+// wait polls until every started job is RUNNING, has stopped, or the timeout passes.
+func wait(ctx context.Context, api dataflow.API, res *Result, opts Options) error {
+	pending := map[plan.Location][]int{}
+	n := 0
+	for i, r := range res.Items {
+		if r.Status == Started {
+			l := plan.Location{Project: r.Project, Region: r.Region}
+			pending[l] = append(pending[l], i)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	opts.Progress.Start("wait for RUNNING", n)
+	defer opts.Progress.Finish()
+	deadline := time.NewTimer(opts.WaitTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(opts.PollInterval)
+	defer tick.Stop()
+	for {
+		for l, idx := range pending {
+			jobs, err := api.List(ctx, dataflow.ListRequest{Project: l.Project, Region: l.Region, Filter: dataflow.Active})
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				opts.Logger.Warn("poll failed", "project", l.Project, "region", l.Region, "err", err)
+				continue
+			}
+			byID := map[string]dataflow.Job{}
+			for _, j := range jobs {
+				byID[j.ID] = j
+			}
+			var still []int
+			for _, i := range idx {
+				r := &res.Items[i]
+				j, ok := byID[r.JobID]
+				if !ok {
+					// No longer active: read why.
+					got, err := api.Get(ctx, r.Project, r.Region, r.JobID)
+					if err != nil {
+						still = append(still, i)
+						continue
+					}
+					j = got
+				}
+				r.State = j.State
+				switch {
+				case j.State == dataflow.StateRunning:
+					r.Status = Running
+					opts.Progress.Step(r.JobName, "running", true)
+				case !j.State.Active():
+					r.Status, r.Error = Failed, fmt.Sprintf("job %s is %s", j.ID, j.State)
+					opts.Progress.Step(r.JobName, string(j.State), false)
+				default:
+					still = append(still, i)
+				}
+			}
+			if len(still) == 0 {
+				delete(pending, l)
+			} else {
+				pending[l] = still
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			for _, idx := range pending {
+				for _, i := range idx {
+					r := &res.Items[i]
+					r.Status, r.Error = TimedOut, fmt.Sprintf("still %s after %s", r.State, opts.WaitTimeout)
+				}
+			}
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Start(string, int)         {}
+func (nopProgress) Step(string, string, bool) {}
+func (nopProgress) Finish()                   {}
+
+// LowerBound is the shortest possible time to launch n jobs when each launch takes
+// latency, at most parallelism run at once, and launches are limited to rate per second
+// with a burst: the slower of the two constraints, concurrency (ceil(n/parallelism) rounds
+// of latency) and the rate limit (the last launch cannot start before (n-burst)/rate).
+func LowerBound(n, parallelism int, latency time.Duration, rate float64, burst int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	rounds := (n + parallelism - 1) / parallelism
+	byConcurrency := time.Duration(rounds) * latency
+	var byRate time.Duration
+	if rate > 0 && n > burst {
+		byRate = time.Duration(float64(n-burst)/rate*float64(time.Second)) + latency
+	}
+	return max(byConcurrency, byRate)
+}

@@ -1,0 +1,744 @@
+// Package fakedataflow is an in-process fake of the Dataflow API (v1beta3), served over
+// gRPC to Google's own Go clients (cloud.google.com/go/dataflow/apiv1beta3), in the style
+// of pstest for Pub/Sub.
+//
+//	srv, err := fakedataflow.NewServer(fakedataflow.WithStartDelay(2 * time.Second))
+//	...
+//	defer srv.Close()
+//	jobs, err := dataflow.NewJobsV1Beta3Client(ctx,
+//		option.WithEndpoint(srv.Addr),
+//		option.WithoutAuthentication(),
+//		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+//
+// # Behavior
+//
+// It implements FlexTemplatesService.LaunchFlexTemplate and JobsV1Beta3's GetJob,
+// ListJobs, AggregatedListJobs and UpdateJob, with the rules the launcher depends on:
+//
+//   - A launched job is QUEUED, PENDING after half the start delay and RUNNING after the
+//     start delay ([WithStartDelay]). Transitions are computed from the server's clock
+//     ([WithClock], [Server.SetTimeNow]) whenever state is read, so tests can drive time
+//     instead of sleeping.
+//   - Job names must match [a-z]([-a-z0-9]*[a-z0-9])?; labels follow GCP's rules (keys
+//     start with a lowercase letter, keys and values at most 63 of [a-z0-9_-], at most 64
+//     labels): otherwise INVALID_ARGUMENT.
+//   - At most one active job per name per project and region: a second launch without
+//     update fails with ALREADY_EXISTS.
+//   - A launch with update=true replaces the RUNNING job of that name: the old job becomes
+//     JOB_STATE_UPDATED with replaced_by_job_id set, the new one gets a new id, the same
+//     name and replace_job_id. Without a running job of that name: NOT_FOUND; with one that
+//     is not RUNNING yet: FAILED_PRECONDITION.
+//   - More active jobs in a project than its quota ([WithMaxActiveJobsPerProject], default
+//     25, counted across regions): RESOURCE_EXHAUSTED.
+//   - UpdateJob with requested_state JOB_STATE_DRAINED drains a RUNNING job (DRAINING, then
+//     DRAINED after [WithDrainDelay]); JOB_STATE_CANCELLED cancels any active job
+//     (CANCELLING, then CANCELLED after [WithCancelDelay]).
+//   - ListJobs returns summaries (no labels, no environment), newest first, filtered by
+//     ACTIVE, TERMINATED or ALL (the default) and optionally by name, in pages of at most
+//     [WithPageSize] jobs (default 10) with page tokens. GetJob returns the full job,
+//     labels included, unless the view is JOB_VIEW_SUMMARY.
+//   - Every error is a gRPC status with the code Dataflow uses.
+//
+// Faults and latency are injected per method ([WithFault], [WithLatency], [Server.SetFault],
+// [Server.SetLatency]): an error code with a probability or for the next N calls, and the
+// case Dataflow clients dread, an error returned although the call took effect
+// ([Fault.AfterEffect]). Latency is real time and respects the caller's deadline.
+//
+// # Differences from Dataflow
+//
+//   - Templates are not read: the spec path must be a gs:// path, and parameters are only
+//     checked when the template was registered with [WithTemplate].
+//   - No workers, no steps, no metrics, no messages; jobs never fail on their own (use
+//     [Server.FailJob]). Every launched job is a streaming job.
+//   - An in-place update is always compatible (Dataflow may reject it); the old job is
+//     UPDATED at once rather than after the new one has taken over.
+//   - Drain is only accepted for RUNNING jobs; cancel for any active job.
+//   - CreateJob, CheckActiveJobs, SnapshotJob and the other services are not implemented
+//     (UNIMPLEMENTED).
+//   - A ListJobs request without a location lists every location (Dataflow lists
+//     us-central1 only).
+package fakedataflow
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"math/rand"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Method names for faults and latency.
+const (
+	MethodLaunchFlexTemplate = "LaunchFlexTemplate"
+	MethodGetJob             = "GetJob"
+	MethodListJobs           = "ListJobs"
+	MethodAggregatedListJobs = "AggregatedListJobs"
+	MethodUpdateJob          = "UpdateJob"
+)
+
+// Fault makes calls of one method fail.
+type Fault struct {
+	// Code is the gRPC code returned, e.g. codes.Unavailable.
+	Code codes.Code
+	// Message is the status message; a default is used when empty.
+	Message string
+	// Probability of failing each call, in (0, 1]; 0 means every call (up to Count).
+	Probability float64
+	// Count limits how many calls fail; 0 means no limit.
+	Count int
+	// AfterEffect performs the call and then returns the error anyway, as when a response
+	// is lost: a launch creates the job although the client sees an error.
+	AfterEffect bool
+}
+
+type fault struct {
+	Fault
+	fired int
+}
+
+type config struct {
+	now          func() time.Time
+	startDelay   time.Duration
+	drainDelay   time.Duration
+	cancelDelay  time.Duration
+	maxActive    int
+	pageSize     int
+	seed         int64
+	faults       map[string]*fault
+	latency      map[string]time.Duration
+	templates    map[string][]string
+	projectQuota map[string]int
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+// WithClock sets the clock the fake's job transitions follow (default time.Now).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithStartDelay sets how long a launched job takes to become RUNNING (default 0: RUNNING
+// from the first read after its launch).
+func WithStartDelay(d time.Duration) Option { return func(c *config) { c.startDelay = d } }
+
+// WithDrainDelay sets how long a drain takes (default 0).
+func WithDrainDelay(d time.Duration) Option { return func(c *config) { c.drainDelay = d } }
+
+// WithCancelDelay sets how long a cancel takes (default 0).
+func WithCancelDelay(d time.Duration) Option { return func(c *config) { c.cancelDelay = d } }
+
+// WithMaxActiveJobsPerProject sets the active job quota of every project (default 25).
+func WithMaxActiveJobsPerProject(n int) Option { return func(c *config) { c.maxActive = n } }
+
+// WithProjectQuota sets the active job quota of one project.
+func WithProjectQuota(project string, n int) Option {
+	return func(c *config) { c.projectQuota[project] = n }
+}
+
+// WithPageSize sets the largest ListJobs page (default 10).
+func WithPageSize(n int) Option { return func(c *config) { c.pageSize = n } }
+
+// WithSeed seeds the random source of probabilistic faults (default 1).
+func WithSeed(seed int64) Option { return func(c *config) { c.seed = seed } }
+
+// WithFault injects a fault into a method (see the Method constants).
+func WithFault(method string, f Fault) Option {
+	return func(c *config) { c.faults[method] = &fault{Fault: f} }
+}
+
+// WithLatency delays every call of a method.
+func WithLatency(method string, d time.Duration) Option {
+	return func(c *config) { c.latency[method] = d }
+}
+
+// WithTemplate registers a Flex Template spec path with the parameters its metadata
+// declares. Once any template is registered, launches of other paths fail with
+// INVALID_ARGUMENT, and so do launches with parameters the template does not declare.
+func WithTemplate(gcsPath string, parameters ...string) Option {
+	return func(c *config) { c.templates[gcsPath] = parameters }
+}
+
+// Service holds the fake's state and implements the Dataflow gRPC services. Most users
+// want [Server]; Service is for serving the fake on a gRPC server together with other
+// fakes (see [Service.Register] and [Service.UnaryInterceptor]).
+type Service struct {
+	dataflowpb.UnimplementedJobsV1Beta3Server
+	dataflowpb.UnimplementedFlexTemplatesServiceServer
+
+	mu    sync.Mutex
+	cfg   config
+	rand  *rand.Rand
+	jobs  map[string]*job // by id
+	seq   int64
+	calls map[string]int
+}
+
+type job struct {
+	pb         *dataflowpb.Job
+	seq        int64
+	template   string
+	params     map[string]string
+	env        *dataflowpb.FlexTemplateRuntimeEnvironment
+	runningAt  time.Time
+	pendingAt  time.Time
+	finishAt   time.Time // of a drain or cancel
+	finishWith dataflowpb.JobState
+}
+
+// New returns a Service; register it on a gRPC server with Register and install its
+// interceptor for faults and latency.
+func New(opts ...Option) *Service {
+	cfg := config{
+		now:          time.Now,
+		maxActive:    25,
+		pageSize:     10,
+		seed:         1,
+		faults:       map[string]*fault{},
+		latency:      map[string]time.Duration{},
+		templates:    map[string][]string{},
+		projectQuota: map[string]int{},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Service{
+		cfg:   cfg,
+		rand:  rand.New(rand.NewSource(cfg.seed)),
+		jobs:  map[string]*job{},
+		calls: map[string]int{},
+	}
+}
+
+// Register registers the Dataflow services on a gRPC server.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	dataflowpb.RegisterJobsV1Beta3Server(r, s)
+	dataflowpb.RegisterFlexTemplatesServiceServer(r, s)
+}
+
+// Server is a Service listening on a local port.
+type Server struct {
+	*Service
+	// Addr is host:port, for option.WithEndpoint or DATAFLOW_EMULATOR_HOST.
+	Addr string
+	gsrv *grpc.Server
+}
+
+// NewServer starts a fake on localhost on a free port.
+func NewServer(opts ...Option) (*Server, error) {
+	return NewServerAt("127.0.0.1:0", opts...)
+}
+
+// NewServerAt starts a fake listening on addr.
+func NewServerAt(addr string, opts ...Option) (*Server, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fakedataflow: listen: %w", err)
+	}
+	svc := New(opts...)
+	gsrv := grpc.NewServer(grpc.UnaryInterceptor(svc.UnaryInterceptor()))
+	svc.Register(gsrv)
+	go func() { _ = gsrv.Serve(lis) }()
+	return &Server{Service: svc, Addr: lis.Addr().String(), gsrv: gsrv}, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error {
+	s.gsrv.Stop()
+	return nil
+}
+
+const servicePrefix = "/google.dataflow.v1beta3."
+
+// UnaryInterceptor applies injected latency and faults to this service's methods and counts
+// calls; calls of other services pass through.
+func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !strings.HasPrefix(info.FullMethod, servicePrefix) {
+			return handler(ctx, req)
+		}
+		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
+		s.mu.Lock()
+		s.calls[method]++
+		delay := s.cfg.latency[method]
+		var inject *Fault
+		if f := s.cfg.faults[method]; f != nil && (f.Count == 0 || f.fired < f.Count) &&
+			(f.Probability == 0 || s.rand.Float64() < f.Probability) {
+			f.fired++
+			copied := f.Fault
+			inject = &copied
+		}
+		s.mu.Unlock()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, status.FromContextError(ctx.Err()).Err()
+			}
+		}
+		if inject == nil {
+			return handler(ctx, req)
+		}
+		msg := inject.Message
+		if msg == "" {
+			msg = fmt.Sprintf("fakedataflow: injected %s on %s", inject.Code, method)
+		}
+		if inject.AfterEffect {
+			_, _ = handler(ctx, req)
+		}
+		return nil, status.Error(inject.Code, msg)
+	}
+}
+
+// SetTimeNow replaces the clock.
+func (s *Service) SetTimeNow(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.now = now
+}
+
+// SetFault injects a fault into a method, replacing any earlier one; a zero Fault removes
+// it.
+func (s *Service) SetFault(method string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f == (Fault{}) {
+		delete(s.cfg.faults, method)
+		return
+	}
+	s.cfg.faults[method] = &fault{Fault: f}
+}
+
+// SetLatency sets the latency of a method.
+func (s *Service) SetLatency(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.latency[method] = d
+}
+
+// SetStartDelay changes the start delay of jobs launched from now on.
+func (s *Service) SetStartDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.startDelay = d
+}
+
+// SetProjectQuota sets the active job quota of a project.
+func (s *Service) SetProjectQuota(project string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.projectQuota[project] = n
+}
+
+// Calls returns how many calls of a method reached the server (failed ones included).
+func (s *Service) Calls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
+}
+
+// FaultsFired returns how many calls of a method got an injected fault.
+func (s *Service) FaultsFired(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.cfg.faults[method]; f != nil {
+		return f.fired
+	}
+	return 0
+}
+
+// JobSnapshot is a copy of a job and what it was launched with.
+type JobSnapshot struct {
+	Job         *dataflowpb.Job
+	Template    string
+	Parameters  map[string]string
+	Environment *dataflowpb.FlexTemplateRuntimeEnvironment
+}
+
+// Jobs returns a copy of every job, oldest first, with states brought up to the clock.
+func (s *Service) Jobs() []JobSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	out := make([]JobSnapshot, 0, len(s.jobs))
+	for _, j := range s.sorted(false) {
+		out = append(out, JobSnapshot{
+			Job:         proto.CloneOf(j.pb),
+			Template:    j.template,
+			Parameters:  maps.Clone(j.params),
+			Environment: proto.CloneOf(j.env),
+		})
+	}
+	return out
+}
+
+// FailJob makes an active job fail, as a worker crash would.
+func (s *Service) FailJob(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	j, ok := s.jobs[id]
+	if !ok {
+		return status.Errorf(codes.NotFound, "job %s not found", id)
+	}
+	if !isActive(j.pb.CurrentState) {
+		return status.Errorf(codes.FailedPrecondition, "job %s is %s", id, j.pb.CurrentState)
+	}
+	s.setState(j, dataflowpb.JobState_JOB_STATE_FAILED, s.cfg.now())
+	return nil
+}
+
+// isActive reports whether a state counts as active for name uniqueness and quota.
+func isActive(st dataflowpb.JobState) bool {
+	switch st {
+	case dataflowpb.JobState_JOB_STATE_DONE, dataflowpb.JobState_JOB_STATE_FAILED,
+		dataflowpb.JobState_JOB_STATE_CANCELLED, dataflowpb.JobState_JOB_STATE_UPDATED,
+		dataflowpb.JobState_JOB_STATE_DRAINED:
+		return false
+	}
+	return true
+}
+
+// advance brings every job's state up to the clock. Callers hold mu.
+func (s *Service) advance() {
+	now := s.cfg.now()
+	for _, j := range s.jobs {
+		switch j.pb.CurrentState {
+		case dataflowpb.JobState_JOB_STATE_QUEUED, dataflowpb.JobState_JOB_STATE_PENDING:
+			if !now.Before(j.runningAt) {
+				s.setState(j, dataflowpb.JobState_JOB_STATE_RUNNING, j.runningAt)
+				j.pb.StartTime = timestamppb.New(j.runningAt)
+			} else if j.pb.CurrentState == dataflowpb.JobState_JOB_STATE_QUEUED && !now.Before(j.pendingAt) {
+				s.setState(j, dataflowpb.JobState_JOB_STATE_PENDING, j.pendingAt)
+			}
+		case dataflowpb.JobState_JOB_STATE_DRAINING, dataflowpb.JobState_JOB_STATE_CANCELLING:
+			if !now.Before(j.finishAt) {
+				s.setState(j, j.finishWith, j.finishAt)
+			}
+		}
+	}
+}
+
+func (s *Service) setState(j *job, st dataflowpb.JobState, at time.Time) {
+	j.pb.CurrentState = st
+	j.pb.CurrentStateTime = timestamppb.New(at)
+}
+
+// sorted returns jobs by creation, newest first when newestFirst.
+func (s *Service) sorted(newestFirst bool) []*job {
+	js := slices.Collect(maps.Values(s.jobs))
+	slices.SortFunc(js, func(a, b *job) int {
+		if newestFirst {
+			return int(b.seq - a.seq)
+		}
+		return int(a.seq - b.seq)
+	})
+	return js
+}
+
+func (s *Service) quota(project string) int {
+	if n, ok := s.cfg.projectQuota[project]; ok {
+		return n
+	}
+	return s.cfg.maxActive
+}
+
+var (
+	jobNameRe    = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	labelKeyRe   = regexp.MustCompile(`^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$`)
+	labelValueRe = regexp.MustCompile(`^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$`)
+)
+
+func validateLabels(labels map[string]string) error {
+	if len(labels) > 64 {
+		return status.Errorf(codes.InvalidArgument, "too many labels: %d, at most 64", len(labels))
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if !labelKeyRe.MatchString(k) {
+			return status.Errorf(codes.InvalidArgument, "invalid label key %q: keys start with a lowercase letter and hold at most 63 lowercase letters, digits, '_' or '-'", k)
+		}
+		if !labelValueRe.MatchString(labels[k]) {
+			return status.Errorf(codes.InvalidArgument, "invalid value %q of label %q: values hold at most 63 lowercase letters, digits, '_' or '-'", labels[k], k)
+		}
+	}
+	return nil
+}
+
+// LaunchFlexTemplate launches a job (or, with update, replaces a running one).
+func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFlexTemplateRequest) (*dataflowpb.LaunchFlexTemplateResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	lp := req.GetLaunchParameter()
+	switch {
+	case req.GetProjectId() == "":
+		return nil, status.Error(codes.InvalidArgument, "project_id is required")
+	case req.GetLocation() == "":
+		return nil, status.Error(codes.InvalidArgument, "location is required")
+	case lp == nil:
+		return nil, status.Error(codes.InvalidArgument, "launch_parameter is required")
+	case !jobNameRe.MatchString(lp.GetJobName()):
+		return nil, status.Errorf(codes.InvalidArgument,
+			"(%s): Invalid job name %q: job names must match [a-z]([-a-z0-9]*[a-z0-9])?", req.GetProjectId(), lp.GetJobName())
+	}
+	var template string
+	switch {
+	case lp.GetContainerSpecGcsPath() != "":
+		template = lp.GetContainerSpecGcsPath()
+		if !strings.HasPrefix(template, "gs://") {
+			return nil, status.Errorf(codes.InvalidArgument, "container_spec_gcs_path %q is not a gs:// path", template)
+		}
+	case lp.GetContainerSpec() != nil:
+		template = "(inline container spec)"
+	default:
+		return nil, status.Error(codes.InvalidArgument, "one of container_spec_gcs_path or container_spec is required")
+	}
+	if len(s.cfg.templates) > 0 {
+		declared, ok := s.cfg.templates[template]
+		if !ok {
+			return nil, status.Errorf(codes.InvalidArgument, "unable to read template file %s: not found", template)
+		}
+		for _, k := range slices.Sorted(maps.Keys(lp.GetParameters())) {
+			if !slices.Contains(declared, k) {
+				return nil, status.Errorf(codes.InvalidArgument, "the template parameters are invalid: unrecognized parameter %q", k)
+			}
+		}
+	}
+	labels := lp.GetEnvironment().GetAdditionalUserLabels()
+	if err := validateLabels(labels); err != nil {
+		return nil, err
+	}
+	if req.GetValidateOnly() {
+		return &dataflowpb.LaunchFlexTemplateResponse{}, nil
+	}
+
+	var current *job
+	active := 0
+	for _, j := range s.jobs {
+		if !isActive(j.pb.CurrentState) {
+			continue
+		}
+		if j.pb.ProjectId == req.GetProjectId() {
+			active++
+			if j.pb.Location == req.GetLocation() && j.pb.Name == lp.GetJobName() {
+				current = j
+			}
+		}
+	}
+	now := s.cfg.now()
+	if lp.GetUpdate() {
+		if current == nil {
+			return nil, status.Errorf(codes.NotFound, "(%s): Could not find a running job named %s in %s to update", req.GetProjectId(), lp.GetJobName(), req.GetLocation())
+		}
+		if current.pb.CurrentState != dataflowpb.JobState_JOB_STATE_RUNNING {
+			return nil, status.Errorf(codes.FailedPrecondition, "(%s): job %s (%s) is %s; only a running job can be updated",
+				req.GetProjectId(), lp.GetJobName(), current.pb.Id, current.pb.CurrentState)
+		}
+	} else {
+		if current != nil {
+			return nil, status.Errorf(codes.AlreadyExists,
+				"(%s): There is already an active job named %s with id: %s. If you want to submit a second job, try again by setting a different name.",
+				req.GetProjectId(), lp.GetJobName(), current.pb.Id)
+		}
+		if q := s.quota(req.GetProjectId()); active >= q {
+			return nil, status.Errorf(codes.ResourceExhausted,
+				"(%s): The workflow could not be created. Causes: Project %s has insufficient quota(s) to execute this workflow with 1 instances in region %s. Quota summary (required/available): %d/%d active jobs",
+				req.GetProjectId(), req.GetProjectId(), req.GetLocation(), active+1, q)
+		}
+	}
+
+	s.seq++
+	id := fmt.Sprintf("%s-%019d", now.UTC().Format("2006-01-02_15_04_05"), 1_000_000_000_000_000_000+s.seq)
+	j := &job{
+		pb: &dataflowpb.Job{
+			Id:               id,
+			ProjectId:        req.GetProjectId(),
+			Name:             lp.GetJobName(),
+			Type:             dataflowpb.JobType_JOB_TYPE_STREAMING,
+			CurrentState:     dataflowpb.JobState_JOB_STATE_QUEUED,
+			CurrentStateTime: timestamppb.New(now),
+			CreateTime:       timestamppb.New(now),
+			Labels:           maps.Clone(labels),
+			Location:         req.GetLocation(),
+			Environment: &dataflowpb.Environment{
+				ServiceAccountEmail: lp.GetEnvironment().GetServiceAccountEmail(),
+				TempStoragePrefix:   lp.GetEnvironment().GetTempLocation(),
+			},
+		},
+		seq:       s.seq,
+		template:  template,
+		params:    maps.Clone(lp.GetParameters()),
+		env:       proto.CloneOf(lp.GetEnvironment()),
+		runningAt: now.Add(s.cfg.startDelay),
+		pendingAt: now.Add(s.cfg.startDelay / 2),
+	}
+	if current != nil {
+		s.setState(current, dataflowpb.JobState_JOB_STATE_UPDATED, now)
+		current.pb.ReplacedByJobId = id
+		j.pb.ReplaceJobId = current.pb.Id
+	}
+	s.jobs[id] = j
+	return &dataflowpb.LaunchFlexTemplateResponse{Job: summary(j.pb)}, nil
+}
+
+// summary is what ListJobs returns of a job (JOB_VIEW_SUMMARY).
+func summary(pb *dataflowpb.Job) *dataflowpb.Job {
+	return &dataflowpb.Job{
+		Id:               pb.Id,
+		ProjectId:        pb.ProjectId,
+		Name:             pb.Name,
+		Type:             pb.Type,
+		CurrentState:     pb.CurrentState,
+		CurrentStateTime: pb.CurrentStateTime,
+		CreateTime:       pb.CreateTime,
+		StartTime:        pb.StartTime,
+		Location:         pb.Location,
+	}
+}
+
+func (s *Service) lookup(project, location, id string) (*job, error) {
+	j, ok := s.jobs[id]
+	if !ok || j.pb.ProjectId != project || (location != "" && j.pb.Location != location) {
+		return nil, status.Errorf(codes.NotFound, "(%s): Job %s not found in %s", project, id, location)
+	}
+	return j, nil
+}
+
+// GetJob returns a job.
+func (s *Service) GetJob(_ context.Context, req *dataflowpb.GetJobRequest) (*dataflowpb.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	if req.GetProjectId() == "" || req.GetJobId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "project_id and job_id are required")
+	}
+	j, err := s.lookup(req.GetProjectId(), req.GetLocation(), req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetView() == dataflowpb.JobView_JOB_VIEW_SUMMARY {
+		return summary(j.pb), nil
+	}
+	return proto.CloneOf(j.pb), nil
+}
+
+// ListJobs lists the jobs of a project in a location.
+func (s *Service) ListJobs(_ context.Context, req *dataflowpb.ListJobsRequest) (*dataflowpb.ListJobsResponse, error) {
+	return s.list(req, true)
+}
+
+// AggregatedListJobs lists the jobs of a project in every location.
+func (s *Service) AggregatedListJobs(_ context.Context, req *dataflowpb.ListJobsRequest) (*dataflowpb.ListJobsResponse, error) {
+	if req.Name != nil {
+		return nil, status.Error(codes.InvalidArgument, "filtering by name is not supported by projects.jobs.aggregated")
+	}
+	return s.list(req, false)
+}
+
+func (s *Service) list(req *dataflowpb.ListJobsRequest, byLocation bool) (*dataflowpb.ListJobsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	if req.GetProjectId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "project_id is required")
+	}
+	size := int(req.GetPageSize())
+	if size <= 0 || size > s.cfg.pageSize {
+		size = s.cfg.pageSize
+	}
+	after := int64(-1)
+	if tok := req.GetPageToken(); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		n, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "seq:"), 10, 64)
+		if err != nil || perr != nil || !strings.HasPrefix(string(b), "seq:") {
+			return nil, status.Errorf(codes.InvalidArgument, "invalid page token %q", tok)
+		}
+		after = n
+	}
+	resp := &dataflowpb.ListJobsResponse{}
+	for _, j := range s.sorted(true) {
+		if after >= 0 && j.seq >= after {
+			continue
+		}
+		pb := j.pb
+		if pb.ProjectId != req.GetProjectId() ||
+			(byLocation && req.GetLocation() != "" && pb.Location != req.GetLocation()) ||
+			(req.Name != nil && pb.Name != req.GetName()) {
+			continue
+		}
+		switch req.GetFilter() {
+		case dataflowpb.ListJobsRequest_ACTIVE:
+			if !isActive(pb.CurrentState) {
+				continue
+			}
+		case dataflowpb.ListJobsRequest_TERMINATED:
+			if isActive(pb.CurrentState) {
+				continue
+			}
+		}
+		if len(resp.Jobs) == size {
+			resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("seq:%d", s.seqOf(resp.Jobs[size-1].Id))))
+			break
+		}
+		resp.Jobs = append(resp.Jobs, summary(pb))
+	}
+	return resp, nil
+}
+
+func (s *Service) seqOf(id string) int64 { return s.jobs[id].seq }
+
+// UpdateJob drains or cancels a job (requested_state JOB_STATE_DRAINED or
+// JOB_STATE_CANCELLED).
+func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest) (*dataflowpb.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	if req.GetProjectId() == "" || req.GetJobId() == "" || req.GetJob() == nil {
+		return nil, status.Error(codes.InvalidArgument, "project_id, job_id and job are required")
+	}
+	j, err := s.lookup(req.GetProjectId(), req.GetLocation(), req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.now()
+	st := j.pb.CurrentState
+	if !isActive(st) {
+		return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job %s is in terminal state %s and cannot be updated", req.GetProjectId(), j.pb.Id, st)
+	}
+	switch want := req.GetJob().GetRequestedState(); want {
+	case dataflowpb.JobState_JOB_STATE_DRAINED, dataflowpb.JobState_JOB_STATE_DRAINING:
+		switch st {
+		case dataflowpb.JobState_JOB_STATE_DRAINING:
+		case dataflowpb.JobState_JOB_STATE_RUNNING:
+			s.setState(j, dataflowpb.JobState_JOB_STATE_DRAINING, now)
+			j.finishAt, j.finishWith = now.Add(s.cfg.drainDelay), dataflowpb.JobState_JOB_STATE_DRAINED
+		default:
+			return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job %s is %s; only a running job can be drained", req.GetProjectId(), j.pb.Id, st)
+		}
+		j.pb.RequestedState = dataflowpb.JobState_JOB_STATE_DRAINED
+	case dataflowpb.JobState_JOB_STATE_CANCELLED, dataflowpb.JobState_JOB_STATE_CANCELLING:
+		if st != dataflowpb.JobState_JOB_STATE_CANCELLING {
+			s.setState(j, dataflowpb.JobState_JOB_STATE_CANCELLING, now)
+			j.finishAt, j.finishWith = now.Add(s.cfg.cancelDelay), dataflowpb.JobState_JOB_STATE_CANCELLED
+		}
+		j.pb.RequestedState = dataflowpb.JobState_JOB_STATE_CANCELLED
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "fakedataflow: requested_state %s is not supported (only JOB_STATE_DRAINED and JOB_STATE_CANCELLED)", want)
+	}
+	s.advance()
+	return proto.CloneOf(j.pb), nil
+}

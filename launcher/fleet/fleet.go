@@ -1,0 +1,297 @@
+// Package fleet reads, validates and expands the fleet file: the YAML document that
+// describes every event type of a fleet, the pinned pipeline version, and the settings
+// each event type's Dataflow job runs with.
+//
+// # Reading
+//
+// [Load] parses the file with yaml.v3's node API so that every problem carries the line it
+// was found on, and reports all problems at once as a [*ValidationError] (one
+// `file:line: field: problem` per line): unknown or duplicate keys, bad names, duplicate
+// event types, unreadable or invalid Avro schemas, bad durations and numbers, a template
+// without a `{version}` placeholder, missing required settings.
+//
+// # Effective configuration
+//
+// [Fleet.Jobs] merges each event type with the defaults and returns one [Job] per event
+// type: its Dataflow job name (`<fleet>-<event type>`), project and region, the Flex
+// Template path for its version, the template parameters (the pipeline's flags, see
+// [PipelineParameters]), the runtime environment, and the labels the launcher recognises
+// its jobs by, including a short hash of the effective configuration ([Job.ConfigHash]).
+package fleet
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Label keys the launcher puts on every job it launches. The launcher only ever touches
+// jobs that carry LabelManagedBy=ManagedByValue.
+const (
+	LabelManagedBy       = "managed-by"
+	LabelFleet           = "fleet"
+	LabelEventType       = "event-type"
+	LabelPipelineVersion = "pipeline-version"
+	LabelConfigHash      = "config-hash"
+
+	// ManagedByValue is the value of LabelManagedBy on every job the launcher owns.
+	ManagedByValue = "eventdelivery"
+)
+
+// ReservedLabels are the label keys the fleet file may not set itself.
+var ReservedLabels = []string{LabelManagedBy, LabelFleet, LabelEventType, LabelPipelineVersion, LabelConfigHash}
+
+// DefaultMaxActiveJobsPerProject is Dataflow's default quota of concurrently active jobs
+// per project.
+const DefaultMaxActiveJobsPerProject = 25
+
+// Fleet is a parsed and validated fleet file.
+type Fleet struct {
+	// Path is the file the fleet was read from.
+	Path string
+	// Name is the fleet's name (`fleet:`), the prefix of every job name.
+	Name string
+	// Version is the pinned pipeline version (`version:`).
+	Version string
+	// Template is the Flex Template spec path with its `{version}` placeholder.
+	Template string
+	// Defaults apply to every event type unless it overrides them.
+	Defaults Settings
+	// EventTypes in file order.
+	EventTypes []EventType
+}
+
+// Settings are the keys that `defaults:` holds and each event type may override. An empty
+// string or zero number means "not set here".
+type Settings struct {
+	Project                 string
+	Region                  string
+	Output                  string
+	TempLocation            string
+	ServiceAccount          string
+	MachineType             string
+	MaxWorkers              int
+	SkewTolerance           string
+	MaxFuture               string
+	BucketWidth             string
+	BucketTime              string
+	EventID                 string
+	Shards                  int
+	Labels                  map[string]string
+	MaxActiveJobsPerProject int
+}
+
+// EventType is one entry of `event_types:`.
+type EventType struct {
+	Name         string
+	Subscription string
+	// Schema is the schema path as written, relative to the fleet file.
+	Schema string
+	// SchemaJSON is the schema's content, compacted.
+	SchemaJSON string
+	// Version overrides the fleet's pinned version (a canary); empty means the fleet's.
+	Version string
+	Settings
+	// Line is where the entry starts in the file.
+	Line int
+}
+
+// Job is the effective configuration of one event type's Dataflow job.
+type Job struct {
+	EventType string `json:"event_type"`
+	// Name is the Dataflow job name, `<fleet>-<event type>`.
+	Name    string `json:"name"`
+	Project string `json:"project"`
+	Region  string `json:"region"`
+	// Version is the pipeline version this job should run.
+	Version string `json:"version"`
+	// Template is the Flex Template spec path for Version.
+	Template string `json:"template"`
+	// Parameters are the Flex Template parameters (the pipeline's flags), without run_id,
+	// which the launcher adds per launch.
+	Parameters map[string]string `json:"parameters"`
+	// Environment is the runtime environment of the job.
+	Environment Environment `json:"environment"`
+	// Labels are all labels of the job: the user's and the launcher's own.
+	Labels map[string]string `json:"labels"`
+	// ConfigHash is a short hash of everything above except the version, which has its own
+	// label.
+	ConfigHash string `json:"config_hash"`
+	// MaxActiveJobsPerProject is the quota the planner checks Project against.
+	MaxActiveJobsPerProject int `json:"max_active_jobs_per_project"`
+	// Line is where the event type is defined in the fleet file.
+	Line int `json:"-"`
+}
+
+// Environment is the Flex Template runtime environment of a job.
+type Environment struct {
+	TempLocation   string `json:"temp_location,omitempty"`
+	ServiceAccount string `json:"service_account,omitempty"`
+	MachineType    string `json:"machine_type,omitempty"`
+	MaxWorkers     int    `json:"max_workers,omitempty"`
+}
+
+// JobName returns the Dataflow job name of an event type in a fleet.
+func JobName(fleet, eventType string) string { return fleet + "-" + eventType }
+
+// ResolveTemplate replaces `{version}` in a template path.
+func ResolveTemplate(template, version string) string {
+	return strings.ReplaceAll(template, "{version}", version)
+}
+
+// LabelSafe turns a version into a valid GCP label value: lower case, every character
+// other than [a-z0-9_-] replaced by '-', at most 63 characters. "v1.4.2" becomes "v1-4-2".
+func LabelSafe(version string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(version) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	s := b.String()
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return s
+}
+
+// Jobs returns the effective configuration of every event type, in file order.
+func (f *Fleet) Jobs() []Job {
+	jobs := make([]Job, 0, len(f.EventTypes))
+	for _, et := range f.EventTypes {
+		jobs = append(jobs, f.job(et))
+	}
+	return jobs
+}
+
+func (f *Fleet) job(et EventType) Job {
+	s := merge(f.Defaults, et.Settings)
+	version := f.Version
+	if et.Version != "" {
+		version = et.Version
+	}
+	params := map[string]string{
+		ParamEventType:    et.Name,
+		ParamSchemaJSON:   et.SchemaJSON,
+		ParamSubscription: et.Subscription,
+		ParamOutput:       s.Output,
+	}
+	setIf := func(k, v string) {
+		if v != "" {
+			params[k] = v
+		}
+	}
+	setIf(ParamSkewTolerance, s.SkewTolerance)
+	setIf(ParamMaxFuture, s.MaxFuture)
+	setIf(ParamBucketWidth, s.BucketWidth)
+	setIf(ParamBucketTime, s.BucketTime)
+	setIf(ParamEventID, s.EventID)
+	if s.Shards > 0 {
+		params[ParamShards] = strconv.Itoa(s.Shards)
+	}
+	env := Environment{
+		TempLocation:   s.TempLocation,
+		ServiceAccount: s.ServiceAccount,
+		MachineType:    s.MachineType,
+		MaxWorkers:     s.MaxWorkers,
+	}
+	maxActive := s.MaxActiveJobsPerProject
+	if maxActive == 0 {
+		maxActive = DefaultMaxActiveJobsPerProject
+	}
+	j := Job{
+		EventType:               et.Name,
+		Name:                    JobName(f.Name, et.Name),
+		Project:                 s.Project,
+		Region:                  s.Region,
+		Version:                 version,
+		Template:                ResolveTemplate(f.Template, version),
+		Parameters:              params,
+		Environment:             env,
+		MaxActiveJobsPerProject: maxActive,
+		Line:                    et.Line,
+	}
+	j.ConfigHash = configHash(j, s.Labels)
+	labels := maps.Clone(s.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelManagedBy] = ManagedByValue
+	labels[LabelFleet] = f.Name
+	labels[LabelEventType] = et.Name
+	labels[LabelPipelineVersion] = LabelSafe(version)
+	labels[LabelConfigHash] = j.ConfigHash
+	j.Labels = labels
+	return j
+}
+
+// configHash hashes the effective configuration except the version (and so the template
+// path), which has a label of its own: a version bump shows as a version change, not as a
+// config change.
+func configHash(j Job, userLabels map[string]string) string {
+	h := sha256.New()
+	w := func(k, v string) {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	w("project", j.Project)
+	w("region", j.Region)
+	for _, k := range slices.Sorted(maps.Keys(j.Parameters)) {
+		w("param."+k, j.Parameters[k])
+	}
+	w("env.temp_location", j.Environment.TempLocation)
+	w("env.service_account", j.Environment.ServiceAccount)
+	w("env.machine_type", j.Environment.MachineType)
+	w("env.max_workers", strconv.Itoa(j.Environment.MaxWorkers))
+	for _, k := range slices.Sorted(maps.Keys(userLabels)) {
+		w("label."+k, userLabels[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:10]
+}
+
+func merge(d, o Settings) Settings {
+	pick := func(a, b string) string {
+		if b != "" {
+			return b
+		}
+		return a
+	}
+	pickInt := func(a, b int) int {
+		if b != 0 {
+			return b
+		}
+		return a
+	}
+	s := Settings{
+		Project:                 pick(d.Project, o.Project),
+		Region:                  pick(d.Region, o.Region),
+		Output:                  pick(d.Output, o.Output),
+		TempLocation:            pick(d.TempLocation, o.TempLocation),
+		ServiceAccount:          pick(d.ServiceAccount, o.ServiceAccount),
+		MachineType:             pick(d.MachineType, o.MachineType),
+		MaxWorkers:              pickInt(d.MaxWorkers, o.MaxWorkers),
+		SkewTolerance:           pick(d.SkewTolerance, o.SkewTolerance),
+		MaxFuture:               pick(d.MaxFuture, o.MaxFuture),
+		BucketWidth:             pick(d.BucketWidth, o.BucketWidth),
+		BucketTime:              pick(d.BucketTime, o.BucketTime),
+		EventID:                 pick(d.EventID, o.EventID),
+		Shards:                  pickInt(d.Shards, o.Shards),
+		MaxActiveJobsPerProject: pickInt(d.MaxActiveJobsPerProject, o.MaxActiveJobsPerProject),
+	}
+	if len(d.Labels)+len(o.Labels) > 0 {
+		s.Labels = maps.Clone(d.Labels)
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		maps.Copy(s.Labels, o.Labels)
+	}
+	return s
+}

@@ -1,0 +1,564 @@
+package fleet
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+	"gopkg.in/yaml.v3"
+)
+
+// Problem is one thing wrong with a fleet file.
+type Problem struct {
+	File  string `json:"file"`
+	Line  int    `json:"line"`
+	Field string `json:"field"`
+	Msg   string `json:"problem"`
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Field, p.Msg)
+}
+
+// ValidationError holds every problem found in a fleet file, in line order.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+var (
+	nameRe         = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	subscriptionRe = regexp.MustCompile(`^projects/[^/\s]+/subscriptions/[^/\s]+$`)
+	projectRe      = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	regionRe       = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`)
+	labelKeyRe     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	labelValueRe   = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
+	serviceAcctRe  = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.gserviceaccount\.com$`)
+)
+
+// Keys allowed in each mapping.
+var (
+	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types"}
+	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "labels", "max_active_jobs_per_project"}
+	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
+)
+
+// Load reads and validates a fleet file. A file with problems returns a *ValidationError
+// listing all of them.
+func Load(path string) (*Fleet, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read fleet file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a fleet file's content; path names the file in problems and schema
+// paths are resolved relative to its directory.
+func Parse(path string, data []byte) (*Fleet, error) {
+	p := &parser{file: path, dir: filepath.Dir(path), schemas: map[string]schemaResult{}}
+	f := p.parse(data)
+	if len(p.problems) > 0 {
+		sortProblems(p.problems)
+		return nil, &ValidationError{Problems: p.problems}
+	}
+	return f, nil
+}
+
+type schemaResult struct {
+	json string
+	err  string
+}
+
+type parser struct {
+	file     string
+	dir      string
+	problems []Problem
+	schemas  map[string]schemaResult
+}
+
+func (p *parser) add(line int, field, format string, args ...any) {
+	p.problems = append(p.problems, Problem{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+)`)
+
+func (p *parser) parse(data []byte) *Fleet {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line := 1
+		if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		p.add(line, "(file)", "not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		p.add(1, "(file)", "empty; expected a mapping with fleet, version, template, defaults, event_types")
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		p.add(root.Line, "(file)", "expected a mapping, got %s", kindName(root))
+		return nil
+	}
+	f := &Fleet{Path: p.file}
+	fields := p.mapping(root, "", topKeys)
+	if n, ok := fields["fleet"]; ok {
+		f.Name = p.str(n, "fleet")
+		if f.Name != "" && !nameRe.MatchString(f.Name) {
+			p.add(n.Line, "fleet", "%q must match [a-z][a-z0-9-]*", f.Name)
+		}
+	} else {
+		p.add(root.Line, "fleet", "required")
+	}
+	if n, ok := fields["version"]; ok {
+		f.Version = p.str(n, "version")
+		p.checkVersion(n, "version", f.Version)
+	} else {
+		p.add(root.Line, "version", "required")
+	}
+	if n, ok := fields["template"]; ok {
+		f.Template = p.str(n, "template")
+		switch {
+		case f.Template == "":
+		case !strings.Contains(f.Template, "{version}"):
+			p.add(n.Line, "template", "%q has no {version} placeholder; the template must follow the pinned version", f.Template)
+		case !strings.HasPrefix(f.Template, "gs://"):
+			p.add(n.Line, "template", "%q must be a gs:// path to a Flex Template spec", f.Template)
+		}
+	} else {
+		p.add(root.Line, "template", "required")
+	}
+	if n, ok := fields["defaults"]; ok {
+		f.Defaults = p.settings(n, "defaults", nil)
+	}
+	etNode, ok := fields["event_types"]
+	if !ok {
+		p.add(root.Line, "event_types", "required: at least one event type")
+		return f
+	}
+	if etNode.Kind != yaml.SequenceNode {
+		p.add(etNode.Line, "event_types", "expected a list, got %s", kindName(etNode))
+		return f
+	}
+	if len(etNode.Content) == 0 {
+		p.add(etNode.Line, "event_types", "empty: at least one event type")
+	}
+	seen := map[string]int{}
+	for i, n := range etNode.Content {
+		field := fmt.Sprintf("event_types[%d]", i)
+		et := p.eventType(n, field)
+		if et.Name != "" {
+			if first, dup := seen[et.Name]; dup {
+				p.add(n.Line, field+".name", "duplicate event type %q (first defined on line %d)", et.Name, first)
+			} else {
+				seen[et.Name] = n.Line
+			}
+		}
+		f.EventTypes = append(f.EventTypes, et)
+		p.checkEffective(f, et, field)
+	}
+	p.checkQuotaConsistency(f)
+	return f
+}
+
+func (p *parser) eventType(n *yaml.Node, field string) EventType {
+	et := EventType{Line: n.Line}
+	if n.Kind != yaml.MappingNode {
+		p.add(n.Line, field, "expected a mapping, got %s", kindName(n))
+		return et
+	}
+	fields := p.mapping(n, field, append(append([]string{}, eventOnlyKeys...), settingKeys...))
+	if v, ok := fields["name"]; ok {
+		et.Name = p.str(v, field+".name")
+		if et.Name != "" {
+			switch {
+			case !nameRe.MatchString(et.Name):
+				p.add(v.Line, field+".name", "%q must match [a-z][a-z0-9-]*", et.Name)
+			case strings.HasSuffix(et.Name, "-"):
+				p.add(v.Line, field+".name", "%q must not end with '-' (Dataflow job names end with a letter or digit)", et.Name)
+			case len(et.Name) > 63:
+				p.add(v.Line, field+".name", "%q is longer than 63 characters (it is a label value)", et.Name)
+			}
+		}
+	} else {
+		p.add(n.Line, field+".name", "required")
+	}
+	if v, ok := fields["subscription"]; ok {
+		et.Subscription = p.str(v, field+".subscription")
+		if et.Subscription != "" && !subscriptionRe.MatchString(et.Subscription) {
+			p.add(v.Line, field+".subscription", "%q is not projects/PROJECT/subscriptions/NAME", et.Subscription)
+		}
+	} else {
+		p.add(n.Line, field+".subscription", "required")
+	}
+	if v, ok := fields["schema"]; ok {
+		et.Schema = p.str(v, field+".schema")
+		if et.Schema != "" {
+			et.SchemaJSON = p.schema(v, field+".schema", et.Schema)
+		}
+	} else {
+		p.add(n.Line, field+".schema", "required")
+	}
+	if v, ok := fields["version"]; ok {
+		et.Version = p.str(v, field+".version")
+		p.checkVersion(v, field+".version", et.Version)
+	}
+	// The remaining keys are the overridable settings.
+	delete(fields, "name")
+	delete(fields, "subscription")
+	delete(fields, "schema")
+	delete(fields, "version")
+	et.Settings = p.settingsFrom(fields, field)
+	return et
+}
+
+func (p *parser) checkVersion(n *yaml.Node, field, v string) {
+	if v == "" {
+		return
+	}
+	if strings.ContainsAny(v, " /\t") {
+		p.add(n.Line, field, "%q must not contain spaces or '/'", v)
+	}
+	if len(LabelSafe(v)) == 0 {
+		p.add(n.Line, field, "%q is empty once made label-safe", v)
+	}
+	if len(v) > 63 {
+		p.add(n.Line, field, "%q is longer than 63 characters", v)
+	}
+}
+
+func (p *parser) schema(n *yaml.Node, field, rel string) string {
+	path := rel
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(p.dir, rel)
+	}
+	r, ok := p.schemas[path]
+	if !ok {
+		r = readSchema(path)
+		p.schemas[path] = r
+	}
+	if r.err != "" {
+		p.add(n.Line, field, "%s", r.err)
+	}
+	return r.json
+}
+
+func readSchema(path string) schemaResult {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return schemaResult{err: fmt.Sprintf("schema file %s does not exist", path)}
+		}
+		return schemaResult{err: fmt.Sprintf("cannot read schema: %v", err)}
+	}
+	codec, err := goavro.NewCodec(string(data))
+	if err != nil {
+		return schemaResult{err: fmt.Sprintf("invalid Avro schema %s: %v", path, err)}
+	}
+	var top struct {
+		Type any `json:"type"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil || top.Type != "record" {
+		return schemaResult{err: fmt.Sprintf("Avro schema %s must be a record, not %s", path, codec.Schema())}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return schemaResult{err: fmt.Sprintf("invalid Avro schema %s: %v", path, err)}
+	}
+	return schemaResult{json: buf.String()}
+}
+
+func (p *parser) settings(n *yaml.Node, field string, extra []string) Settings {
+	if n.Kind != yaml.MappingNode {
+		p.add(n.Line, field, "expected a mapping, got %s", kindName(n))
+		return Settings{}
+	}
+	return p.settingsFrom(p.mapping(n, field, append(append([]string{}, extra...), settingKeys...)), field)
+}
+
+// settingsFrom reads the overridable settings from an already checked mapping.
+func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settings {
+	var s Settings
+	sub := func(k string) string { return field + "." + k }
+	for k, n := range fields {
+		switch k {
+		case "project":
+			s.Project = p.str(n, sub(k))
+			if s.Project != "" && !projectRe.MatchString(s.Project) {
+				p.add(n.Line, sub(k), "%q is not a valid project id (6-30 of [a-z0-9-], starting with a letter)", s.Project)
+			}
+		case "region":
+			s.Region = p.str(n, sub(k))
+			if s.Region != "" && !regionRe.MatchString(s.Region) {
+				p.add(n.Line, sub(k), "%q is not a region such as europe-west1", s.Region)
+			}
+		case "output":
+			s.Output = p.str(n, sub(k))
+			if s.Output != "" && !strings.HasPrefix(s.Output, "gs://") {
+				p.add(n.Line, sub(k), "%q must be a gs:// path", s.Output)
+			}
+		case "temp_location":
+			s.TempLocation = p.str(n, sub(k))
+			if s.TempLocation != "" && !strings.HasPrefix(s.TempLocation, "gs://") {
+				p.add(n.Line, sub(k), "%q must be a gs:// path", s.TempLocation)
+			}
+		case "service_account":
+			s.ServiceAccount = p.str(n, sub(k))
+			if s.ServiceAccount != "" && !serviceAcctRe.MatchString(s.ServiceAccount) {
+				p.add(n.Line, sub(k), "%q is not a service account email", s.ServiceAccount)
+			}
+		case "machine_type":
+			s.MachineType = p.str(n, sub(k))
+		case "max_workers":
+			s.MaxWorkers = p.positiveInt(n, sub(k), 1000)
+		case "shards":
+			s.Shards = p.positiveInt(n, sub(k), 1<<16)
+		case "max_active_jobs_per_project":
+			s.MaxActiveJobsPerProject = p.positiveInt(n, sub(k), 100000)
+		case "skew_tolerance":
+			s.SkewTolerance = p.duration(n, sub(k), true)
+		case "max_future":
+			s.MaxFuture = p.duration(n, sub(k), true)
+		case "bucket_width":
+			s.BucketWidth = p.duration(n, sub(k), false)
+		case "bucket_time":
+			s.BucketTime = p.str(n, sub(k))
+		case "event_id":
+			s.EventID = p.str(n, sub(k))
+		case "labels":
+			s.Labels = p.labels(n, sub(k))
+		}
+	}
+	return s
+}
+
+func (p *parser) labels(n *yaml.Node, field string) map[string]string {
+	if n.Kind != yaml.MappingNode {
+		p.add(n.Line, field, "expected a mapping of label keys to values, got %s", kindName(n))
+		return nil
+	}
+	out := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		f := field + "." + k.Value
+		if _, dup := out[k.Value]; dup {
+			p.add(k.Line, f, "duplicate key")
+			continue
+		}
+		val := p.str(v, f)
+		out[k.Value] = val
+		switch {
+		case isReserved(k.Value):
+			p.add(k.Line, f, "label %q is set by the launcher itself", k.Value)
+		case !labelKeyRe.MatchString(k.Value):
+			p.add(k.Line, f, "label key must start with a lowercase letter and hold at most 63 of [a-z0-9_-]")
+		case !labelValueRe.MatchString(val):
+			p.add(v.Line, f, "label value %q must hold at most 63 of [a-z0-9_-]", val)
+		}
+	}
+	if len(out) > 64-len(ReservedLabels) {
+		p.add(n.Line, field, "%d labels; at most %d (GCP allows 64, the launcher sets %d)", len(out), 64-len(ReservedLabels), len(ReservedLabels))
+	}
+	return out
+}
+
+func isReserved(k string) bool {
+	for _, r := range ReservedLabels {
+		if k == r {
+			return true
+		}
+	}
+	return false
+}
+
+// mapping checks a mapping's keys (unknown, duplicate, not a scalar) and returns its values
+// by key.
+func (p *parser) mapping(n *yaml.Node, field string, allowed []string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	prefix := ""
+	if field != "" {
+		prefix = field + "."
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.add(k.Line, field, "keys must be strings")
+			continue
+		}
+		if !contains(allowed, k.Value) {
+			p.add(k.Line, prefix+k.Value, "unknown key%s", suggest(k.Value, allowed))
+			continue
+		}
+		if prev, dup := out[k.Value]; dup {
+			p.add(k.Line, prefix+k.Value, "duplicate key (first set on line %d)", prev.Line)
+			continue
+		}
+		out[k.Value] = v
+	}
+	return out
+}
+
+func (p *parser) str(n *yaml.Node, field string) string {
+	if n.Kind != yaml.ScalarNode {
+		p.add(n.Line, field, "expected a string, got %s", kindName(n))
+		return ""
+	}
+	if n.Tag == "!!null" || n.Value == "" {
+		p.add(n.Line, field, "empty")
+		return ""
+	}
+	return n.Value
+}
+
+func (p *parser) positiveInt(n *yaml.Node, field string, max int) int {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		p.add(n.Line, field, "expected a whole number, got %q", n.Value)
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < 1 || v > max {
+		p.add(n.Line, field, "%s must be between 1 and %d", n.Value, max)
+		return 0
+	}
+	return v
+}
+
+func (p *parser) duration(n *yaml.Node, field string, zeroOK bool) string {
+	s := p.str(n, field)
+	if s == "" {
+		return ""
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		p.add(n.Line, field, "%q is not a duration such as 30m or 1h", s)
+		return ""
+	case d < 0 || (d == 0 && !zeroOK):
+		p.add(n.Line, field, "%q must be positive", s)
+		return ""
+	}
+	return s
+}
+
+// checkEffective reports required settings that neither the defaults nor the event type
+// set.
+func (p *parser) checkEffective(f *Fleet, et EventType, field string) {
+	s := merge(f.Defaults, et.Settings)
+	for _, r := range []struct{ key, val string }{
+		{"project", s.Project},
+		{"region", s.Region},
+		{"output", s.Output},
+		{"temp_location", s.TempLocation},
+	} {
+		if r.val == "" {
+			p.add(et.Line, field+"."+r.key, "required: set it in defaults or in the event type")
+		}
+	}
+	if f.Name != "" && et.Name != "" {
+		if name := JobName(f.Name, et.Name); len(name) > 1024 {
+			p.add(et.Line, field+".name", "job name %q is too long", name)
+		}
+	}
+}
+
+// checkQuotaConsistency reports event types of one project that disagree on the project's
+// quota.
+func (p *parser) checkQuotaConsistency(f *Fleet) {
+	first := map[string]int{}
+	for i, et := range f.EventTypes {
+		s := merge(f.Defaults, et.Settings)
+		if s.Project == "" || s.MaxActiveJobsPerProject == 0 {
+			continue
+		}
+		j, ok := first[s.Project]
+		if !ok {
+			first[s.Project] = i
+			continue
+		}
+		if other := merge(f.Defaults, f.EventTypes[j].Settings).MaxActiveJobsPerProject; other != s.MaxActiveJobsPerProject {
+			p.add(et.Line, fmt.Sprintf("event_types[%d].max_active_jobs_per_project", i),
+				"%d disagrees with %d set for project %s by event_types[%d]", s.MaxActiveJobsPerProject, other, s.Project, j)
+		}
+	}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest names the closest allowed key when there is an obvious one.
+func suggest(key string, allowed []string) string {
+	best, bestD := "", 3
+	for _, a := range allowed {
+		if d := editDistance(key, a); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	if best == "" {
+		return " (allowed: " + strings.Join(allowed, ", ") + ")"
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// sortProblems orders problems top to bottom, keeping the order found within a line.
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
+}

@@ -1,0 +1,390 @@
+// Package plan compares a fleet file with the jobs that run in Dataflow and decides, per
+// event type, what deploy has to do.
+//
+// # Observing
+//
+// [Observe] lists every job in each project and region the fleet names (Dataflow lists
+// summaries only) and reads the labels of the active jobs whose names start with
+// `<fleet>-`, concurrently, so that the planner knows which jobs are its own.
+//
+// # Deciding
+//
+// [Compute] is a pure function of the fleet and the observation. Per event type:
+//
+//   - create: no job of that name is active (and the last one, if any, did not fail);
+//   - update: the active job is ours but runs another version or configuration (in-place
+//     update, same name);
+//   - unchanged: the active job is ours and matches;
+//   - recreate: the last job of that name FAILED or was CANCELLED;
+//   - blocked: the active job of that name is not managed by eventdelivery (or belongs to
+//     another fleet), is draining or cancelling, cannot be updated yet because it is not
+//     RUNNING, or launching it would take its project past max_active_jobs_per_project.
+//
+// Managed active jobs of the fleet that match no event type are orphans; they are left
+// alone unless the plan is computed with Prune, which drains them.
+package plan
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"golang.org/x/sync/errgroup"
+)
+
+// Action is what deploy does for one event type.
+type Action string
+
+// Actions.
+const (
+	Create    Action = "create"
+	Update    Action = "update"
+	Unchanged Action = "unchanged"
+	Recreate  Action = "recreate"
+	Blocked   Action = "blocked"
+	Drain     Action = "drain"
+	Keep      Action = "keep"
+)
+
+// Symbol is the action's column in a plan, as Terraform prints it.
+func (a Action) Symbol() string {
+	switch a {
+	case Create:
+		return "+"
+	case Update:
+		return "~"
+	case Recreate:
+		return "-/+"
+	case Blocked:
+		return "!"
+	case Drain:
+		return "-"
+	}
+	return ""
+}
+
+// Item is the plan for one event type.
+type Item struct {
+	EventType string `json:"event_type"`
+	JobName   string `json:"job_name"`
+	Project   string `json:"project"`
+	Region    string `json:"region"`
+	Action    Action `json:"action"`
+	// Blocks is the action a blocked item would have taken.
+	Blocks Action `json:"blocks,omitempty"`
+	Reason string `json:"reason"`
+	// Version is the version the job should run.
+	Version string `json:"version"`
+	// Current is the job of that name the decision is based on, if any.
+	Current *dataflow.Job `json:"current,omitempty"`
+	// Desired is the effective configuration from the fleet file.
+	Desired fleet.Job `json:"-"`
+}
+
+// Orphan is a managed job of the fleet that no event type of the file describes.
+type Orphan struct {
+	Job    dataflow.Job `json:"job"`
+	Action Action       `json:"action"` // Keep, or Drain with Prune
+}
+
+// Quota is the active job count of one project before and after the plan.
+type Quota struct {
+	Project string `json:"project"`
+	Active  int    `json:"active"`
+	After   int    `json:"after"`
+	Limit   int    `json:"limit"`
+}
+
+// Plan is the whole plan.
+type Plan struct {
+	Fleet   string   `json:"fleet"`
+	Version string   `json:"version"`
+	Items   []Item   `json:"items"`
+	Orphans []Orphan `json:"orphans"`
+	Quotas  []Quota  `json:"quotas"`
+}
+
+// Counts per action.
+type Counts struct {
+	Create    int `json:"create"`
+	Update    int `json:"update"`
+	Unchanged int `json:"unchanged"`
+	Recreate  int `json:"recreate"`
+	Blocked   int `json:"blocked"`
+	Drain     int `json:"drain"`
+	Orphans   int `json:"orphans"`
+}
+
+// Counts counts the plan's actions.
+func (p *Plan) Counts() Counts {
+	var c Counts
+	for _, it := range p.Items {
+		switch it.Action {
+		case Create:
+			c.Create++
+		case Update:
+			c.Update++
+		case Unchanged:
+			c.Unchanged++
+		case Recreate:
+			c.Recreate++
+		case Blocked:
+			c.Blocked++
+		}
+	}
+	for _, o := range p.Orphans {
+		c.Orphans++
+		if o.Action == Drain {
+			c.Drain++
+		}
+	}
+	return c
+}
+
+// HasChanges reports whether the fleet differs from what runs: anything to create, update,
+// recreate or drain, or blocked.
+func (p *Plan) HasChanges() bool {
+	c := p.Counts()
+	return c.Create+c.Update+c.Recreate+c.Drain+c.Blocked > 0
+}
+
+// Summary is the plan's one-line summary.
+func (p *Plan) Summary() string {
+	c := p.Counts()
+	if !p.HasChanges() {
+		s := "No changes."
+		if c.Orphans > 0 {
+			s += fmt.Sprintf(" %d orphaned jobs left alone (deploy --prune drains them).", c.Orphans)
+		}
+		return s
+	}
+	s := fmt.Sprintf("Plan: %d to create, %d to update, %d to recreate", c.Create, c.Update, c.Recreate)
+	if c.Drain > 0 {
+		s += fmt.Sprintf(", %d to drain", c.Drain)
+	}
+	s += fmt.Sprintf(", %d blocked.", c.Blocked)
+	if n := c.Orphans - c.Drain; n > 0 {
+		s += fmt.Sprintf(" %d orphaned jobs left alone (deploy --prune drains them).", n)
+	}
+	return s
+}
+
+// Location is a project and region.
+type Location struct {
+	Project string
+	Region  string
+}
+
+// Observed is what runs in the fleet's projects and regions.
+type Observed struct {
+	// Jobs holds every listed job; active jobs whose names start with `<fleet>-` carry
+	// their labels.
+	Jobs []dataflow.Job
+}
+
+// Locations returns the project/region pairs a fleet uses, sorted.
+func Locations(jobs []fleet.Job) []Location {
+	var locs []Location
+	for _, j := range jobs {
+		l := Location{j.Project, j.Region}
+		if !slices.Contains(locs, l) {
+			locs = append(locs, l)
+		}
+	}
+	slices.SortFunc(locs, func(a, b Location) int {
+		return strings.Compare(a.Project+"/"+a.Region, b.Project+"/"+b.Region)
+	})
+	return locs
+}
+
+// Observe lists the jobs in every location of the fleet and reads the labels of the
+// fleet's active jobs, with at most parallelism calls in flight.
+func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism int) (*Observed, error) {
+	if parallelism < 1 {
+		parallelism = 1
+	}
+	locs := Locations(f.Jobs())
+	lists := make([][]dataflow.Job, len(locs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelism)
+	for i, l := range locs {
+		g.Go(func() error {
+			jobs, err := api.List(gctx, dataflow.ListRequest{Project: l.Project, Region: l.Region, Filter: dataflow.All})
+			if err != nil {
+				return fmt.Errorf("list jobs in %s/%s: %w", l.Project, l.Region, err)
+			}
+			lists[i] = jobs
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var all []dataflow.Job
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	prefix := f.Name + "-"
+	var mu sync.Mutex
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(parallelism)
+	for i := range all {
+		j := all[i]
+		if !j.State.Active() || !strings.HasPrefix(j.Name, prefix) || j.Labels != nil {
+			continue
+		}
+		g.Go(func() error {
+			full, err := api.Get(gctx, j.Project, j.Region, j.ID)
+			if err != nil {
+				return fmt.Errorf("get job %s (%s): %w", j.Name, j.ID, err)
+			}
+			mu.Lock()
+			all[i].Labels = full.Labels
+			if all[i].Labels == nil {
+				all[i].Labels = map[string]string{}
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return &Observed{Jobs: all}, nil
+}
+
+// Options change how a plan is computed.
+type Options struct {
+	// Prune drains orphaned jobs.
+	Prune bool
+}
+
+type key struct{ project, region, name string }
+
+// Compute decides what to do for every event type of the fleet.
+func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
+	desired := f.Jobs()
+	p := &Plan{Fleet: f.Name, Version: f.Version}
+
+	// The job each name is judged by: its active job, else its newest job.
+	active := map[key]dataflow.Job{}
+	newest := map[key]dataflow.Job{}
+	activeIn := map[string]int{}
+	for _, j := range obs.Jobs {
+		k := key{j.Project, j.Region, j.Name}
+		if j.State.Active() {
+			active[k] = j
+			activeIn[j.Project]++
+		}
+		if n, ok := newest[k]; !ok || j.CreateTime.After(n.CreateTime) {
+			newest[k] = j
+		}
+	}
+
+	wanted := map[key]bool{}
+	for _, d := range desired {
+		k := key{d.Project, d.Region, d.Name}
+		wanted[k] = true
+		it := Item{EventType: d.EventType, JobName: d.Name, Project: d.Project, Region: d.Region, Version: d.Version, Desired: d}
+		if cur, ok := active[k]; ok {
+			it.Current = &cur
+			it.Action, it.Reason = judgeActive(f, d, cur)
+			if it.Action == Update && cur.State != dataflow.StateRunning {
+				it.Blocks, it.Action = Update, Blocked
+				it.Reason = fmt.Sprintf("%s; job %s is %s and only a running job can be updated: deploy again once it runs", it.Reason, cur.ID, cur.State)
+			}
+		} else if last, ok := newest[k]; ok && (last.State == dataflow.StateFailed || last.State == dataflow.StateCancelled) {
+			it.Current = &last
+			it.Action = Recreate
+			it.Reason = fmt.Sprintf("last job %s is %s since %s", last.ID, last.State, last.StateTime.UTC().Format("2006-01-02 15:04"))
+		} else {
+			it.Action = Create
+			it.Reason = "no active job"
+			if ok {
+				it.Current = &last
+				it.Reason = fmt.Sprintf("last job %s is %s", last.ID, last.State)
+			}
+		}
+		p.Items = append(p.Items, it)
+	}
+
+	// Quota: new jobs per project must fit next to what is active there.
+	limits := map[string]int{}
+	for _, d := range desired {
+		if l, ok := limits[d.Project]; !ok || d.MaxActiveJobsPerProject < l {
+			limits[d.Project] = d.MaxActiveJobsPerProject
+		}
+	}
+	after := map[string]int{}
+	for proj := range limits {
+		after[proj] = activeIn[proj]
+	}
+	for i := range p.Items {
+		it := &p.Items[i]
+		if it.Action != Create && it.Action != Recreate {
+			continue
+		}
+		if after[it.Project]+1 > limits[it.Project] {
+			it.Blocks, it.Action = it.Action, Blocked
+			it.Reason = fmt.Sprintf("quota: project %s has %d active jobs and max_active_jobs_per_project is %d", it.Project, activeIn[it.Project], limits[it.Project])
+			continue
+		}
+		after[it.Project]++
+	}
+	for _, proj := range slicesSortedKeys(limits) {
+		p.Quotas = append(p.Quotas, Quota{Project: proj, Active: activeIn[proj], After: after[proj], Limit: limits[proj]})
+	}
+
+	for _, j := range obs.Jobs {
+		if !j.State.Active() || wanted[key{j.Project, j.Region, j.Name}] ||
+			j.Labels[fleet.LabelManagedBy] != fleet.ManagedByValue || j.Labels[fleet.LabelFleet] != f.Name {
+			continue
+		}
+		o := Orphan{Job: j, Action: Keep}
+		if opts.Prune && j.State != dataflow.StateDraining && j.State != dataflow.StateCancelling {
+			o.Action = Drain
+		}
+		p.Orphans = append(p.Orphans, o)
+	}
+	slices.SortFunc(p.Orphans, func(a, b Orphan) int { return strings.Compare(a.Job.Name, b.Job.Name) })
+	return p
+}
+
+func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string) {
+	switch {
+	case cur.Labels[fleet.LabelManagedBy] != fleet.ManagedByValue:
+		return Blocked, fmt.Sprintf("job %s of that name is not managed by eventdelivery (no %s=%s label); rename or remove it",
+			cur.ID, fleet.LabelManagedBy, fleet.ManagedByValue)
+	case cur.Labels[fleet.LabelFleet] != f.Name:
+		return Blocked, fmt.Sprintf("job %s of that name belongs to fleet %q", cur.ID, cur.Labels[fleet.LabelFleet])
+	case cur.State == dataflow.StateDraining || cur.State == dataflow.StateCancelling:
+		return Blocked, fmt.Sprintf("job %s is %s; deploy again once it has stopped", cur.ID, cur.State)
+	}
+	var why []string
+	if v := cur.Labels[fleet.LabelPipelineVersion]; v != fleet.LabelSafe(d.Version) {
+		why = append(why, fmt.Sprintf("version %s → %s", v, d.Version))
+	}
+	if h := cur.Labels[fleet.LabelConfigHash]; h != d.ConfigHash {
+		why = append(why, fmt.Sprintf("config %s → %s", h, d.ConfigHash))
+	}
+	if len(why) > 0 {
+		return Update, strings.Join(why, ", ")
+	}
+	if cur.State != dataflow.StateRunning {
+		return Unchanged, fmt.Sprintf("%s, starting", cur.State)
+	}
+	return Unchanged, "running " + d.Version
+}
+
+func slicesSortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

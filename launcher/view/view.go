@@ -1,0 +1,188 @@
+// Package view renders the launcher's results for people (tables) and for programs (JSON).
+// The two are separate renderers over the same values: JSON never holds prose, and tables
+// hold no data that JSON lacks.
+package view
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/plan"
+	"github.com/eventdelivery/eventdelivery/launcher/status"
+)
+
+// Format is an output format.
+type Format string
+
+// Formats.
+const (
+	Table Format = "table"
+	JSON  Format = "json"
+)
+
+// ParseFormat checks a --output value.
+func ParseFormat(s string) (Format, error) {
+	switch Format(s) {
+	case Table, JSON:
+		return Format(s), nil
+	}
+	return "", fmt.Errorf("--output %q: want table or json", s)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Validation renders the result of validate: the problems, or a confirmation.
+func Validation(w io.Writer, f Format, path string, fl *fleet.Fleet, problems []fleet.Problem) error {
+	if f == JSON {
+		if problems == nil {
+			problems = []fleet.Problem{}
+		}
+		out := struct {
+			File       string          `json:"file"`
+			Valid      bool            `json:"valid"`
+			EventTypes int             `json:"event_types"`
+			Problems   []fleet.Problem `json:"problems"`
+		}{File: path, Valid: len(problems) == 0, Problems: problems}
+		if fl != nil {
+			out.EventTypes = len(fl.EventTypes)
+		}
+		return writeJSON(w, out)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(w, p.String())
+		}
+		_, err := fmt.Fprintf(w, "%d problems.\n", len(problems))
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s: fleet %s, version %s, %d event types in %d project/regions: valid.\n",
+		path, fl.Name, fl.Version, len(fl.EventTypes), len(plan.Locations(fl.Jobs())))
+	return err
+}
+
+// Plan renders a plan. Unchanged event types are counted, not listed, in the table.
+func Plan(w io.Writer, f Format, p *plan.Plan) error {
+	if f == JSON {
+		return writeJSON(w, struct {
+			*plan.Plan
+			Counts  plan.Counts `json:"counts"`
+			Changes bool        `json:"changes"`
+		}{p, p.Counts(), p.HasChanges()})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, it := range p.Items {
+		if it.Action == plan.Unchanged {
+			continue
+		}
+		action := string(it.Action)
+		if it.Blocks != "" {
+			action += " (" + string(it.Blocks) + ")"
+		}
+		fmt.Fprintf(tw, "%3s %s\t%s/%s\t%s\t%s\n", it.Action.Symbol(), it.JobName, it.Project, it.Region, action, it.Reason)
+	}
+	for _, o := range p.Orphans {
+		reason := "orphan: no event type in the fleet file; left alone (deploy --prune drains it)"
+		if o.Action == plan.Drain {
+			reason = "orphan: no event type in the fleet file"
+		}
+		fmt.Fprintf(tw, "%3s %s\t%s/%s\t%s\t%s\n", o.Action.Symbol(), o.Job.Name, o.Job.Project, o.Job.Region, o.Action, reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if p.HasChanges() || len(p.Orphans) > 0 {
+		fmt.Fprintln(w)
+	}
+	_, err := fmt.Fprintln(w, p.Summary())
+	return err
+}
+
+// Deploy renders a deploy's result. Jobs that were already running unchanged are counted,
+// not listed, in the table.
+func Deploy(w io.Writer, f Format, r *deploy.Result) error {
+	if f == JSON {
+		c := r.Counts()
+		return writeJSON(w, struct {
+			*deploy.Result
+			Counts deploy.Counts `json:"counts"`
+			OK     bool          `json:"ok"`
+		}{r, c, r.OK()})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	listed := 0
+	for _, it := range r.Items {
+		if it.Action == plan.Unchanged && it.Status == deploy.Running {
+			continue
+		}
+		if listed == 0 {
+			fmt.Fprintln(tw, "JOB\tPROJECT/REGION\tACTION\tSTATUS\tJOB ID\tSTATE\tNOTE")
+		}
+		listed++
+		note := it.Error
+		if it.Recognised {
+			note = "launch reported an error but created the job"
+		}
+		if it.Attempts > 1 && note == "" {
+			note = fmt.Sprintf("%d attempts", it.Attempts)
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", it.JobName, it.Project, it.Region, it.Action, it.Status, dash(it.JobID), dash(string(it.State)), note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if listed > 0 {
+		fmt.Fprintln(w)
+	}
+	_, err := fmt.Fprintln(w, r.Summary())
+	return err
+}
+
+// Status renders a fleet's status.
+func Status(w io.Writer, f Format, r *status.Report) error {
+	if f == JSON {
+		return writeJSON(w, struct {
+			*status.Report
+			Converged bool   `json:"converged"`
+			Summary   string `json:"summary"`
+		}{r, r.Converged(), r.Summary()})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EVENT TYPE\tJOB\tSTATE\tVERSION\tPINNED\tSINCE\tPROJECT/REGION\tJOB ID\tNOTE")
+	for _, row := range r.Rows {
+		pinned := "yes"
+		if !row.MatchesPinned {
+			pinned = "NO"
+		}
+		since := "-"
+		if !row.Since.IsZero() {
+			since = row.Since.UTC().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\n", row.EventType, row.JobName, row.State, dash(row.Version), pinned, since,
+			row.Project, row.Region, dash(row.JobID), row.Detail)
+	}
+	for _, o := range r.Orphans {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\n", dash(o.Labels[fleet.LabelEventType]), o.Name, o.State, dash(o.Labels[fleet.LabelPipelineVersion]), "-",
+			o.StateTime.UTC().Format(time.DateTime), o.Project, o.Region, o.ID, "orphan: not in the fleet file")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", r.Summary())
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
