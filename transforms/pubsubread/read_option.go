@@ -1,0 +1,103 @@
+package pubsubread
+
+import (
+	"fmt"
+	"time"
+)
+
+// Option configures Read.
+type Option func(*options) error
+
+type options struct {
+	stopKey            string
+	maxMessagesPerPull int
+	maxBundleSize      int
+	maxBundleDuration  time.Duration
+	pollInterval       time.Duration
+	watermarkAllowance time.Duration
+	maxLease           time.Duration
+}
+
+func defaultOptions() options {
+	return options{
+		maxMessagesPerPull: 1000,
+		maxBundleSize:      5000,
+		maxBundleDuration:  500 * time.Millisecond,
+		pollInterval:       200 * time.Millisecond,
+		watermarkAllowance: 2 * time.Second,
+		maxLease:           10 * time.Minute,
+	}
+}
+
+// WithStopper lets s stop the reader gracefully (see Stopper).
+func WithStopper(s *Stopper) Option {
+	return func(o *options) error {
+		if s == nil {
+			return fmt.Errorf("nil Stopper")
+		}
+		o.stopKey = s.key
+		return nil
+	}
+}
+
+// WithMaxMessagesPerPull sets the most messages one Pull asks for (default 1000, at most 1000).
+func WithMaxMessagesPerPull(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1000 {
+			return fmt.Errorf("max messages per pull %d, want 1..1000", n)
+		}
+		o.maxMessagesPerPull = n
+		return nil
+	}
+}
+
+// WithMaxBundle bounds a bundle: the reader checkpoints once it emitted n messages or pulled
+// for d (defaults 5000 and 500ms). Messages are acknowledged after their bundle is committed,
+// so these bound the delay between a pull and its acknowledgement and the size of the
+// restriction that carries the ack ids.
+func WithMaxBundle(n int, d time.Duration) Option {
+	return func(o *options) error {
+		if n < 1 || d <= 0 {
+			return fmt.Errorf("max bundle %d messages, %v: want both positive", n, d)
+		}
+		o.maxBundleSize, o.maxBundleDuration = n, d
+		return nil
+	}
+}
+
+// WithPollInterval sets how long the reader waits after an empty pull (default 200ms).
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("poll interval %v, want positive", d)
+		}
+		o.pollInterval = d
+		return nil
+	}
+}
+
+// WithWatermarkAllowance sets how far behind the clock the watermark stays when the
+// subscription is drained (default 2s): it covers the time between publishing and a message
+// becoming visible to Pull, and the clock skew between the publishers' service and this host.
+func WithWatermarkAllowance(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("watermark allowance %v, want >= 0", d)
+		}
+		o.watermarkAllowance = d
+		return nil
+	}
+}
+
+// WithMaxLease bounds how long the reader keeps extending the ack deadline of a message that
+// was emitted but whose bundle's commit has not been seen yet (default 10m). After that the
+// message is left to expire and Pub/Sub redelivers it.
+func WithMaxLease(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("max lease %v, want positive", d)
+		}
+		o.maxLease = d
+		return nil
+	}
+}
