@@ -65,6 +65,28 @@ func (s *Store) List(ctx context.Context, glob string) ([]string, error) {
 	return names, nil
 }
 
+// Walk returns every object under prefix (a folder or a gs:// URL), at any depth.
+func (s *Store) Walk(ctx context.Context, prefix string) ([]string, error) {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if !s.local {
+		return s.List(ctx, prefix+"/**")
+	}
+	var out []string
+	err := filepath.WalkDir(prefix, func(p string, d os.DirEntry, err error) error {
+		if os.IsNotExist(err) {
+			return filepath.SkipDir
+		}
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk %s: %w", prefix, err)
+	}
+	return out, nil
+}
+
 // Read returns the whole object at path.
 func (s *Store) Read(ctx context.Context, path string) ([]byte, error) {
 	r, err := s.fs.OpenRead(ctx, path)

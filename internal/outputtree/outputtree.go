@@ -1,0 +1,151 @@
+// Package outputtree reads back what the pipeline wrote for an event type: every bucket with
+// its manifest and records, and the dead letters. Tests, benchmarks and the demo use it.
+package outputtree
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+)
+
+// Bucket is one bucket folder.
+type Bucket struct {
+	Dir      string                      // relative to <root>/<event type>, e.g. 2026/11/20/10
+	Manifest *bucket.Manifest            // nil while the bucket is open
+	Files    map[string][]map[string]any // data file name → its records
+	Schemas  map[string]string           // data file name → the schema in its header
+}
+
+// Records returns how many records the bucket's files hold.
+func (b *Bucket) Records() int {
+	n := 0
+	for _, recs := range b.Files {
+		n += len(recs)
+	}
+	return n
+}
+
+// Tree is an event type's output.
+type Tree struct {
+	Buckets     map[string]*Bucket          // by Dir
+	DeadLetters map[string][]map[string]any // by folder relative to _deadletter
+	Unreadable  []string                    // objects under _deadletter/unreadable
+	Objects     map[string][]byte           // every object, by path relative to <root>/<event type>
+}
+
+// Dirs returns the bucket folders in order.
+func (t *Tree) Dirs() []string {
+	var out []string
+	for d := range t.Buckets {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Read reads everything under <root>/<eventType>.
+func Read(ctx context.Context, root, eventType string) (*Tree, error) {
+	st, err := objstore.Open(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	base := bucket.Join(root, eventType)
+	names, err := st.Walk(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tree{Buckets: map[string]*Bucket{}, DeadLetters: map[string][]map[string]any{}, Objects: map[string][]byte{}}
+	for _, n := range names {
+		rel := strings.TrimPrefix(strings.TrimPrefix(n, base), "/")
+		data, err := st.Read(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		t.Objects[rel] = data
+		dir, file := path.Split(rel)
+		dir = strings.TrimSuffix(dir, "/")
+		switch {
+		case strings.HasPrefix(rel, "_deadletter/unreadable/"):
+			t.Unreadable = append(t.Unreadable, string(data))
+		case strings.HasPrefix(rel, "_deadletter/"):
+			_, recs, err := avrofile.Read(data)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", n, err)
+			}
+			d := strings.TrimPrefix(dir, "_deadletter/")
+			for _, r := range recs {
+				t.DeadLetters[d] = append(t.DeadLetters[d], r.(map[string]any))
+			}
+		default:
+			b := t.Buckets[dir]
+			if b == nil {
+				b = &Bucket{Dir: dir, Files: map[string][]map[string]any{}, Schemas: map[string]string{}}
+				t.Buckets[dir] = b
+			}
+			switch {
+			case file == bucket.ManifestName:
+				b.Manifest = &bucket.Manifest{}
+				if err := json.Unmarshal(data, b.Manifest); err != nil {
+					return nil, fmt.Errorf("%s: %w", n, err)
+				}
+			case strings.HasSuffix(file, ".avro"):
+				schema, recs, err := avrofile.Read(data)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", n, err)
+				}
+				b.Schemas[file] = schema
+				b.Files[file] = nil
+				for _, r := range recs {
+					b.Files[file] = append(b.Files[file], r.(map[string]any))
+				}
+			default:
+				return nil, fmt.Errorf("%s: unexpected object in a bucket", n)
+			}
+		}
+	}
+	return t, nil
+}
+
+// Check returns every way the tree breaks the output contract: a manifest whose files or
+// counts differ from the folder's.
+func (t *Tree) Check() []string {
+	var problems []string
+	for _, d := range t.Dirs() {
+		b := t.Buckets[d]
+		if b.Manifest == nil {
+			continue
+		}
+		listed := map[string]int64{}
+		var sum int64
+		for _, f := range b.Manifest.Files {
+			listed[f.Name] = f.Records
+			sum += f.Records
+		}
+		if sum != b.Manifest.Records {
+			problems = append(problems, fmt.Sprintf("%s: manifest records %d, its files sum to %d", d, b.Manifest.Records, sum))
+		}
+		for name, recs := range b.Files {
+			n, ok := listed[name]
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("%s: file %s not in the manifest", d, name))
+			case n != int64(len(recs)):
+				problems = append(problems, fmt.Sprintf("%s: manifest says %s has %d records, it has %d", d, name, n, len(recs)))
+			}
+		}
+		for name := range listed {
+			if _, ok := b.Files[name]; !ok {
+				problems = append(problems, fmt.Sprintf("%s: manifest lists %s, which does not exist", d, name))
+			}
+		}
+	}
+	return problems
+}
