@@ -135,7 +135,7 @@ func (r *Report) Summary() string {
 		parts = append(parts, fmt.Sprintf("%d running %s", running[v], v))
 	}
 	if len(running) == 0 {
-		parts = append(parts, "0 running")
+		parts = append(parts, "0 running "+r.Version)
 	}
 	for _, d := range sortedKeys(drifted) {
 		parts = append(parts, fmt.Sprintf("%d drifted (%s)", drifted[d], strings.TrimPrefix(d, "version ")))

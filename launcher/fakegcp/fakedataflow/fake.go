@@ -118,7 +118,7 @@ type config struct {
 	maxActive    int
 	pageSize     int
 	seed         int64
-	faults       map[string]*fault
+	faults       map[string][]*fault
 	latency      map[string]time.Duration
 	templates    map[string][]string
 	projectQuota map[string]int
@@ -154,9 +154,11 @@ func WithPageSize(n int) Option { return func(c *config) { c.pageSize = n } }
 // WithSeed seeds the random source of probabilistic faults (default 1).
 func WithSeed(seed int64) Option { return func(c *config) { c.seed = seed } }
 
-// WithFault injects a fault into a method (see the Method constants).
+// WithFault injects a fault into a method (see the Method constants). A method may have
+// several faults; for each call they are tried in the order given and the first that fires
+// applies.
 func WithFault(method string, f Fault) Option {
-	return func(c *config) { c.faults[method] = &fault{Fault: f} }
+	return func(c *config) { c.faults[method] = append(c.faults[method], &fault{Fault: f}) }
 }
 
 // WithLatency delays every call of a method.
@@ -206,7 +208,7 @@ func New(opts ...Option) *Service {
 		maxActive:    25,
 		pageSize:     10,
 		seed:         1,
-		faults:       map[string]*fault{},
+		faults:       map[string][]*fault{},
 		latency:      map[string]time.Duration{},
 		templates:    map[string][]string{},
 		projectQuota: map[string]int{},
@@ -274,11 +276,13 @@ func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		s.calls[method]++
 		delay := s.cfg.latency[method]
 		var inject *Fault
-		if f := s.cfg.faults[method]; f != nil && (f.Count == 0 || f.fired < f.Count) &&
-			(f.Probability == 0 || s.rand.Float64() < f.Probability) {
-			f.fired++
-			copied := f.Fault
-			inject = &copied
+		for _, f := range s.cfg.faults[method] {
+			if (f.Count == 0 || f.fired < f.Count) && (f.Probability == 0 || s.rand.Float64() < f.Probability) {
+				f.fired++
+				copied := f.Fault
+				inject = &copied
+				break
+			}
 		}
 		s.mu.Unlock()
 		if delay > 0 {
@@ -311,8 +315,8 @@ func (s *Service) SetTimeNow(now func() time.Time) {
 	s.cfg.now = now
 }
 
-// SetFault injects a fault into a method, replacing any earlier one; a zero Fault removes
-// it.
+// SetFault injects a fault into a method, replacing the method's earlier faults; a zero
+// Fault removes them.
 func (s *Service) SetFault(method string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -320,7 +324,14 @@ func (s *Service) SetFault(method string, f Fault) {
 		delete(s.cfg.faults, method)
 		return
 	}
-	s.cfg.faults[method] = &fault{Fault: f}
+	s.cfg.faults[method] = []*fault{{Fault: f}}
+}
+
+// AddFault adds a fault to a method's faults.
+func (s *Service) AddFault(method string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.faults[method] = append(s.cfg.faults[method], &fault{Fault: f})
 }
 
 // SetLatency sets the latency of a method.
@@ -355,10 +366,11 @@ func (s *Service) Calls(method string) int {
 func (s *Service) FaultsFired(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f := s.cfg.faults[method]; f != nil {
-		return f.fired
+	n := 0
+	for _, f := range s.cfg.faults[method] {
+		n += f.fired
 	}
-	return 0
+	return n
 }
 
 // JobSnapshot is a copy of a job and what it was launched with.

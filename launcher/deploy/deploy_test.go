@@ -1,0 +1,434 @@
+package deploy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
+	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/plan"
+	"github.com/eventdelivery/eventdelivery/launcher/status"
+	"google.golang.org/grpc/codes"
+)
+
+// harness is a fake Dataflow, Google's clients on it, and a generated fleet.
+type harness struct {
+	t      *testing.T
+	srv    *fakedataflow.Server
+	client *dataflow.Client
+	api    dataflow.API
+	dir    string
+	spec   fleettest.Spec
+	fleet  *fleet.Fleet
+}
+
+func newHarness(t *testing.T, spec fleettest.Spec, opts ...fakedataflow.Option) *harness {
+	t.Helper()
+	srv, err := fakedataflow.NewServer(append([]fakedataflow.Option{fakedataflow.WithStartDelay(20 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c, err := dataflow.Dial(context.Background(), dataflow.Config{EmulatorHost: srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h := &harness{t: t, srv: srv, client: c, dir: t.TempDir()}
+	h.api = dataflow.WithRetry(c, fastRetry)
+	h.write(spec)
+	return h
+}
+
+var fastRetry = dataflow.RetryPolicy{Attempts: 10, Initial: time.Millisecond, Max: 10 * time.Millisecond}
+
+func (h *harness) write(spec fleettest.Spec) {
+	h.t.Helper()
+	path, err := fleettest.Write(h.dir, spec)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	f, err := fleet.Load(path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.spec, h.fleet = spec, f
+}
+
+func (h *harness) plan(opts plan.Options) *plan.Plan {
+	h.t.Helper()
+	obs, err := plan.Observe(context.Background(), h.api, h.fleet, 16)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return plan.Compute(h.fleet, obs, opts)
+}
+
+func options() deploy.Options {
+	return deploy.Options{
+		Parallelism:  32,
+		Retry:        fastRetry,
+		Wait:         true,
+		WaitTimeout:  30 * time.Second,
+		PollInterval: 10 * time.Millisecond,
+		RunID:        "r-test",
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+}
+
+func (h *harness) deploy(ctx context.Context, api dataflow.API, o deploy.Options, po plan.Options) (*plan.Plan, *deploy.Result, error) {
+	h.t.Helper()
+	p := h.plan(po)
+	res, err := deploy.Apply(ctx, api, p, o)
+	return p, res, err
+}
+
+// checkFleetRuns checks that every event type has exactly one active job, RUNNING, with
+// the fleet's labels, and that no name ever had two jobs launched for one version.
+func (h *harness) checkFleetRuns(version string) {
+	h.t.Helper()
+	active := map[string]int{}
+	launchedPerVersion := map[string]int{}
+	for _, s := range h.srv.Jobs() {
+		j := s.Job
+		launchedPerVersion[j.Name+"@"+j.Labels[fleet.LabelPipelineVersion]]++
+		if j.CurrentState.String() == "JOB_STATE_UPDATED" || j.CurrentState.String() == "JOB_STATE_CANCELLED" ||
+			j.CurrentState.String() == "JOB_STATE_DRAINED" || j.CurrentState.String() == "JOB_STATE_FAILED" {
+			continue
+		}
+		active[j.Name]++
+		if j.CurrentState.String() != "JOB_STATE_RUNNING" {
+			h.t.Errorf("job %s is %s", j.Name, j.CurrentState)
+		}
+		if j.Labels[fleet.LabelPipelineVersion] != fleet.LabelSafe(version) || j.Labels[fleet.LabelManagedBy] != "eventdelivery" {
+			h.t.Errorf("job %s labels %v", j.Name, j.Labels)
+		}
+		if s.Parameters[fleet.ParamRunID] == "" || s.Parameters[fleet.ParamSchemaJSON] == "" {
+			h.t.Errorf("job %s parameters %v", j.Name, s.Parameters)
+		}
+	}
+	for _, d := range h.fleet.Jobs() {
+		if active[d.Name] != 1 {
+			h.t.Errorf("%s has %d active jobs, want 1", d.Name, active[d.Name])
+		}
+	}
+	if len(active) != len(h.fleet.EventTypes) {
+		h.t.Errorf("%d active names, want %d", len(active), len(h.fleet.EventTypes))
+	}
+	for k, n := range launchedPerVersion {
+		if n > 1 {
+			h.t.Errorf("%s launched %d times", k, n)
+		}
+	}
+}
+
+func TestDeploy300UpdateAndNoop(t *testing.T) {
+	// 300 event types over 13 projects of at most 24, within Dataflow's default quota of 25.
+	spec := fleettest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25, Version: "v1.0.0"}
+	h := newHarness(t, spec, fakedataflow.WithMaxActiveJobsPerProject(25))
+	ctx := context.Background()
+
+	p, res, err := h.deploy(ctx, h.api, options(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Counts(); c.Create != 300 || p.Summary() != "Plan: 300 to create, 0 to update, 0 to recreate, 0 blocked." {
+		t.Fatalf("first plan: %+v %q", c, p.Summary())
+	}
+	if !res.OK() || res.Counts().Running != 300 || res.Counts().Created != 300 {
+		t.Fatalf("first deploy: %s", res.Summary())
+	}
+	if n := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 300 {
+		t.Errorf("%d launches, want 300", n)
+	}
+	h.checkFleetRuns("v1.0.0")
+
+	// Deploying again launches nothing.
+	p, res, err = h.deploy(ctx, h.api, options(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HasChanges() || p.Summary() != "No changes." || res.Counts().Unchanged != 300 {
+		t.Errorf("second deploy: plan %q, %s", p.Summary(), res.Summary())
+	}
+	if n := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 300 {
+		t.Errorf("second deploy launched: %d launches in all, want 300", n)
+	}
+	rep := status.Build(h.fleet, mustObserve(t, h))
+	if !rep.Converged() || rep.Summary() != "300 jobs: 300 running v1.0.0" {
+		t.Errorf("status: %q", rep.Summary())
+	}
+
+	// A version bump updates all 300 in place.
+	spec.Version = "v1.1.0"
+	h.write(spec)
+	rep = status.Build(h.fleet, mustObserve(t, h))
+	if rep.Converged() || rep.Summary() != "300 jobs: 0 running v1.1.0, 300 drifted (v1-0-0)" {
+		t.Errorf("status after bump: %q", rep.Summary())
+	}
+	p, res, err = h.deploy(ctx, h.api, options(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Counts(); c.Update != 300 || p.Summary() != "Plan: 0 to create, 300 to update, 0 to recreate, 0 blocked." {
+		t.Fatalf("bump plan: %q", p.Summary())
+	}
+	if p.Items[0].Reason != "version v1-0-0 → v1.1.0" {
+		t.Errorf("reason %q", p.Items[0].Reason)
+	}
+	if !res.OK() || res.Counts().Updated != 300 || res.Counts().Running != 300 {
+		t.Fatalf("bump deploy: %s", res.Summary())
+	}
+	h.checkFleetRuns("v1.1.0")
+	if n := len(h.srv.Jobs()); n != 600 {
+		t.Errorf("%d jobs, want 600 (300 updated away, 300 running)", n)
+	}
+	rep = status.Build(h.fleet, mustObserve(t, h))
+	if !rep.Converged() || rep.Summary() != "300 jobs: 300 running v1.1.0" {
+		t.Errorf("status after update: %q", rep.Summary())
+	}
+}
+
+func mustObserve(t *testing.T, h *harness) *plan.Observed {
+	t.Helper()
+	obs, err := plan.Observe(context.Background(), h.api, h.fleet, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
+func TestDeployWithTransientFaults(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25}
+	h := newHarness(t, spec, fakedataflow.WithSeed(42),
+		// 10% of launches fail without effect, 5% more fail although the job was created.
+		fakedataflow.WithFault(fakedataflow.MethodLaunchFlexTemplate, fakedataflow.Fault{Code: codes.Unavailable, Probability: 0.10}),
+		fakedataflow.WithFault(fakedataflow.MethodLaunchFlexTemplate, fakedataflow.Fault{Code: codes.DeadlineExceeded, Probability: 0.05, AfterEffect: true}),
+		fakedataflow.WithFault(fakedataflow.MethodListJobs, fakedataflow.Fault{Code: codes.Unavailable, Probability: 0.10}),
+		fakedataflow.WithFault(fakedataflow.MethodGetJob, fakedataflow.Fault{Code: codes.Unavailable, Probability: 0.10}),
+	)
+	_, res, err := h.deploy(context.Background(), h.api, options(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || res.Counts().Running != 300 {
+		t.Fatalf("deploy: %s", res.Summary())
+	}
+	recognised, retried := 0, 0
+	for _, it := range res.Items {
+		if it.Recognised {
+			recognised++
+		}
+		if it.Attempts > 1 {
+			retried++
+		}
+	}
+	fired := h.srv.FaultsFired(fakedataflow.MethodLaunchFlexTemplate)
+	t.Logf("launch faults %d, retried %d, recognised %d, launch calls %d", fired, retried, recognised,
+		h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate))
+	if fired < 20 || recognised == 0 || retried == 0 {
+		t.Errorf("faults %d, recognised %d, retried %d: the test did not exercise the faults", fired, recognised, retried)
+	}
+	h.checkFleetRuns("v1.0.0")
+	if n := len(h.srv.Jobs()); n != 300 {
+		t.Errorf("%d jobs launched, want exactly 300", n)
+	}
+}
+
+// cancelAfter wraps the real client and cancels the deploy's context after n launches.
+type cancelAfter struct {
+	dataflow.API
+	n      int64
+	count  atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Launch(ctx context.Context, r dataflow.LaunchRequest) (dataflow.Job, error) {
+	if c.count.Add(1) == c.n {
+		defer c.cancel()
+	}
+	return c.API.Launch(ctx, r)
+}
+
+func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 100, PerProject: 25, MaxActive: 25}
+	h := newHarness(t, spec, fakedataflow.WithLatency(fakedataflow.MethodLaunchFlexTemplate, 2*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	interrupting := &cancelAfter{API: h.api, n: 50, cancel: cancel}
+	o := options()
+	o.Parallelism = 4
+	_, res, err := h.deploy(ctx, interrupting, o, plan.Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted deploy returned %v", err)
+	}
+	if res.OK() || res.Counts().Skipped == 0 {
+		t.Fatalf("interrupted deploy: %s", res.Summary())
+	}
+	launched := len(h.srv.Jobs())
+	if launched < 45 || launched > 55 {
+		t.Fatalf("%d jobs launched before the interruption", launched)
+	}
+
+	p, res, err := h.deploy(context.Background(), h.api, options(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Counts(); c.Create != 100-launched || c.Unchanged != launched {
+		t.Errorf("resumed plan: %+v after %d launched", c, launched)
+	}
+	if !res.OK() || res.Counts().Running != 100 {
+		t.Fatalf("resumed deploy: %s", res.Summary())
+	}
+	h.checkFleetRuns("v1.0.0")
+	if n := len(h.srv.Jobs()); n != 100 {
+		t.Errorf("%d jobs, want 100", n)
+	}
+}
+
+func TestBlockedByForeignJobAndQuota(t *testing.T) {
+	// 8 event types in one project with room for 5 active jobs, one name taken by a job
+	// someone else launched.
+	spec := fleettest.Spec{EventTypes: 8, MaxActive: 5}
+	h := newHarness(t, spec, fakedataflow.WithMaxActiveJobsPerProject(5))
+	ctx := context.Background()
+	foreign, err := h.client.Launch(ctx, dataflow.LaunchRequest{
+		Project: "proj-000", Region: "europe-west1", JobName: fleet.JobName("events-test", fleettest.EventTypeName(3)),
+		Template: "gs://someone/else.json", Labels: map[string]string{"team": "other"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.plan(plan.Options{})
+	c := p.Counts()
+	// 1 active job; 4 of the 7 creates fit; type-003 is taken.
+	if c.Create != 4 || c.Blocked != 4 {
+		t.Fatalf("plan %+v: %s", c, p.Summary())
+	}
+	for _, it := range p.Items {
+		switch {
+		case it.EventType == fleettest.EventTypeName(3):
+			if it.Action != plan.Blocked || it.Current == nil || it.Current.ID != foreign.ID {
+				t.Errorf("foreign job not blocking: %+v", it)
+			}
+		case it.Action == plan.Blocked && it.Blocks != plan.Create:
+			t.Errorf("quota-blocked item %s blocks %q", it.JobName, it.Blocks)
+		}
+	}
+	if q := p.Quotas[0]; q.Active != 1 || q.After != 5 || q.Limit != 5 {
+		t.Errorf("quota %+v", q)
+	}
+
+	before := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate)
+	_, err = deploy.Apply(ctx, h.api, p, options())
+	var berr *deploy.BlockedError
+	if !errors.As(err, &berr) || len(berr.Items) != 4 {
+		t.Fatalf("deploy with blocked items: %v", err)
+	}
+	if n := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != before {
+		t.Errorf("a blocked deploy launched %d jobs", n-before)
+	}
+
+	o := options()
+	o.SkipBlocked = true
+	res, err := deploy.Apply(ctx, h.api, p, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Counts(); c.Created != 4 || c.Skipped != 4 || c.Running != 4 || res.OK() {
+		t.Errorf("skip-blocked deploy: %s", res.Summary())
+	}
+	got, err := h.client.Get(ctx, "proj-000", "europe-west1", foreign.ID)
+	if err != nil || got.State != dataflow.StateRunning || got.Labels["team"] != "other" {
+		t.Errorf("the foreign job was touched: %+v %v", got, err)
+	}
+}
+
+func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 5}
+	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
+	ctx := context.Background()
+	_, res, err := h.deploy(ctx, h.api, options(), plan.Options{})
+	if err != nil || !res.OK() {
+		t.Fatalf("deploy: %v %s", err, res.Summary())
+	}
+	ids := map[string]string{}
+	for _, it := range res.Items {
+		ids[it.EventType] = it.JobID
+	}
+	if err := h.srv.FailJob(ids[fleettest.EventTypeName(1)]); err != nil {
+		t.Fatal(err)
+	}
+	spec.EventTypes = 4 // type-004 leaves the file
+	h.write(spec)
+
+	p := h.plan(plan.Options{})
+	if c := p.Counts(); c.Recreate != 1 || c.Orphans != 1 || c.Drain != 0 || c.Unchanged != 3 {
+		t.Fatalf("plan %+v", c)
+	}
+	if s := p.Summary(); s != "Plan: 0 to create, 0 to update, 1 to recreate, 0 blocked. 1 orphaned jobs left alone (deploy --prune drains them)." {
+		t.Errorf("summary %q", s)
+	}
+	rep := status.Build(h.fleet, mustObserve(t, h))
+	if rep.Summary() != "4 jobs: 3 running v1.0.0, 1 failed; 1 orphaned" || rep.Converged() {
+		t.Errorf("status %q", rep.Summary())
+	}
+
+	p, res, err = h.deploy(ctx, h.api, options(), plan.Options{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Counts(); c.Recreated != 1 || c.Drained != 1 || !res.OK() {
+		t.Errorf("prune deploy: %s", res.Summary())
+	}
+	orphan, _ := h.client.Get(ctx, "proj-000", "europe-west1", ids[fleettest.EventTypeName(4)])
+	if orphan.State != dataflow.StateDraining {
+		t.Errorf("orphan is %s, want DRAINING", orphan.State)
+	}
+	if p := h.plan(plan.Options{Prune: true}); p.HasChanges() {
+		t.Errorf("after prune: %s", p.Summary())
+	}
+
+	// type-004 returns while its old job drains: blocked. type-005 does not start in
+	// time: the deploy fails.
+	h.srv.SetStartDelay(time.Hour)
+	spec.EventTypes = 6
+	h.write(spec)
+	o := options()
+	o.WaitTimeout = 100 * time.Millisecond
+	o.SkipBlocked = true
+	_, res, err = h.deploy(ctx, h.api, o, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Counts(); c.TimedOut != 1 || c.Created != 1 || c.Skipped != 1 || res.OK() {
+		t.Errorf("timeout deploy: %s", res.Summary())
+	}
+}
+
+func TestLowerBound(t *testing.T) {
+	for _, tc := range []struct {
+		n, p  int
+		lat   time.Duration
+		rate  float64
+		burst int
+		want  time.Duration
+	}{
+		{300, 32, time.Second, 0, 0, 10 * time.Second},    // ceil(300/32) = 10 rounds
+		{300, 100, time.Second, 20, 20, 15 * time.Second}, // (300-20)/20 + 1 = 15s
+		{300, 16, time.Second, 100, 10, 19 * time.Second}, // 19 rounds
+		{0, 16, time.Second, 1, 1, 0},
+	} {
+		if got := deploy.LowerBound(tc.n, tc.p, tc.lat, tc.rate, tc.burst); got != tc.want {
+			t.Errorf("LowerBound(%d, %d, %s, %g, %d) = %s, want %s", tc.n, tc.p, tc.lat, tc.rate, tc.burst, got, tc.want)
+		}
+	}
+	_ = fmt.Sprint()
+}
