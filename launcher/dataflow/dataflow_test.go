@@ -1,0 +1,96 @@
+package dataflow_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestRetryAndRateLimitDecorators(t *testing.T) {
+	ctx := context.Background()
+	srv, err := fakedataflow.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := dataflow.Dial(ctx, dataflow.Config{EmulatorHost: srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	retries := 0
+	api := dataflow.WithRetry(
+		dataflow.WithRateLimit(c, rate.NewLimiter(1000, 10), rate.NewLimiter(1000, 10)),
+		dataflow.RetryPolicy{Attempts: 4, Initial: time.Millisecond, Max: 2 * time.Millisecond,
+			OnRetry: func(int, error, time.Duration) { retries++ }})
+
+	j, err := api.Launch(ctx, dataflow.LaunchRequest{Project: "proj-a", Region: "europe-west1", JobName: "a", Template: "gs://b/s.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Reads are retried on transient errors.
+	srv.SetFault(fakedataflow.MethodGetJob, fakedataflow.Fault{Code: codes.Unavailable, Count: 3})
+	if got, err := api.Get(ctx, "proj-a", "europe-west1", j.ID); err != nil || got.ID != j.ID {
+		t.Fatalf("get after 3 faults: %v", err)
+	}
+	if retries != 3 || srv.Calls(fakedataflow.MethodGetJob) != 4 {
+		t.Errorf("retries %d, calls %d", retries, srv.Calls(fakedataflow.MethodGetJob))
+	}
+	// ... up to Attempts, and not on permanent errors.
+	srv.SetFault(fakedataflow.MethodListJobs, fakedataflow.Fault{Code: codes.DeadlineExceeded})
+	if _, err := api.List(ctx, dataflow.ListRequest{Project: "proj-a", Region: "europe-west1"}); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("list: %v", err)
+	}
+	if n := srv.Calls(fakedataflow.MethodListJobs); n != 4 {
+		t.Errorf("%d list calls, want 4 attempts", n)
+	}
+	if _, err := api.Get(ctx, "proj-a", "europe-west1", "nope"); status.Code(err) != codes.NotFound || srv.Calls(fakedataflow.MethodGetJob) != 5 {
+		t.Errorf("not found: %v after %d calls", err, srv.Calls(fakedataflow.MethodGetJob))
+	}
+	// Launches are never retried by the decorator.
+	srv.SetFault(fakedataflow.MethodLaunchFlexTemplate, fakedataflow.Fault{Code: codes.Unavailable, Count: 1})
+	if _, err := api.Launch(ctx, dataflow.LaunchRequest{Project: "proj-a", Region: "europe-west1", JobName: "b", Template: "gs://b/s.json"}); status.Code(err) != codes.Unavailable {
+		t.Errorf("launch: %v", err)
+	}
+	if n := srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 2 {
+		t.Errorf("%d launch calls, want 2", n)
+	}
+	// A cancelled context stops the wait for a token.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	slow := dataflow.WithRateLimit(c, rate.NewLimiter(0.001, 1), nil)
+	_, _ = slow.Launch(ctx, dataflow.LaunchRequest{Project: "proj-a", Region: "europe-west1", JobName: "c", Template: "gs://b/s.json"})
+	if _, err := slow.Launch(cctx, dataflow.LaunchRequest{}); err == nil {
+		t.Errorf("rate-limited launch with a cancelled context: %v", err)
+	}
+}
+
+func TestBackoffIsBoundedAndJittered(t *testing.T) {
+	p := dataflow.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Second}
+	seen := map[time.Duration]bool{}
+	for n := 1; n <= 10; n++ {
+		for i := 0; i < 50; i++ {
+			d := p.Backoff(n)
+			ceil := min(time.Second, 100*time.Millisecond<<(n-1))
+			if d < 0 || d > ceil {
+				t.Fatalf("backoff(%d) = %s, above %s", n, d, ceil)
+			}
+			seen[d] = true
+		}
+	}
+	if len(seen) < 100 {
+		t.Errorf("only %d distinct waits: no jitter?", len(seen))
+	}
+	if !dataflow.Transient(status.Error(codes.Unavailable, "")) || dataflow.Transient(status.Error(codes.AlreadyExists, "")) ||
+		dataflow.Transient(errors.New("plain")) {
+		t.Error("Transient misclassifies")
+	}
+}
