@@ -50,6 +50,7 @@ var (
 	regionRe       = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`)
 	labelKeyRe     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 	labelValueRe   = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
+	sourceRe       = regexp.MustCompile(`^(attribute|field):[A-Za-z_][A-Za-z0-9_.\-]*$`)
 	serviceAcctRe  = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.gserviceaccount\.com$`)
 )
 
@@ -342,8 +343,14 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 			s.BucketWidth = p.duration(n, sub(k), false)
 		case "bucket_time":
 			s.BucketTime = p.str(n, sub(k))
+			if s.BucketTime != "" && s.BucketTime != "publish_time" && !sourceRe.MatchString(s.BucketTime) {
+				p.add(n.Line, sub(k), "%q: want publish_time, attribute:NAME or field:NAME", s.BucketTime)
+			}
 		case "event_id":
 			s.EventID = p.str(n, sub(k))
+			if s.EventID != "" && !sourceRe.MatchString(s.EventID) {
+				p.add(n.Line, sub(k), "%q: want attribute:NAME or field:NAME", s.EventID)
+			}
 		case "labels":
 			s.Labels = p.labels(n, sub(k))
 		}
