@@ -6,6 +6,7 @@ package replaygen
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -86,7 +87,7 @@ func Generate(spec Spec) ([]Message, error) {
 			c.Copy = true
 			c.ID += "-retry"
 			c.PublishTime += int64(r.IntN(20_000))
-			c.Attributes = map[string]string{"event_id": id}
+			c.Attributes = maps.Clone(m.Attributes)
 			out = append(out, c)
 		}
 		if r.Float64() < spec.Redelivers {

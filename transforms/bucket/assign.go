@@ -68,7 +68,6 @@ func (p *placer) Setup(ctx context.Context) error {
 	return nil
 }
 
-
 func (p *placer) start() {
 	p.closes.ForgetOpen()
 	p.seen = map[int64]bool{}

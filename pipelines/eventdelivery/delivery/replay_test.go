@@ -1,0 +1,163 @@
+package delivery
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+
+	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/transforms/replay"
+)
+
+// writeReplay writes msgs as a replay file and returns its path.
+func writeReplay(t testing.TB, msgs []replaygen.Message, extra ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, m := range msgs {
+		b.Write(replay.Format(m.Message))
+		b.WriteByte('\n')
+	}
+	for _, line := range extra {
+		b.WriteString(line + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "replay.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// expected computes, independently of the pipeline's code, where every valid message goes:
+// the hour of its client time, or the hour of p − L when it is too late or too far ahead.
+type expected struct {
+	records map[string]map[string]bool // hour dir → event ids
+	skewed  map[string]int
+	invalid map[string]int // hour dir → dead letters
+	dups    int
+}
+
+func expect(cfg Config, msgs []replaygen.Message) expected {
+	dir := func(ms int64) string { return time.UnixMilli(ms).UTC().Truncate(time.Hour).Format("2006/01/02/15") }
+	L, F := cfg.Layout.Skew.Milliseconds(), cfg.Layout.MaxFuture.Milliseconds()
+	e := expected{records: map[string]map[string]bool{}, skewed: map[string]int{}, invalid: map[string]int{}}
+	type kept struct {
+		p      int64
+		msgID  string
+		skewed bool
+	}
+	first := map[string]kept{} // hour dir + id → the copy the pipeline keeps
+	for _, m := range msgs {
+		if !m.Valid {
+			e.invalid[dir(m.PublishTime)]++
+			continue
+		}
+		t, p := m.ClientTime.UnixMilli(), m.PublishTime
+		d, skewed := dir(t), false
+		if t+L < p || t-p > F {
+			d, skewed = dir(p-L), true
+		}
+		if e.records[d] == nil {
+			e.records[d] = map[string]bool{}
+		}
+		key := d + "|" + m.EventID
+		if e.records[d][m.EventID] {
+			e.dups++
+			if k := first[key]; p < k.p || (p == k.p && m.ID < k.msgID) {
+				first[key] = kept{p, m.ID, skewed}
+			}
+			continue
+		}
+		e.records[d][m.EventID] = true
+		first[key] = kept{p, m.ID, skewed}
+	}
+	for key, k := range first {
+		if k.skewed {
+			e.skewed[strings.Split(key, "|")[0]]++
+		}
+	}
+	return e
+}
+
+func TestReplayEndToEnd(t *testing.T) {
+	cfg := testConfig(t)
+	msgs, err := replaygen.Generate(replaygen.Spec{
+		Start: ts("2026-11-20T07:00:00Z"), Span: 3 * time.Hour, Events: 3000,
+		Retries: 0.05, Redelivers: 0.03, Skewed: 0.03, Future: 0.02, Invalid: 0.02, JSON: 0.1, Seed: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Input = writeReplay(t, msgs, `{"message_id": "x", "publish_time": "yesterday"}`, `not json`)
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg)
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatalf("pipeline failed: %v", err)
+	}
+	tree := readTree(t, cfg)
+	want := expect(cfg, msgs)
+
+	var dirs []string
+	for d := range want.records {
+		dirs = append(dirs, d)
+	}
+	for _, d := range tree.Dirs() {
+		b := tree.Buckets[d]
+		if b.Manifest == nil {
+			t.Errorf("%s: no manifest", d)
+			continue
+		}
+		got := map[string]int{}
+		for _, id := range ids(b) {
+			got[id]++
+		}
+		for id, n := range got {
+			if n != 1 || !want.records[d][id] {
+				t.Errorf("%s: event %s written %d times, expected there: %v", d, id, n, want.records[d][id])
+			}
+		}
+		if len(got) != len(want.records[d]) {
+			t.Errorf("%s: %d events, want %d", d, len(got), len(want.records[d]))
+		}
+		if int(b.Manifest.Skewed) != want.skewed[d] || int(b.Manifest.Invalid) != want.invalid[d] {
+			t.Errorf("%s: manifest skewed %d invalid %d, want %d and %d", d, b.Manifest.Skewed, b.Manifest.Invalid, want.skewed[d], want.invalid[d])
+		}
+		if len(tree.DeadLetters[d]) != want.invalid[d] {
+			t.Errorf("%s: %d dead letters, want %d", d, len(tree.DeadLetters[d]), want.invalid[d])
+		}
+	}
+	if len(tree.Buckets) != len(want.records) {
+		t.Errorf("buckets %v, want %v", tree.Dirs(), dirs)
+	}
+	var dups int64
+	for _, b := range tree.Buckets {
+		dups += b.Manifest.Duplicates
+	}
+	if int(dups) != want.dups || want.dups == 0 {
+		t.Errorf("duplicates %d, want %d (and some)", dups, want.dups)
+	}
+	if len(tree.Unreadable) != 2 {
+		t.Errorf("unreadable lines kept: %d, want 2", len(tree.Unreadable))
+	}
+	counters := map[string]int64{}
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		counters[c.Key.Name] += c.Committed
+	}
+	if counters["duplicates"] != int64(want.dups) || counters["buckets_closed"] != int64(len(want.records)) || counters["unreadable_replay_lines"] != 2 {
+		t.Errorf("counters = %v", counters)
+	}
+	// Files are Avro with the event type's schema.
+	for _, b := range tree.Buckets {
+		for name, schema := range b.Schemas {
+			if !strings.Contains(schema, `"PlayTrack"`) {
+				t.Errorf("%s/%s: schema %s", b.Dir, name, schema)
+			}
+		}
+	}
+	t.Logf("%d messages, %d buckets, %d duplicates", len(msgs), len(tree.Buckets), dups)
+}
