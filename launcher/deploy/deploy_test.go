@@ -281,7 +281,9 @@ func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := p.Counts(); c.Create != 100-launched || c.Unchanged != launched {
+	// A launch cancelled in flight may still create its job (the response is lost): the
+	// resumed plan finds it, so it can count more unchanged jobs than were seen above.
+	if c := p.Counts(); c.Create+c.Unchanged != 100 || c.Unchanged < launched {
 		t.Errorf("resumed plan: %+v after %d launched", c, launched)
 	}
 	if !res.OK() || res.Counts().Running != 100 {
