@@ -139,9 +139,11 @@ func (fn *readFn) CreateTracker(rest Restriction) *sdf.LockRTracker {
 	return sdf.NewLockRTracker(newTracker(rest))
 }
 
-// TruncateRestriction keeps the ack ids and reads nothing more (a drain).
+// TruncateRestriction, called when a runner drains the pipeline, keeps the ack ids and makes
+// the reader finish once it has acked them.
 func (fn *readFn) TruncateRestriction(rt *sdf.LockRTracker, _ []byte) Restriction {
-	return rt.GetRestriction().(Restriction)
+	rest := rt.GetRestriction().(Restriction)
+	return Restriction{AckIDs: rest.AckIDs, Final: true}
 }
 
 func (fn *readFn) InitialWatermarkEstimatorState(et beam.EventTime, _ Restriction, _ []byte) int64 {
@@ -167,7 +169,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 	var firstPull time.Time
 	emitted := 0
 	for {
-		if stopped(fn.StopKey) {
+		if rest.Final || stopped(fn.StopKey) {
 			if emitted > 0 {
 				// Checkpoint once more so that the messages of this bundle are acked after it is
 				// committed; the resumed restriction stops at once.

@@ -14,6 +14,9 @@ type Restriction struct {
 	// AckIDs are the ack ids of the messages emitted by the bundle that checkpointed into this
 	// restriction, in the order they were emitted.
 	AckIDs []string
+	// Final makes the reader ack AckIDs and finish without pulling: a drained (truncated)
+	// restriction.
+	Final bool
 }
 
 // stopClaim, claimed, finishes the restriction: the reader will not pull again.
