@@ -50,6 +50,7 @@ func run(ctx context.Context) error {
 	if runner == "" {
 		runner = "prism"
 	}
+	cfg.Runner = runner
 	p, s := beam.NewPipelineWithRoot()
 	delivery.Build(s, cfg)
 	slog.Info("starting", "event_type", cfg.EventType, "runner", runner, "run_id", cfg.RunID, "version", cfg.Version)

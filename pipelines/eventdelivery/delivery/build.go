@@ -11,15 +11,26 @@ import (
 	"github.com/eventdelivery/eventdelivery/transforms/dedupe"
 	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
 	"github.com/eventdelivery/eventdelivery/transforms/manifest"
+	"github.com/eventdelivery/eventdelivery/transforms/pubsubread"
 	"github.com/eventdelivery/eventdelivery/transforms/replay"
 	"github.com/eventdelivery/eventdelivery/transforms/sink"
 )
 
-// Build adds the pipeline for cfg to s, reading cfg.Input, and returns the manifests it
-// writes (PCollection<bucket.Manifest>).
-func Build(s beam.Scope, cfg Config) beam.PCollection {
-	msgs, dead := replay.Read(s, cfg.Input, cfg.Target())
-	return Deliver(s, cfg, msgs, dead)
+// Build adds the pipeline for cfg to s and returns the manifests it writes
+// (PCollection<bucket.Manifest>). It reads cfg.Input (a bounded replay) or cfg.Subscription:
+// through Dataflow's native Pub/Sub source on Dataflow, through the project's reader elsewhere.
+func Build(s beam.Scope, cfg Config, opts ...pubsubread.Option) beam.PCollection {
+	if cfg.Subscription == "" {
+		msgs, dead := replay.Read(s, cfg.Input, cfg.Target())
+		return Deliver(s, cfg, msgs, dead)
+	}
+	var msgs beam.PCollection
+	if cfg.Runner == "dataflow" {
+		msgs = pubsubread.Native(s, cfg.Subscription, cfg.IDAttribute)
+	} else {
+		msgs = pubsubread.Read(s, cfg.Subscription, opts...)
+	}
+	return Deliver(s, cfg, msgs, beam.PCollection{})
 }
 
 // Deliver adds everything after the source: decode, bucket, dedupe, write, close. msgs is

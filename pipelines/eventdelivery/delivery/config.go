@@ -22,6 +22,8 @@ type Config struct {
 	Schema       string // the Avro schema, JSON
 	Input        string // replay file(s); empty for a subscription
 	Subscription string
+	IDAttribute  string // passed to Dataflow's Pub/Sub source for its id-based dedupe
+	Runner       string // the Beam runner: prism (default), dataflow, or another portable runner
 	Output       string
 	BucketTime   decode.Source
 	EventID      decode.Source
@@ -58,7 +60,7 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 	bad := func(flag string, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
 	}
-	c := Config{EventType: *f["event_type"], Input: *f["input"], Subscription: *f["subscription"], Output: *f["output"], RunID: *f["run_id"]}
+	c := Config{EventType: *f["event_type"], Input: *f["input"], Subscription: *f["subscription"], IDAttribute: *f["id_attribute"], Output: *f["output"], RunID: *f["run_id"]}
 	if !eventTypeRe.MatchString(c.EventType) {
 		bad("event_type", "%q: want [a-z][a-z0-9-]*", c.EventType)
 	}
