@@ -57,7 +57,7 @@ func TestSummaryAndRows(t *testing.T) {
 	if err := view.Status(&buf, view.Table, r); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), "type-007  events-test-type-007  RUNNING  v1-4-1   NO") {
-		t.Errorf("table:\n%s", buf.String()[:600])
+	if !strings.Contains(strings.Join(strings.Fields(buf.String()), " "), "type-007 events-test-type-007 RUNNING v1-4-1 NO 2026-03-01 12:00:00") {
+		t.Errorf("table:\n%s", buf.String())
 	}
 }
