@@ -182,10 +182,12 @@ event_types:
 
 func TestValidateMissingTopLevelAndYAMLErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ content, want string }{
-		"empty":       {"", ":1: (file): empty"},
-		"not yaml":    {"fleet: [a\nversion: x\n", "(file): not valid YAML"},
-		"no keys":     {"fleet: a\n", ":1: version: required"},
-		"missing req": {"fleet: a\nversion: v1\ntemplate: gs://b/{version}/s.json\nevent_types:\n  - name: x\n    subscription: projects/my-project/subscriptions/x\n    schema: schemas/play_track.avsc\n", ":5: event_types[0].project: required"},
+		"empty":        {"", ":1: (file): empty"},
+		"not yaml":     {"fleet: [a\nversion: x\n", "(file): not valid YAML"},
+		"no keys":      {"fleet: a\n", ":1: version: required"},
+		"bad sources":  {strings.Replace(good, "  skew_tolerance: 30m\n", "  skew_tolerance: 30m\n  bucket_time: client_time\n  event_id: publish_time\n", 1), ":13: defaults.bucket_time: \"client_time\": want publish_time, attribute:NAME or field:NAME"},
+		"bad event id": {strings.Replace(good, "  skew_tolerance: 30m\n", "  skew_tolerance: 30m\n  event_id: publish_time\n", 1), ":13: defaults.event_id: \"publish_time\": want attribute:NAME or field:NAME"},
+		"missing req":  {"fleet: a\nversion: v1\ntemplate: gs://b/{version}/s.json\nevent_types:\n  - name: x\n    subscription: projects/my-project/subscriptions/x\n    schema: schemas/play_track.avsc\n", ":5: event_types[0].project: required"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := fleet.Load(writeFleet(t, tc.content))
