@@ -2,7 +2,10 @@
 // close step an entry without a file for each bucket that must exist.
 //
 // FillGaps covers a bounded input (a replay): every bucket from the first to the last one
-// that holds data or dead letters. A live stream adds heartbeats on the wall clock.
+// that holds data or dead letters. It fills the buckets between those it has seen before the
+// watermark passes them, which on a bounded input is all of them (the watermark moves only
+// at the end); on a live stream an idle stretch can pass first, so live jobs add heartbeats
+// on the wall clock as well.
 package heartbeat
 
 import (

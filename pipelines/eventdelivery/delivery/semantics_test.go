@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -231,4 +232,42 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestSubMinuteBuckets(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Layout.Width, cfg.Layout.Skew, cfg.Layout.MaxFuture = 10*time.Second, 5*time.Second, 2*time.Second
+	// One batch: gaps are filled between buckets seen before the watermark passes them
+	// (a live job adds wall-clock heartbeats for the rest).
+	tree := runStream(t, cfg, stream([]message.Message{
+		event("m1", "e1", "2026-11-20T10:00:01Z", "2026-11-20T10:00:00.500Z"),
+		event("m2", "e2", "2026-11-20T10:00:12Z", "2026-11-20T10:00:09.999Z"), // 2.001s late: within L
+		event("m3", "e3", "2026-11-20T10:00:17Z", "2026-11-20T10:00:09Z"),     // 8s late: skewed to 10:00:10
+		event("m4", "e4", "2026-11-20T10:00:41Z", "2026-11-20T10:00:40Z"),
+	}))
+	want := map[string][]string{
+		"2026/11/20/10/00/00": {"e1", "e2"},
+		"2026/11/20/10/00/10": {"e3"},
+		"2026/11/20/10/00/20": nil,
+		"2026/11/20/10/00/30": nil,
+		"2026/11/20/10/00/40": {"e4"},
+	}
+	if len(tree.Buckets) != len(want) {
+		t.Fatalf("buckets = %v", tree.Dirs())
+	}
+	for dir, wantIDs := range want {
+		b := tree.Buckets[dir]
+		if b == nil || b.Manifest == nil {
+			t.Fatalf("%s: missing or open", dir)
+		}
+		if got := ids(b); !reflect.DeepEqual(got, wantIDs) {
+			t.Errorf("%s holds %v, want %v", dir, got, wantIDs)
+		}
+		if b.Manifest.BucketEnd != ts(b.Manifest.BucketStart).Add(10*time.Second).Format(time.RFC3339) {
+			t.Errorf("%s: bucket %s..%s", dir, b.Manifest.BucketStart, b.Manifest.BucketEnd)
+		}
+	}
+	if tree.Buckets["2026/11/20/10/00/10"].Manifest.Skewed != 1 {
+		t.Errorf("10:00:10 skewed = %d, want 1", tree.Buckets["2026/11/20/10/00/10"].Manifest.Skewed)
+	}
 }
