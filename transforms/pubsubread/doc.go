@@ -38,11 +38,11 @@
 //
 // # Watermark (Read)
 //
-// The watermark never moves back. After a pull that filled its request it moves to the oldest
-// publish time in the batch (older messages may still wait on the subscription). After a pull
-// that returned less, the subscription is drained for now, and it moves to now minus the
-// allowance (WithWatermarkAllowance, default 2s), or to the oldest publish time in the batch
-// if that is earlier. So an idle subscription's watermark follows the clock, and hours close.
+// The watermark never moves back. After a pull that returned messages it moves to the oldest
+// publish time among them (more may wait on the subscription). After an empty pull the
+// subscription is drained for now, and it moves to now minus the allowance
+// (WithWatermarkAllowance, default 2s). So an idle subscription's watermark follows the clock,
+// and hours close.
 //
 // # Graceful stop (Read)
 //

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(dryRunEnv) != "" {
 		os.Exit(dryRunMain())
 	}
+	if sub := os.Getenv(childSubEnv); sub != "" {
+		os.Exit(childMain(sub))
+	}
 	tmp, err := os.MkdirTemp("", "pubsubread-test-")
 	if err != nil {
 		panic(err)

@@ -225,10 +225,11 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			})
 			emitted++
 		}
-		fn.advanceWatermark(we, len(msgs), n, oldest)
+		fn.advanceWatermark(we, len(msgs), oldest)
 		switch {
-		case len(msgs) < n:
-			// Drained for now.
+		case len(msgs) == 0:
+			// Drained for now. (A short pull proves nothing: the emulator returns at most 100
+			// messages per pull, the service often fewer than asked.)
 			return fn.checkpoint(rt, firstPull, fn.PollInterval), nil
 		case emitted >= fn.MaxBundleSize || time.Since(start) >= fn.MaxBundleDuration:
 			return fn.checkpoint(rt, firstPull, 0), nil
@@ -238,17 +239,13 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 
 func mtimeOf(t time.Time) beam.EventTime { return beam.EventTime(t.UnixMilli()) }
 
-// advanceWatermark moves the watermark after a pull that returned got of the asked messages,
-// the oldest published at oldest. A partial pull means the subscription is drained for now, so
-// whatever arrives next was published after now minus the allowance; a full pull may leave
-// older messages behind, so the watermark only follows the oldest publish time seen.
-func (fn *readFn) advanceWatermark(we *watermarkEstimator, got, asked int, oldest time.Time) {
-	if got < asked {
-		t := time.Now().Add(-fn.WatermarkAllowance)
-		if got > 0 && oldest.Before(t) {
-			t = oldest
-		}
-		we.advance(t)
+// advanceWatermark moves the watermark after a pull that returned got messages, the oldest
+// published at oldest. An empty pull means the subscription is drained for now, so whatever
+// arrives next was published after now minus the allowance. After a non-empty pull more
+// messages may wait, so the watermark only follows the oldest publish time of the batch.
+func (fn *readFn) advanceWatermark(we *watermarkEstimator, got int, oldest time.Time) {
+	if got == 0 {
+		we.advance(time.Now().Add(-fn.WatermarkAllowance))
 		return
 	}
 	we.advance(oldest)

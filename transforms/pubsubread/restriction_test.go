@@ -44,16 +44,16 @@ func TestWatermark(t *testing.T) {
 	fn := &readFn{WatermarkAllowance: 2 * time.Second}
 	we := &watermarkEstimator{}
 	old := time.Now().Add(-time.Hour)
-	fn.advanceWatermark(we, 10, 10, old) // full pull: follow the oldest publish time
+	fn.advanceWatermark(we, 10, old) // messages: follow the oldest publish time
 	if got := we.CurrentWatermark(); !got.Equal(old.Truncate(time.Millisecond)) {
-		t.Errorf("after a full pull watermark = %v, want %v", got, old)
+		t.Errorf("after a pull watermark = %v, want %v", got, old)
 	}
-	fn.advanceWatermark(we, 10, 10, old.Add(-time.Minute)) // never back
+	fn.advanceWatermark(we, 10, old.Add(-time.Minute)) // never back
 	if got := we.CurrentWatermark(); !got.Equal(old.Truncate(time.Millisecond)) {
 		t.Errorf("watermark moved back to %v", got)
 	}
 	before := time.Now()
-	fn.advanceWatermark(we, 0, 10, time.Time{}) // drained: the clock minus the allowance
+	fn.advanceWatermark(we, 0, time.Time{}) // drained: the clock minus the allowance
 	if got := we.CurrentWatermark(); got.Before(before.Add(-2*time.Second-time.Millisecond)) || got.After(time.Now().Add(-2*time.Second)) {
 		t.Errorf("after an empty pull watermark = %v, want about now-2s", got)
 	}
