@@ -106,8 +106,13 @@ func (f *assignFn) StartBundle(context.Context, func(beam.EventTime, message.Eve
 	f.start()
 }
 
-func (f *assignFn) ProcessElement(ctx context.Context, _ beam.EventTime, e message.Event, emit func(beam.EventTime, message.Event), emitSeen func(beam.EventTime, int64)) error {
+func (f *assignFn) ProcessElement(ctx context.Context, et beam.EventTime, e message.Event, emit func(beam.EventTime, message.Event), emitSeen func(beam.EventTime, int64)) error {
 	start, skewed := f.Target.Layout.Place(e.Time, e.PublishTime)
+	// A source may stamp an element later than its publish time (a redelivery behind the
+	// watermark): its bucket must still close after that stamp.
+	if min := f.Target.Layout.NotBefore(et.Milliseconds()); start < min && et.Milliseconds() > e.PublishTime {
+		start, skewed = min, true
+	}
 	to, moved, ok, err := f.place(ctx, start, emitSeen)
 	if err != nil || !ok {
 		return err
@@ -126,8 +131,12 @@ func (f *assignDeadFn) StartBundle(context.Context, func(beam.EventTime, message
 	f.start()
 }
 
-func (f *assignDeadFn) ProcessElement(ctx context.Context, _ beam.EventTime, d message.DeadLetter, emit func(beam.EventTime, message.DeadLetter), emitSeen func(beam.EventTime, int64)) error {
-	to, _, ok, err := f.place(ctx, f.Target.Layout.Start(d.Message.PublishTime), emitSeen)
+func (f *assignDeadFn) ProcessElement(ctx context.Context, et beam.EventTime, d message.DeadLetter, emit func(beam.EventTime, message.DeadLetter), emitSeen func(beam.EventTime, int64)) error {
+	start := f.Target.Layout.Start(d.Message.PublishTime)
+	if et.Milliseconds() > d.Message.PublishTime {
+		start = max(start, f.Target.Layout.NotBefore(et.Milliseconds()))
+	}
+	to, _, ok, err := f.place(ctx, start, emitSeen)
 	if err != nil || !ok {
 		return err
 	}

@@ -79,6 +79,17 @@ func (l Layout) Place(t, p int64) (start int64, skewed bool) {
 	return l.Start(t), false
 }
 
+// NotBefore returns the first bucket whose stamp is at or after ts (Unix ms): an element with
+// timestamp ts may only go to such a bucket, or it would become late data.
+func (l Layout) NotBefore(ts int64) int64 {
+	x := ts - l.widthMs() - l.Skew.Milliseconds() + 1
+	h := l.Start(x)
+	if h < x {
+		h = l.Next(h)
+	}
+	return h
+}
+
 // Next returns the bucket after start.
 func (l Layout) Next(start int64) int64 { return start + l.widthMs() }
 

@@ -80,3 +80,20 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestNotBefore(t *testing.T) {
+	l := Layout{Width: time.Hour, Skew: 30 * time.Minute}
+	for _, tc := range []struct{ ts, want string }{
+		{"2026-11-20T11:29:59.999Z", "2026-11-20T10:00:00Z"},
+		{"2026-11-20T11:30:00Z", "2026-11-20T11:00:00Z"},
+		{"2026-11-20T12:00:00Z", "2026-11-20T11:00:00Z"},
+	} {
+		got := l.NotBefore(ms(tc.ts))
+		if got != ms(tc.want) {
+			t.Errorf("NotBefore(%s) = %s, want %s", tc.ts, Format(got), tc.want)
+		}
+		if l.Stamp(got).Milliseconds() < ms(tc.ts) || l.Stamp(got-l.Width.Milliseconds()).Milliseconds() >= ms(tc.ts) {
+			t.Errorf("NotBefore(%s) = %s is not the first bucket stamped at or after it", tc.ts, Format(got))
+		}
+	}
+}

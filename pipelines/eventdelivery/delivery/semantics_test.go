@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
@@ -269,5 +271,29 @@ func TestSubMinuteBuckets(t *testing.T) {
 	}
 	if tree.Buckets["2026/11/20/10/00/10"].Manifest.Skewed != 1 {
 		t.Errorf("10:00:10 skewed = %d, want 1", tree.Buckets["2026/11/20/10/00/10"].Manifest.Skewed)
+	}
+}
+
+// TestRedeliveryBehindTheWatermark: a source stamps a redelivered message with a time after
+// its bucket closed (its publish time is older than the watermark). It must not become late
+// data, which would be dropped: it goes to the oldest bucket still open, counted as skewed.
+func TestRedeliveryBehindTheWatermark(t *testing.T) {
+	cfg := testConfig(t)
+	c := teststream.NewConfig()
+	c.AddElements(ts("2026-11-20T10:05:00Z").UnixMilli(), event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z"))
+	c.AdvanceWatermark(ts("2026-11-20T11:40:00Z").UnixMilli()) // 10h closes at 11:30
+	c.AddElements(ts("2026-11-20T11:45:00Z").UnixMilli(), event("m2", "e2", "2026-11-20T10:06:00Z", "2026-11-20T10:05:00Z"))
+	c.AdvanceWatermark(ts("2026-11-20T11:50:00Z").UnixMilli())
+	c.AdvanceWatermarkToInfinity()
+	tree := runStream(t, cfg, c)
+	if got := ids(tree.Buckets["2026/11/20/10"]); !reflect.DeepEqual(got, []string{"e1"}) {
+		t.Errorf("10h holds %v, want [e1]", got)
+	}
+	b := tree.Buckets["2026/11/20/11"]
+	if b == nil || b.Manifest == nil {
+		t.Fatalf("the redelivered event was lost: buckets %v", tree.Dirs())
+	}
+	if got := ids(b); !reflect.DeepEqual(got, []string{"e2"}) || b.Manifest.Skewed != 1 {
+		t.Errorf("11h holds %v with %d skewed, want [e2] skewed", got, b.Manifest.Skewed)
 	}
 }
