@@ -47,6 +47,10 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t)
 	files := sink.Write(s, dedupe.Dedupe(s, placed, cfg.Shards), sink.Config{Target: t, Schema: cfg.Schema})
 	deadFiles := deadletter.Write(s, placedDead, t, cfg.Shards)
-	entries := append([]beam.PCollection{files, deadFiles, heartbeat.FillGaps(s, cfg.Layout, seen, seenDead)}, beats...)
+	seenAll := []beam.PCollection{seen, seenDead}
+	if cfg.Lookback > 0 {
+		seenAll = append(seenAll, heartbeat.Lookback(s, t, cfg.Lookback, cfg.NowMs))
+	}
+	entries := append([]beam.PCollection{files, deadFiles, heartbeat.FillGaps(s, cfg.Layout, seenAll...)}, beats...)
 	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, NowMs: cfg.NowMs}, entries...)
 }

@@ -29,6 +29,7 @@ type Config struct {
 	EventID      decode.Source
 	Layout       bucket.Layout
 	Shards       int
+	Lookback     time.Duration // how far back to look for buckets left open
 	RunID        string
 	Version      string
 	NowMs        int64 // for tests: the wall clock in Unix ms; 0 means time.Now
@@ -96,6 +97,7 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 		}
 		return d
 	}
+	c.Lookback = dur("lookback")
 	c.Layout = bucket.Layout{Width: dur("bucket_width"), Skew: dur("skew_tolerance"), MaxFuture: dur("max_future")}
 	if err := c.Layout.Validate(); err != nil {
 		bad("bucket_width", "%v", err)

@@ -32,5 +32,6 @@ var Params = []Param{
 	{Name: "max_future", Label: "Max future", Help: "Bucket times further than this after the publish time are a wrong clock: such events go to the oldest open bucket, counted as skewed.", Default: "10m", Optional: true, Regexes: []string{durationRegex}},
 	{Name: "bucket_width", Label: "Bucket width", Help: "Width of a bucket: 1h in production; shorter widths (dividing a day, 1s at least) are for tests and demos.", Default: "1h", Optional: true, Regexes: []string{durationRegex}},
 	{Name: "shards", Label: "Shards", Help: "Files per bucket and pane; the dedupe state is keyed by shard of event id.", Default: "4", Optional: true, Regexes: []string{`^[1-9][0-9]*$`}},
+	{Name: "lookback", Label: "Lookback", Help: "On start, buckets of this recent past that hold files but no manifest (left open by the job this one replaces) are closed by this job. 0 turns it off.", Default: "48h", Optional: true, Regexes: []string{durationRegex}},
 	{Name: "run_id", Label: "Run id", Help: "Names this run's files. Unique per job; reuse it only to rerun the same replay, which then changes nothing. Default: the start time and a random suffix.", Optional: true, Regexes: []string{`^[A-Za-z0-9_.-]+$`}},
 }

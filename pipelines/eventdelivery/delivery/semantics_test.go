@@ -297,3 +297,24 @@ func TestRedeliveryBehindTheWatermark(t *testing.T) {
 		t.Errorf("11h holds %v with %d skewed, want [e2] skewed", got, b.Manifest.Skewed)
 	}
 }
+
+// TestLookbackClosesWhatThePreviousJobLeftOpen: a job replaced mid-hour leaves its hour open;
+// its successor has no event for that hour, yet closes it, listing the old job's files.
+func TestLookbackClosesWhatThePreviousJobLeftOpen(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.NowMs = ts("2026-11-20T10:40:00Z").UnixMilli() // drained at 10:40: 10h is not over
+	runStream(t, cfg, stream([]message.Message{event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z")}))
+	cfg2 := cfg
+	cfg2.RunID, cfg2.NowMs, cfg2.Lookback = "r2", ts("2026-11-20T12:40:00Z").UnixMilli(), 48*time.Hour
+	tree := runStream(t, cfg2, stream([]message.Message{event("m2", "e2", "2026-11-20T12:01:00Z", "2026-11-20T12:00:00Z")}))
+	b := tree.Buckets["2026/11/20/10"]
+	if b == nil || b.Manifest == nil {
+		t.Fatalf("10h left open: %v", tree.Dirs())
+	}
+	if got := ids(b); !reflect.DeepEqual(got, []string{"e1"}) || b.Manifest.RunID != "r2" || len(b.Manifest.Files) != 1 {
+		t.Errorf("10h holds %v, manifest %+v; want the old job's file, closed by r2", got, b.Manifest)
+	}
+	if m := tree.Buckets["2026/11/20/11"].Manifest; m == nil || m.Records != 0 {
+		t.Errorf("11h between them is not closed empty: %+v", m)
+	}
+}

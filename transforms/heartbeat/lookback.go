@@ -1,0 +1,68 @@
+package heartbeat
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, int64), error](&lookbackFn{})
+}
+
+// MaxLookbackBuckets bounds how many buckets Lookback inspects, whatever the bucket width.
+const MaxLookbackBuckets = 1000
+
+// Lookback finds the buckets of the last `span` before now (Unix ms; 0 means the wall clock)
+// that hold files but no manifest — left open by a job this one replaces, or by a replay
+// that reached the present — and returns them (PCollection<int64> of bucket starts, stamped
+// for their bucket) for FillGaps, so that this job closes them once its watermark passes
+// their close time, listing the files of its predecessor.
+func Lookback(s beam.Scope, t bucket.Target, span time.Duration, nowMs int64) beam.PCollection {
+	s = s.Scope("heartbeat.Lookback")
+	return beam.ParDo(s, &lookbackFn{Target: t, Span: span, NowMs: nowMs}, beam.Impulse(s))
+}
+
+type lookbackFn struct {
+	Target bucket.Target
+	Span   time.Duration
+	NowMs  int64
+}
+
+func (f *lookbackFn) ProcessElement(ctx context.Context, _ []byte, emit func(beam.EventTime, int64)) error {
+	st, err := objstore.Open(ctx, f.Target.Root)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := f.NowMs
+	if now == 0 {
+		now = time.Now().UnixMilli()
+	}
+	l := f.Target.Layout
+	from := max(l.Start(now-f.Span.Milliseconds()), l.Start(now)-MaxLookbackBuckets*l.Width.Milliseconds())
+	for h := from; h <= now; h = l.Next(h) {
+		files, err := st.List(ctx, bucket.Join(f.Target.Dir(h), "part-*.avro"))
+		if err != nil {
+			return err
+		}
+		if len(files) == 0 {
+			continue
+		}
+		closed, err := st.Exists(ctx, f.Target.ManifestPath(h))
+		if err != nil {
+			return err
+		}
+		if !closed {
+			slog.Info("found a bucket left open; it will be closed by this job", "event_type", f.Target.EventType, "bucket", bucket.Format(h), "files", len(files))
+			emit(l.Stamp(h), h)
+		}
+	}
+	return nil
+}
