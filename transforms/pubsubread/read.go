@@ -14,6 +14,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -50,6 +52,7 @@ func Read(s beam.Scope, subscription string, opts ...Option) beam.PCollection {
 		Subscription:       subscription,
 		StopKey:            o.stopKey,
 		MaxMessagesPerPull: o.maxMessagesPerPull,
+		PullConcurrency:    o.pullConcurrency,
 		MaxBundleSize:      o.maxBundleSize,
 		MaxBundleDuration:  o.maxBundleDuration,
 		PollInterval:       o.pollInterval,
@@ -73,6 +76,7 @@ type readFn struct {
 	Subscription       string
 	StopKey            string
 	MaxMessagesPerPull int
+	PullConcurrency    int
 	MaxBundleSize      int
 	MaxBundleDuration  time.Duration
 	PollInterval       time.Duration
@@ -83,10 +87,11 @@ type readFn struct {
 	ackDeadline time.Duration
 	stopKeeper  context.CancelFunc
 
-	pulled    beam.Counter
-	acked     beam.Counter
-	ackErrors beam.Counter
-	nacked    beam.Counter
+	pulled     beam.Counter
+	acked      beam.Counter
+	ackErrors  beam.Counter
+	nacked     beam.Counter
+	pullErrors beam.Counter
 }
 
 func (fn *readFn) Setup(ctx context.Context) error {
@@ -113,6 +118,7 @@ func (fn *readFn) Setup(ctx context.Context) error {
 	fn.acked = beam.NewCounter("pubsubread", "acked")
 	fn.ackErrors = beam.NewCounter("pubsubread", "ack_errors")
 	fn.nacked = beam.NewCounter("pubsubread", "nacked")
+	fn.pullErrors = beam.NewCounter("pubsubread", "pull_errors")
 	return nil
 }
 
@@ -156,30 +162,147 @@ func (fn *readFn) CreateWatermarkEstimator(ms int64) *watermarkEstimator {
 
 func (fn *readFn) WatermarkEstimatorState(we *watermarkEstimator) int64 { return we.state }
 
-// ProcessElement acks the messages of the committed bundle that checkpointed into rest, then
-// pulls and emits until the bundle is full, the subscription is drained or a stop is requested,
-// and checkpoints with the ack ids it emitted.
+// ProcessElement acks the messages of the committed bundle that checkpointed into rest (while
+// it starts pulling), then pulls and emits until the bundle is full, the subscription is
+// drained or a stop is requested, and checkpoints with the ack ids it emitted.
+//
+// Up to PullConcurrency pulls are in flight; their results are emitted in the order the pulls
+// were issued, and once the bundle decides to end, it issues no more pulls and emits the
+// results of those in flight, so that no pulled message is left behind at a checkpoint.
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, _ []byte, emit func(beam.EventTime, message.Message)) (sdf.ProcessContinuation, error) {
 	rest := rt.GetRestriction().(Restriction)
+	acked := make(chan struct{})
 	if len(rest.AckIDs) > 0 {
 		dropLease(rest.AckIDs)
-		fn.ack(ctx, rest.AckIDs)
+		go func() {
+			defer close(acked)
+			fn.ack(ctx, rest.AckIDs)
+		}()
+	} else {
+		close(acked)
 	}
+	defer func() { <-acked }()
+
 	start := time.Now()
-	var firstPull time.Time
-	emitted := 0
+	var (
+		queue            []chan pullResult
+		requested        int // messages asked for by the pulls in flight
+		emitted          int
+		firstPull        time.Time
+		stopping         = rest.Final || stopped(fn.StopKey)
+		ending           = stopping // no more pulls
+		drained          bool       // a pull came back empty
+		drainedAt        time.Time  // when that pull was issued
+		oldestAfterDrain time.Time
+		lost             bool // the restriction finished under us: give messages back
+		pullErr          error
+	)
 	for {
-		if rest.Final || stopped(fn.StopKey) {
-			if emitted > 0 {
-				// Checkpoint once more so that the messages of this bundle are acked after it is
-				// committed; the resumed restriction stops at once.
-				return fn.checkpoint(rt, firstPull, 0), nil
+		for !ending && len(queue) < fn.PullConcurrency && emitted+requested < fn.MaxBundleSize {
+			n := min(fn.MaxMessagesPerPull, fn.MaxBundleSize-emitted-requested)
+			requested += n
+			queue = append(queue, fn.pullAsync(ctx, n))
+		}
+		if len(queue) == 0 {
+			break
+		}
+		r := <-queue[0]
+		queue = queue[1:]
+		requested -= r.asked
+		fn.pulled.Inc(ctx, int64(len(r.msgs)))
+		switch {
+		case r.err != nil:
+			if pullErr == nil {
+				pullErr = r.err
 			}
+			ending = true
+			continue
+		case lost:
+			fn.nack(ctx, r.msgs)
+			continue
+		case len(r.msgs) == 0:
+			// Drained for now. (A short pull proves nothing: the emulator returns at most 100
+			// messages per pull, the service often fewer than asked.)
+			if !drained {
+				drained, drainedAt = true, r.issued
+			}
+			ending = true
+			continue
+		}
+		if firstPull.IsZero() {
+			firstPull = r.issued
+		}
+		n, oldest := fn.emitBatch(ctx, rt, r.msgs, emit)
+		emitted += n
+		if n < len(r.msgs) {
+			lost, ending = true, true
+			continue
+		}
+		if drained {
+			if oldestAfterDrain.IsZero() || oldest.Before(oldestAfterDrain) {
+				oldestAfterDrain = oldest
+			}
+		} else {
+			// More messages may wait: follow the oldest publish time of the batch.
+			we.advance(oldest)
+		}
+		if emitted >= fn.MaxBundleSize || time.Since(start) >= fn.MaxBundleDuration || stopped(fn.StopKey) {
+			ending = true
+		}
+	}
+
+	if lost {
+		if err := rt.GetError(); err != nil {
+			return nil, err
+		}
+		return sdf.StopProcessing(), nil
+	}
+	if drained {
+		// Whatever arrives next was published after the empty pull was issued, minus the
+		// allowance; messages that the pulls in flight still returned may be older.
+		wm := drainedAt.Add(-fn.WatermarkAllowance)
+		if !oldestAfterDrain.IsZero() && oldestAfterDrain.Before(wm) {
+			wm = oldestAfterDrain
+		}
+		we.advance(wm)
+	}
+	delay := time.Duration(0)
+	if drained {
+		delay = fn.PollInterval
+	}
+	if pullErr != nil {
+		if emitted == 0 && permanent(pullErr) {
+			return nil, fmt.Errorf("pubsubread: pull %s: %w", fn.Subscription, pullErr)
+		}
+		fn.pullErrors.Inc(ctx, 1)
+		log.Warnf(ctx, "pubsubread: pull %s: %v; retrying in %v", fn.Subscription, pullErr, fn.PollInterval)
+		delay = fn.PollInterval
+	}
+	if stopping || stopped(fn.StopKey) {
+		if emitted == 0 {
 			rt.TryClaim(stopClaim{})
 			return sdf.StopProcessing(), nil
 		}
-		n := min(fn.MaxMessagesPerPull, fn.MaxBundleSize-emitted)
-		pullTime := time.Now()
+		// Checkpoint once more so that this bundle's messages are acked after it is
+		// committed; the resumed restriction stops at once.
+		delay = 0
+	}
+	return fn.checkpoint(rt, firstPull, delay), nil
+}
+
+// pullResult is the outcome of one Pull.
+type pullResult struct {
+	msgs   []*pubsubpb.ReceivedMessage
+	err    error
+	asked  int
+	issued time.Time
+}
+
+// pullAsync issues a Pull for up to n messages and returns where its result will be.
+func (fn *readFn) pullAsync(ctx context.Context, n int) chan pullResult {
+	ch := make(chan pullResult, 1)
+	issued := time.Now()
+	go func() {
 		resp, err := fn.client.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{
 			Subscription: fn.Subscription,
 			MaxMessages:  int32(n),
@@ -187,69 +310,49 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			// cancelled by the client may already have leased messages to nobody.
 			ReturnImmediately: true, //nolint:staticcheck // see above
 		})
-		if err != nil {
-			if emitted > 0 {
-				log.Warnf(ctx, "pubsubread: pull %s: %v; checkpointing", fn.Subscription, err)
-				return fn.checkpoint(rt, firstPull, fn.PollInterval), nil
-			}
-			return nil, fmt.Errorf("pubsubread: pull %s: %w", fn.Subscription, err)
+		ch <- pullResult{msgs: resp.GetReceivedMessages(), err: err, asked: n, issued: issued}
+	}()
+	return ch
+}
+
+// emitBatch claims and emits msgs in order and returns how many it emitted and the oldest
+// publish time among them. When a claim fails, it nacks the messages not emitted.
+func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*pubsubpb.ReceivedMessage, emit func(beam.EventTime, message.Message)) (int, time.Time) {
+	var oldest time.Time
+	h := testHooks.Load()
+	for i, m := range msgs {
+		if !rt.TryClaim(m.GetAckId()) {
+			fn.nack(ctx, msgs[i:])
+			return i, oldest
 		}
-		msgs := resp.GetReceivedMessages()
-		fn.pulled.Inc(ctx, int64(len(msgs)))
-		if len(msgs) > 0 && firstPull.IsZero() {
-			firstPull = pullTime
+		pm := m.GetMessage()
+		pt := pm.GetPublishTime().AsTime()
+		if oldest.IsZero() || pt.Before(oldest) {
+			oldest = pt
 		}
-		oldest := time.Time{}
-		for i, m := range msgs {
-			if !rt.TryClaim(m.GetAckId()) {
-				// The restriction was split or finished: nobody will ack the rest, give it back.
-				fn.nack(ctx, msgs[i:])
-				if err := rt.GetError(); err != nil {
-					return nil, err
-				}
-				return sdf.StopProcessing(), nil
-			}
-			pm := m.GetMessage()
-			pt := pm.GetPublishTime().AsTime()
-			if oldest.IsZero() || pt.Before(oldest) {
-				oldest = pt
-			}
-			if h := testHooks.Load(); h != nil && h.claimed != nil {
-				h.claimed(fn.Subscription, m.GetAckId(), pm.GetMessageId())
-			}
-			emit(mtimeOf(pt), message.Message{
-				ID:          pm.GetMessageId(),
-				PublishTime: pt.UnixMilli(),
-				Attributes:  pm.GetAttributes(),
-				Data:        pm.GetData(),
-			})
-			emitted++
+		if h != nil && h.claimed != nil {
+			h.claimed(fn.Subscription, m.GetAckId(), pm.GetMessageId())
 		}
-		fn.advanceWatermark(we, len(msgs), oldest)
-		switch {
-		case len(msgs) == 0:
-			// Drained for now. (A short pull proves nothing: the emulator returns at most 100
-			// messages per pull, the service often fewer than asked.)
-			return fn.checkpoint(rt, firstPull, fn.PollInterval), nil
-		case emitted >= fn.MaxBundleSize || time.Since(start) >= fn.MaxBundleDuration:
-			return fn.checkpoint(rt, firstPull, 0), nil
-		}
+		emit(mtimeOf(pt), message.Message{
+			ID:          pm.GetMessageId(),
+			PublishTime: pt.UnixMilli(),
+			Attributes:  pm.GetAttributes(),
+			Data:        pm.GetData(),
+		})
 	}
+	return len(msgs), oldest
+}
+
+// permanent reports whether a Pull error will not go away by retrying.
+func permanent(err error) bool {
+	switch status.Code(err) {
+	case codes.NotFound, codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument, codes.FailedPrecondition:
+		return true
+	}
+	return false
 }
 
 func mtimeOf(t time.Time) beam.EventTime { return beam.EventTime(t.UnixMilli()) }
-
-// advanceWatermark moves the watermark after a pull that returned got messages, the oldest
-// published at oldest. An empty pull means the subscription is drained for now, so whatever
-// arrives next was published after now minus the allowance. After a non-empty pull more
-// messages may wait, so the watermark only follows the oldest publish time of the batch.
-func (fn *readFn) advanceWatermark(we *watermarkEstimator, got int, oldest time.Time) {
-	if got == 0 {
-		we.advance(time.Now().Add(-fn.WatermarkAllowance))
-		return
-	}
-	we.advance(oldest)
-}
 
 // checkpoint returns a continuation that makes the SDK split the restriction at fraction 0:
 // the residual carries the ack ids claimed in this bundle. They are leased until the residual

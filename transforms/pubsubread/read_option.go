@@ -11,6 +11,7 @@ type Option func(*options) error
 type options struct {
 	stopKey            string
 	maxMessagesPerPull int
+	pullConcurrency    int
 	maxBundleSize      int
 	maxBundleDuration  time.Duration
 	pollInterval       time.Duration
@@ -21,6 +22,7 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		maxMessagesPerPull: 1000,
+		pullConcurrency:    2,
 		maxBundleSize:      5000,
 		maxBundleDuration:  500 * time.Millisecond,
 		pollInterval:       200 * time.Millisecond,
@@ -47,6 +49,18 @@ func WithMaxMessagesPerPull(n int) Option {
 			return fmt.Errorf("max messages per pull %d, want 1..1000", n)
 		}
 		o.maxMessagesPerPull = n
+		return nil
+	}
+}
+
+// WithPullConcurrency sets how many Pull requests are in flight at once (default 2). Results
+// are emitted in the order the pulls were issued.
+func WithPullConcurrency(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 16 {
+			return fmt.Errorf("pull concurrency %d, want 1..16", n)
+		}
+		o.pullConcurrency = n
 		return nil
 	}
 }

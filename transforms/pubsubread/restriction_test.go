@@ -3,7 +3,6 @@ package pubsubread
 import (
 	"slices"
 	"testing"
-	"time"
 )
 
 func TestTracker(t *testing.T) {
@@ -37,25 +36,6 @@ func TestTracker(t *testing.T) {
 	tr = newTracker(Restriction{})
 	if tr.TryClaim(42) || tr.GetError() == nil {
 		t.Error("claim of an int did not fail")
-	}
-}
-
-func TestWatermark(t *testing.T) {
-	fn := &readFn{WatermarkAllowance: 2 * time.Second}
-	we := &watermarkEstimator{}
-	old := time.Now().Add(-time.Hour)
-	fn.advanceWatermark(we, 10, old) // messages: follow the oldest publish time
-	if got := we.CurrentWatermark(); !got.Equal(old.Truncate(time.Millisecond)) {
-		t.Errorf("after a pull watermark = %v, want %v", got, old)
-	}
-	fn.advanceWatermark(we, 10, old.Add(-time.Minute)) // never back
-	if got := we.CurrentWatermark(); !got.Equal(old.Truncate(time.Millisecond)) {
-		t.Errorf("watermark moved back to %v", got)
-	}
-	before := time.Now()
-	fn.advanceWatermark(we, 0, time.Time{}) // drained: the clock minus the allowance
-	if got := we.CurrentWatermark(); got.Before(before.Add(-2*time.Second-time.Millisecond)) || got.After(time.Now().Add(-2*time.Second)) {
-		t.Errorf("after an empty pull watermark = %v, want about now-2s", got)
 	}
 }
 
