@@ -82,6 +82,10 @@ type Settings struct {
 	Shards                  int
 	Labels                  map[string]string
 	MaxActiveJobsPerProject int
+	// Alerts are the `alerts:` block: thresholds and notification channels of the
+	// fleet's Cloud Monitoring alert policies. They are not part of the job's
+	// configuration (changing them never touches a job).
+	Alerts AlertSettings
 }
 
 // EventType is one entry of `event_types:`.
@@ -122,6 +126,8 @@ type Job struct {
 	ConfigHash string `json:"config_hash"`
 	// MaxActiveJobsPerProject is the quota the planner checks Project against.
 	MaxActiveJobsPerProject int `json:"max_active_jobs_per_project"`
+	// Alerts are the event type's effective alert thresholds and channels.
+	Alerts Alerts `json:"alerts"`
 	// Line is where the event type is defined in the fleet file.
 	Line int `json:"-"`
 }
@@ -215,6 +221,7 @@ func (f *Fleet) job(et EventType) Job {
 		Parameters:              params,
 		Environment:             env,
 		MaxActiveJobsPerProject: maxActive,
+		Alerts:                  s.Alerts.effective(),
 		Line:                    et.Line,
 	}
 	j.ConfigHash = configHash(j, s.Labels)
@@ -285,6 +292,7 @@ func merge(d, o Settings) Settings {
 		EventID:                 pick(d.EventID, o.EventID),
 		Shards:                  pickInt(d.Shards, o.Shards),
 		MaxActiveJobsPerProject: pickInt(d.MaxActiveJobsPerProject, o.MaxActiveJobsPerProject),
+		Alerts:                  mergeAlerts(d.Alerts, o.Alerts),
 	}
 	if len(d.Labels)+len(o.Labels) > 0 {
 		s.Labels = maps.Clone(d.Labels)

@@ -57,7 +57,7 @@ var (
 // Keys allowed in each mapping.
 var (
 	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types"}
-	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "labels", "max_active_jobs_per_project"}
+	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "labels", "max_active_jobs_per_project", "alerts"}
 	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
 )
 
@@ -353,6 +353,8 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 			}
 		case "labels":
 			s.Labels = p.labels(n, sub(k))
+		case "alerts":
+			s.Alerts = p.alerts(n, sub(k), field == "defaults")
 		}
 	}
 	return s

@@ -1,0 +1,266 @@
+// Package monitoring is the launcher's thin layer over Google's Cloud Monitoring clients
+// (cloud.google.com/go/monitoring/apiv3/v2 for alert policies, notification channels,
+// metric descriptors and time series; dashboard/apiv1 for dashboards). It speaks the
+// clients' own protobuf types; the launcher's logic lives in launcher/alerts and
+// launcher/status.
+//
+// [Dial] uses Application Default Credentials, or, when Config.EmulatorHost is set (the
+// launcher sets it from MONITORING_EMULATOR_HOST), an insecure gRPC connection without
+// credentials to a fake such as launcher/fakegcp.
+//
+// [WithRetry] retries the calls that are safe to repeat (reads, updates, deletes) on
+// transient errors. Creates are not retried: a create whose answer was lost may have
+// taken effect, and only the caller can tell (launcher/alerts deletes duplicates of its
+// own policies on the next apply).
+package monitoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	mon "cloud.google.com/go/monitoring/apiv3/v2"
+	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
+	dash "cloud.google.com/go/monitoring/dashboard/apiv1"
+	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
+	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/genproto/googleapis/api/label"
+	metricpb "google.golang.org/genproto/googleapis/api/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// API is what the launcher needs from Cloud Monitoring. Projects are project ids.
+type API interface {
+	ListAlertPolicies(ctx context.Context, project string) ([]*monitoringpb.AlertPolicy, error)
+	CreateAlertPolicy(ctx context.Context, project string, p *monitoringpb.AlertPolicy) (*monitoringpb.AlertPolicy, error)
+	// UpdateAlertPolicy replaces the policy named p.Name.
+	UpdateAlertPolicy(ctx context.Context, p *monitoringpb.AlertPolicy) (*monitoringpb.AlertPolicy, error)
+	DeleteAlertPolicy(ctx context.Context, name string) error
+	GetNotificationChannel(ctx context.Context, name string) (*monitoringpb.NotificationChannel, error)
+	// CreateMetricDescriptor creates a custom metric, or adds labels to an existing one.
+	CreateMetricDescriptor(ctx context.Context, project string, d *metricpb.MetricDescriptor) (*metricpb.MetricDescriptor, error)
+	// ListTimeSeries returns every series that matches, across all pages.
+	ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) ([]*monitoringpb.TimeSeries, error)
+	// CreateTimeSeries writes at most 200 series of one point each.
+	CreateTimeSeries(ctx context.Context, project string, ts []*monitoringpb.TimeSeries) error
+	ListDashboards(ctx context.Context, project string) ([]*dashboardpb.Dashboard, error)
+	CreateDashboard(ctx context.Context, project string, d *dashboardpb.Dashboard) (*dashboardpb.Dashboard, error)
+	UpdateDashboard(ctx context.Context, d *dashboardpb.Dashboard) (*dashboardpb.Dashboard, error)
+}
+
+// Config says how to reach Cloud Monitoring.
+type Config struct {
+	// EmulatorHost is host:port of a fake; empty means the real service with Application
+	// Default Credentials.
+	EmulatorHost string
+	// Options are passed to Google's clients after the ones Dial derives.
+	Options []option.ClientOption
+}
+
+// Client implements API with Google's clients.
+type Client struct {
+	alerts   *mon.AlertPolicyClient
+	channels *mon.NotificationChannelClient
+	metrics  *mon.MetricClient
+	dash     *dash.DashboardsClient
+}
+
+// Dial connects to Cloud Monitoring (or the emulator).
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	var opts []option.ClientOption
+	if cfg.EmulatorHost != "" {
+		opts = append(opts,
+			option.WithEndpoint(cfg.EmulatorHost),
+			option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		)
+	}
+	opts = append(opts, cfg.Options...)
+	c := &Client{}
+	var err error
+	if c.alerts, err = mon.NewAlertPolicyClient(ctx, opts...); err != nil {
+		return nil, fmt.Errorf("monitoring: alert policy client: %w", err)
+	}
+	if c.channels, err = mon.NewNotificationChannelClient(ctx, opts...); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("monitoring: notification channel client: %w", err)
+	}
+	if c.metrics, err = mon.NewMetricClient(ctx, opts...); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("monitoring: metric client: %w", err)
+	}
+	if c.dash, err = dash.NewDashboardsClient(ctx, opts...); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("monitoring: dashboards client: %w", err)
+	}
+	return c, nil
+}
+
+// Close closes the connections.
+func (c *Client) Close() error {
+	var errs []error
+	if c.alerts != nil {
+		errs = append(errs, c.alerts.Close())
+	}
+	if c.channels != nil {
+		errs = append(errs, c.channels.Close())
+	}
+	if c.metrics != nil {
+		errs = append(errs, c.metrics.Close())
+	}
+	if c.dash != nil {
+		errs = append(errs, c.dash.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func collect[T any](next func() (T, error)) ([]T, error) {
+	var out []T
+	for {
+		v, err := next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+}
+
+// ListAlertPolicies lists every policy of a project.
+func (c *Client) ListAlertPolicies(ctx context.Context, project string) ([]*monitoringpb.AlertPolicy, error) {
+	return collect(c.alerts.ListAlertPolicies(ctx, &monitoringpb.ListAlertPoliciesRequest{Name: "projects/" + project}).Next)
+}
+
+// CreateAlertPolicy creates a policy.
+func (c *Client) CreateAlertPolicy(ctx context.Context, project string, p *monitoringpb.AlertPolicy) (*monitoringpb.AlertPolicy, error) {
+	return c.alerts.CreateAlertPolicy(ctx, &monitoringpb.CreateAlertPolicyRequest{Name: "projects/" + project, AlertPolicy: p})
+}
+
+// UpdateAlertPolicy replaces a policy.
+func (c *Client) UpdateAlertPolicy(ctx context.Context, p *monitoringpb.AlertPolicy) (*monitoringpb.AlertPolicy, error) {
+	return c.alerts.UpdateAlertPolicy(ctx, &monitoringpb.UpdateAlertPolicyRequest{AlertPolicy: p})
+}
+
+// DeleteAlertPolicy deletes a policy.
+func (c *Client) DeleteAlertPolicy(ctx context.Context, name string) error {
+	return c.alerts.DeleteAlertPolicy(ctx, &monitoringpb.DeleteAlertPolicyRequest{Name: name})
+}
+
+// GetNotificationChannel reads a channel.
+func (c *Client) GetNotificationChannel(ctx context.Context, name string) (*monitoringpb.NotificationChannel, error) {
+	return c.channels.GetNotificationChannel(ctx, &monitoringpb.GetNotificationChannelRequest{Name: name})
+}
+
+// CreateMetricDescriptor creates a custom metric's descriptor.
+func (c *Client) CreateMetricDescriptor(ctx context.Context, project string, d *metricpb.MetricDescriptor) (*metricpb.MetricDescriptor, error) {
+	return c.metrics.CreateMetricDescriptor(ctx, &monitoringpb.CreateMetricDescriptorRequest{Name: "projects/" + project, MetricDescriptor: d})
+}
+
+// ListTimeSeries lists time series, following page tokens.
+func (c *Client) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) ([]*monitoringpb.TimeSeries, error) {
+	return collect(c.metrics.ListTimeSeries(ctx, req).Next)
+}
+
+// CreateTimeSeries writes points.
+func (c *Client) CreateTimeSeries(ctx context.Context, project string, ts []*monitoringpb.TimeSeries) error {
+	return c.metrics.CreateTimeSeries(ctx, &monitoringpb.CreateTimeSeriesRequest{Name: "projects/" + project, TimeSeries: ts})
+}
+
+// ListDashboards lists every dashboard of a project.
+func (c *Client) ListDashboards(ctx context.Context, project string) ([]*dashboardpb.Dashboard, error) {
+	return collect(c.dash.ListDashboards(ctx, &dashboardpb.ListDashboardsRequest{Parent: "projects/" + project}).Next)
+}
+
+// CreateDashboard creates a dashboard.
+func (c *Client) CreateDashboard(ctx context.Context, project string, d *dashboardpb.Dashboard) (*dashboardpb.Dashboard, error) {
+	return c.dash.CreateDashboard(ctx, &dashboardpb.CreateDashboardRequest{Parent: "projects/" + project, Dashboard: d})
+}
+
+// UpdateDashboard replaces a dashboard (its etag guards against concurrent changes).
+func (c *Client) UpdateDashboard(ctx context.Context, d *dashboardpb.Dashboard) (*dashboardpb.Dashboard, error) {
+	return c.dash.UpdateDashboard(ctx, &dashboardpb.UpdateDashboardRequest{Dashboard: d})
+}
+
+// WithRetry retries the idempotent calls of an API on transient errors (see
+// dataflow.RetryPolicy). Creates pass through.
+func WithRetry(api API, p dataflow.RetryPolicy) API { return retrying{api, p} }
+
+type retrying struct {
+	API
+	p dataflow.RetryPolicy
+}
+
+func retry1[T any](ctx context.Context, p dataflow.RetryPolicy, fn func(context.Context) (T, error)) (v T, err error) {
+	err = p.Do(ctx, func(ctx context.Context) error { v, err = fn(ctx); return err })
+	return v, err
+}
+
+func (r retrying) ListAlertPolicies(ctx context.Context, project string) ([]*monitoringpb.AlertPolicy, error) {
+	return retry1(ctx, r.p, func(ctx context.Context) ([]*monitoringpb.AlertPolicy, error) {
+		return r.API.ListAlertPolicies(ctx, project)
+	})
+}
+
+func (r retrying) UpdateAlertPolicy(ctx context.Context, p *monitoringpb.AlertPolicy) (*monitoringpb.AlertPolicy, error) {
+	return retry1(ctx, r.p, func(ctx context.Context) (*monitoringpb.AlertPolicy, error) { return r.API.UpdateAlertPolicy(ctx, p) })
+}
+
+func (r retrying) DeleteAlertPolicy(ctx context.Context, name string) error {
+	return r.p.Do(ctx, func(ctx context.Context) error { return r.API.DeleteAlertPolicy(ctx, name) })
+}
+
+func (r retrying) GetNotificationChannel(ctx context.Context, name string) (*monitoringpb.NotificationChannel, error) {
+	return retry1(ctx, r.p, func(ctx context.Context) (*monitoringpb.NotificationChannel, error) {
+		return r.API.GetNotificationChannel(ctx, name)
+	})
+}
+
+func (r retrying) CreateMetricDescriptor(ctx context.Context, project string, d *metricpb.MetricDescriptor) (*metricpb.MetricDescriptor, error) {
+	// Creating a descriptor that exists updates it: safe to repeat.
+	return retry1(ctx, r.p, func(ctx context.Context) (*metricpb.MetricDescriptor, error) {
+		return r.API.CreateMetricDescriptor(ctx, project, d)
+	})
+}
+
+func (r retrying) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) ([]*monitoringpb.TimeSeries, error) {
+	return retry1(ctx, r.p, func(ctx context.Context) ([]*monitoringpb.TimeSeries, error) { return r.API.ListTimeSeries(ctx, req) })
+}
+
+func (r retrying) ListDashboards(ctx context.Context, project string) ([]*dashboardpb.Dashboard, error) {
+	return retry1(ctx, r.p, func(ctx context.Context) ([]*dashboardpb.Dashboard, error) { return r.API.ListDashboards(ctx, project) })
+}
+
+// The custom metrics `launcher status --publish-metrics` writes, on the `global` resource
+// of the fleet's alerts project.
+const (
+	// MetricJobs counts a fleet's jobs by version and status category (labels fleet,
+	// version, category).
+	MetricJobs = "custom.googleapis.com/eventdelivery/jobs"
+	// MetricJobsOffPinned counts the jobs that do not run the pinned version and
+	// configuration (label fleet).
+	MetricJobsOffPinned = "custom.googleapis.com/eventdelivery/jobs_off_pinned"
+)
+
+// CustomMetrics are the descriptors of the launcher's custom metrics.
+func CustomMetrics() []*metricpb.MetricDescriptor {
+	lbl := func(keys ...string) []*label.LabelDescriptor {
+		var out []*label.LabelDescriptor
+		for _, k := range keys {
+			out = append(out, &label.LabelDescriptor{Key: k, ValueType: label.LabelDescriptor_STRING})
+		}
+		return out
+	}
+	return []*metricpb.MetricDescriptor{
+		{Type: MetricJobs, MetricKind: metricpb.MetricDescriptor_GAUGE, ValueType: metricpb.MetricDescriptor_INT64, Unit: "1",
+			DisplayName: "eventdelivery jobs", Description: "Jobs of an eventdelivery fleet by pipeline version and status category, written by launcher status --publish-metrics.",
+			Labels: lbl("fleet", "version", "category"), MonitoredResourceTypes: []string{"global"}},
+		{Type: MetricJobsOffPinned, MetricKind: metricpb.MetricDescriptor_GAUGE, ValueType: metricpb.MetricDescriptor_INT64, Unit: "1",
+			DisplayName: "eventdelivery jobs off the pinned version", Description: "Event types whose job does not run the fleet file's pinned version and configuration, written by launcher status --publish-metrics.",
+			Labels: lbl("fleet"), MonitoredResourceTypes: []string{"global"}},
+	}
+}
