@@ -30,8 +30,14 @@ demo-replay: tmpdir
 	$(GO) run -ldflags "$(LDFLAGS)" ./examples/demo --out out/demo
 
 ## bench: per-event Go benchmarks and the end-to-end replay benchmark, with their baselines
+## (docs/performance.md); the other packages' benchmarks run once each. About 3 minutes.
+BENCH_OUT := $(TMPDIR)/bench
 bench: tmpdir
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x -count=1 ./... 
+	@rm -f $(BENCH_OUT)-*.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x -count=1 $$($(GO) list ./... | grep -v /internal/benchmark) | tee $(BENCH_OUT)-other.txt
+	$(GO) test -run '^$$' -bench PerEvent -benchmem -benchtime=500ms -count=3 ./internal/benchmark | tee $(BENCH_OUT)-perevent.txt
+	$(GO) test -run '^$$' -bench EndToEnd -benchmem -timeout 20m ./internal/benchmark | tee $(BENCH_OUT)-endtoend.txt
+	$(GO) run ./internal/benchmark/benchreport $(BENCH_OUT)-other.txt $(BENCH_OUT)-perevent.txt $(BENCH_OUT)-endtoend.txt
 
 clean:
 	rm -rf bin out

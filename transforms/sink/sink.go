@@ -1,5 +1,7 @@
 // Package sink writes deduplicated batches of events into their bucket's folder as Avro
-// object container files with the event type's schema.
+// object container files with the event type's schema, compressed with snappy. Records were
+// validated when they were decoded; their bytes are appended to the file as they are, not
+// decoded and encoded again (internal/avrofile).
 //
 // # Behavior
 //
@@ -59,21 +61,16 @@ func FileName(run string, pane int64, shard int) string {
 
 type writeFn struct {
 	Config Config
-	codec  *goavro.Codec
 	store  *objstore.Store
 	closes *bucket.Closes
 }
 
 func (f *writeFn) Setup(ctx context.Context) error {
-	c, err := goavro.NewCodec(f.Config.Schema)
-	if err != nil {
-		return err
-	}
 	st, err := objstore.Open(ctx, f.Config.Target.Root)
 	if err != nil {
 		return err
 	}
-	f.codec, f.store, f.closes = c, st, bucket.NewCloses(f.Config.Target, st)
+	f.store, f.closes = st, bucket.NewCloses(f.Config.Target, st)
 	return nil
 }
 
@@ -99,26 +96,23 @@ func (f *writeFn) ProcessElement(ctx context.Context, b dedupe.Batch, emit func(
 		return nil
 	}
 	entry := manifest.Entry{Bucket: to, Duplicates: b.Duplicates}
-	records := make([][]byte, 0, len(b.Events))
-	for _, e := range b.Events {
-		records = append(records, e.Record)
-		if e.Skewed || moved {
-			entry.Skewed++
-		}
-	}
 	if moved {
 		movedLate.Inc(ctx, int64(len(b.Events)))
 	}
-	if len(records) > 0 {
+	if len(b.Events) > 0 {
+		// Records were validated by decode: their bytes go into the file as they are.
 		name := bucket.Join(t.Dir(to), FileName(t.RunID, b.Pane, b.Shard))
-		data, err := avrofile.Encode(f.codec, name, records)
-		if err != nil {
+		w := avrofile.NewWriter(f.Config.Schema, name)
+		for _, e := range b.Events {
+			w.Append(e.Record)
+			if e.Skewed || moved {
+				entry.Skewed++
+			}
+		}
+		if err := f.store.Write(ctx, name, w.Bytes()); err != nil {
 			return err
 		}
-		if err := f.store.Write(ctx, name, data); err != nil {
-			return err
-		}
-		entry.Name, entry.Records = name, int64(len(records))
+		entry.Name, entry.Records = name, int64(w.Records())
 		written.Inc(ctx, entry.Records)
 	}
 	emit(t.Layout.Stamp(to), entry)

@@ -1,0 +1,165 @@
+// Command benchreport reads the output of the pipeline's benchmarks (go test -bench, as
+// `make bench` writes it to files) and prints the summary: the per-event work next to
+// goavro's floor and the end-to-end figures next to the baseline, with their ratios and the
+// targets of docs/performance.md. It exits 1 when a benchmark failed or a figure is missing.
+//
+//	go run ./internal/benchmark/benchreport FILE...
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// result holds every value reported for one benchmark, by unit; one per -count.
+type result map[string][]float64
+
+func main() {
+	results := map[string]result{}
+	failed := false
+	for _, path := range os.Args[1:] {
+		f, err := os.Open(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport:", err)
+			os.Exit(1)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "FAIL") || strings.HasPrefix(line, "--- FAIL") || strings.HasPrefix(line, "panic:") {
+				failed = true
+			}
+			name, values, ok := parse(line)
+			if !ok {
+				continue
+			}
+			if results[name] == nil {
+				results[name] = result{}
+			}
+			for unit, v := range values {
+				results[name][unit] = append(results[name][unit], v)
+			}
+		}
+		f.Close()
+	}
+	missing := report(results)
+	if failed {
+		fmt.Println("\nbenchreport: a benchmark failed (see above)")
+	}
+	if failed || missing {
+		os.Exit(1)
+	}
+}
+
+// parse reads a benchmark result line: name, iterations, then value-unit pairs. The name
+// loses its -GOMAXPROCS suffix.
+func parse(line string) (string, map[string]float64, bool) {
+	fields := strings.Fields(line)
+	if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") || len(fields)%2 != 0 {
+		return "", nil, false
+	}
+	if _, err := strconv.Atoi(fields[1]); err != nil {
+		return "", nil, false
+	}
+	name := fields[0]
+	if i := strings.LastIndex(name, "-"); i > 0 {
+		if _, err := strconv.Atoi(name[i+1:]); err == nil {
+			name = name[:i]
+		}
+	}
+	values := map[string]float64{}
+	for i := 2; i+1 < len(fields); i += 2 {
+		v, err := strconv.ParseFloat(fields[i], 64)
+		if err != nil {
+			return "", nil, false
+		}
+		values[fields[i+1]] = v
+	}
+	return name, values, true
+}
+
+// median returns the median of xs.
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// report prints the summary and says whether a figure it needs is missing.
+func report(results map[string]result) (missing bool) {
+	get := func(name, unit string) (med, lo, hi float64, ok bool) {
+		vs := results[name][unit]
+		if len(vs) == 0 {
+			return 0, 0, 0, false
+		}
+		return median(vs), slices.Min(vs), slices.Max(vs), true
+	}
+	fmt.Println("\n== Summary (all figures from this run) ==")
+	fmt.Println("\nPer event (median of runs; ns/event, allocs/event):")
+	rows := []struct{ name, label string }{
+		{"decode", "decode + validate (decode.Decoder.Decode)"},
+		{"place", "bucket placement (bucket.Layout.Place + Stamp)"},
+		{"shard", "shard key (dedupe.Shard)"},
+		{"append", "append to an OCF block, snappy (avrofile.Writer)"},
+		{"path", "the project's path: all four"},
+		{"path-goavro-writer", "the same path with goavro's OCF writer (before)"},
+		{"goavro-decode", "goavro decode alone"},
+		{"floor-snappy", "goavro floor: decode + OCF append, snappy"},
+		{"floor-null", "goavro floor, no compression"},
+		{"floor-deflate", "goavro floor, deflate"},
+	}
+	for _, r := range rows {
+		ns, lo, hi, ok := get("BenchmarkPerEvent/"+r.name, "ns/op")
+		if !ok {
+			continue
+		}
+		allocs, _, _, _ := get("BenchmarkPerEvent/"+r.name, "allocs/op")
+		fmt.Printf("  %-52s %8.0f ns  (%.0f–%.0f)  %4.0f allocs\n", r.label, ns, lo, hi, allocs)
+	}
+	path, _, _, okPath := get("BenchmarkPerEvent/path", "ns/op")
+	floor, _, _, okFloor := get("BenchmarkPerEvent/floor-snappy", "ns/op")
+	if okPath && okFloor {
+		ratio := path / floor
+		fmt.Printf("  path / goavro floor (snappy): %.2f   target ≤ 1.5: %s\n", ratio, verdict(ratio <= 1.5))
+	} else {
+		fmt.Println("  per-event figures missing")
+		missing = true
+	}
+	if d, _, _, ok := get("BenchmarkPerEvent/floor-deflate", "ns/op"); ok && okFloor {
+		fmt.Printf("  goavro floor deflate / snappy: %.2f\n", d/floor)
+	}
+
+	const e2e = "BenchmarkEndToEnd"
+	fmt.Println("\nEnd to end on Prism (the same replay, alternating; median of rounds, min–max):")
+	for _, name := range []string{"baseline", "full"} {
+		med, _, _, ok := get(e2e, name+"-events/s")
+		lo, _, _, _ := get(e2e, name+"-min-events/s")
+		hi, _, _, _ := get(e2e, name+"-max-events/s")
+		if !ok {
+			fmt.Println("  end-to-end figures missing")
+			return true
+		}
+		fmt.Printf("  %-9s %8.0f events/s  (%.0f–%.0f)\n", name, med, lo, hi)
+	}
+	ratio, _, _, _ := get(e2e, "ratio")
+	lo, _, _, _ := get(e2e, "ratio-min")
+	hi, _, _, _ := get(e2e, "ratio-max")
+	rounds, _, _, _ := get(e2e, "rounds")
+	fmt.Printf("  full / baseline: %.2f  (%.2f–%.2f over %.0f rounds)   target ≥ 0.5: %s\n", ratio, lo, hi, rounds, verdict(ratio >= 0.5))
+	return missing
+}

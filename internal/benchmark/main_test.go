@@ -1,0 +1,23 @@
+package benchmark
+
+import (
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+)
+
+func TestMain(m *testing.M) {
+	// Prism leaves a file in TMPDIR on every run.
+	dir, err := os.MkdirTemp("", "benchmark-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("TMPDIR", dir)
+	// Prism and the pipeline log every job and bucket at Info: keep the figures readable.
+	slog.SetLogLoggerLevel(slog.LevelWarn)
+	code := ptest.MainRetWithDefault(m, "prism")
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
