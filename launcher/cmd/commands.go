@@ -1,12 +1,17 @@
 package cmd
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 	"github.com/eventdelivery/eventdelivery/launcher/view"
@@ -201,26 +206,63 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
 }
 
 type statusOptions struct {
-	api apiOptions
+	api            apiOptions
+	Health         bool
+	PublishMetrics bool
+	Watch          bool
+	Interval       time.Duration
+	Lookback       int
+}
+
+func (o *statusOptions) Validate() error {
+	if err := o.api.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.Watch && o.Interval < time.Second:
+		return fmt.Errorf("--interval must be at least 1s")
+	case o.Lookback < 1:
+		return fmt.Errorf("--lookback must be at least 1")
+	}
+	return nil
 }
 
 func addStatus(root *cobra.Command, g *globalOptions, env Env) {
 	o := &statusOptions{}
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show every event type's job, its state and version",
+		Short: "Show every event type's job, its state, version and (with --health) health",
 		Long: `status shows, for every event type of the fleet file, its job, the job's state, the
 version it runs, whether that is the pinned version (and configuration), and since when;
 then a summary such as "300 jobs: 298 running v1.4.2, 1 drifted (v1-4-1), 1 failed".
 Versions are read from the pipeline-version label, which holds a label-safe form of the
 version (v1.4.1 becomes v1-4-1).
 
-Exit codes: 0 every job runs its pinned version, 1 error, 2 some job does not.`,
+--health also judges every running job against the fleet file's alert thresholds: its
+system lag and data watermark age (latest values from Cloud Monitoring, read in the
+alerts project, whose metrics scope must hold the jobs' projects), whether it reports
+metrics at all, and the last closed hour, read from the _SUCCESS manifests in its output
+location (unhealthy when the next hour is overdue by more than closed_hour_margin).
+
+--publish-metrics writes the custom metrics custom.googleapis.com/eventdelivery/jobs
+(jobs per fleet, version and category) and .../jobs_off_pinned to the alerts project;
+run it on a schedule so that the version-drift alert and the dashboard have data.
+
+--watch redraws the report every --interval (in place on a terminal) until interrupted.
+
+Set MONITORING_EMULATOR_HOST=host:port to read and write metrics on a fake.
+
+Exit codes: 0 every job runs its pinned version (and, with --health, is healthy), 1 error,
+2 some job does not run its pinned version, 4 (--health) some job is unhealthy, failed or
+missing. With --watch: the code of the last report.`,
 		Example: `  launcher status -f fleet.yaml
+  launcher status -f fleet.yaml --health
+  launcher status -f fleet.yaml --health --publish-metrics -o json > status.json   # from cron
+  launcher status -f fleet.yaml --health --watch --interval 30s
   launcher status -f fleet.yaml -o json | jq '.jobs[] | select(.matches_pinned | not)'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.api.Validate(); err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
 			f, err := loadFleet(g)
@@ -233,20 +275,105 @@ Exit codes: 0 every job runs its pinned version, 1 error, 2 some job does not.`,
 				return err
 			}
 			defer closeAPI()
-			obs, err := plan.Observe(cmd.Context(), api, f, o.api.Parallelism)
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
+			var mon monitoring.API
+			var project string
+			if o.Health || o.PublishMetrics {
+				if project, err = alertsProject(f); err != nil {
+					return err
+				}
+				m, closeMon, err := dialMonitoring(cmd.Context(), env, logger, o.api.Retries)
+				if err != nil {
+					return err
+				}
+				defer closeMon()
+				mon = m
 			}
-			r := status.Build(f, obs)
-			if err := view.Status(env.Stdout, g.format, r); err != nil {
-				return err
+			once := func(ctx context.Context, w io.Writer) (int, error) {
+				obs, err := plan.Observe(ctx, api, f, o.api.Parallelism)
+				if err != nil {
+					return ExitFailure, fmt.Errorf("status: %w", err)
+				}
+				r := status.Build(f, obs)
+				now := time.Now()
+				if o.Health {
+					err := r.AddHealth(ctx, f, status.HealthOptions{
+						Now: now, Metrics: mon, Project: project, Lookback: o.Lookback, Parallelism: o.api.Parallelism,
+						Manifests: func(ctx context.Context, root string) (status.ManifestChecker, error) {
+							return objstore.Open(ctx, root)
+						},
+					})
+					if err != nil {
+						return ExitFailure, fmt.Errorf("status: health: %w", err)
+					}
+				}
+				if o.PublishMetrics {
+					if err := r.Publish(ctx, mon, project, now); err != nil {
+						return ExitFailure, fmt.Errorf("status: %w", err)
+					}
+					logger.Debug("published fleet metrics", "project", project)
+				}
+				if err := view.Status(w, g.format, r); err != nil {
+					return ExitFailure, err
+				}
+				switch {
+				case o.Health && !r.Healthy():
+					return ExitUnhealthy, nil
+				case !r.Converged():
+					return ExitChanges, nil
+				}
+				return ExitOK, nil
 			}
-			if !r.Converged() {
-				return &exitError{Code: ExitChanges}
+			if !o.Watch {
+				code, err := once(cmd.Context(), env.Stdout)
+				if err != nil || code != ExitOK {
+					return &exitError{Code: code, Err: err}
+				}
+				return nil
+			}
+			code, err := watch(cmd.Context(), env, o.Interval, once)
+			if err != nil || code != ExitOK {
+				return &exitError{Code: code, Err: err}
 			}
 			return nil
 		},
 	}
 	o.api.bind(cmd, false)
+	cmd.Flags().BoolVar(&o.Health, "health", false, "judge every running job's health (lag, watermark age, last closed hour); exit 4 when one is unhealthy")
+	cmd.Flags().BoolVar(&o.PublishMetrics, "publish-metrics", false, "write jobs per version and jobs off the pinned version to Cloud Monitoring")
+	cmd.Flags().BoolVar(&o.Watch, "watch", false, "refresh the report every --interval until interrupted")
+	cmd.Flags().DurationVar(&o.Interval, "interval", 30*time.Second, "time between two reports with --watch")
+	cmd.Flags().IntVar(&o.Lookback, "lookback", 48, "how many buckets back --health looks for the last closed one")
 	root.AddCommand(cmd)
+}
+
+// watch renders a report every interval until ctx ends: in place on a terminal (the
+// screen is cleared before each report), one report after the other otherwise. An error
+// is shown and the watch goes on. It returns the last report's exit code.
+func watch(ctx context.Context, env Env, interval time.Duration, once func(context.Context, io.Writer) (int, error)) (int, error) {
+	code := ExitOK
+	for {
+		var buf bytes.Buffer
+		c, err := once(ctx, &buf)
+		if ctx.Err() != nil {
+			return code, nil
+		}
+		code = c
+		if env.StdoutTerminal {
+			buf.WriteString(fmt.Sprintf("\nupdated %s, every %s; Ctrl-C to stop\n", time.Now().Format(time.TimeOnly), interval))
+			fmt.Fprint(env.Stdout, "\x1b[H\x1b[2J")
+		} else {
+			fmt.Fprintf(&buf, "\n")
+		}
+		env.Stdout.Write(buf.Bytes())
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "launcher:", err)
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return code, nil
+		case <-t.C:
+		}
+	}
 }

@@ -31,6 +31,8 @@ const (
 	ExitChanges = 2
 	// ExitBlocked: `deploy` refused to start because the plan has blocked items.
 	ExitBlocked = 3
+	// ExitUnhealthy: `status --health` found a job unhealthy, failed or missing.
+	ExitUnhealthy = 4
 	// ExitInterrupted: interrupted by a signal (SIGINT, SIGTERM).
 	ExitInterrupted = 130
 )
@@ -41,6 +43,7 @@ const exitCodesHelp = `Exit codes:
   2    plan --detailed-exitcode: there are changes; status: some job is not running its pinned
        version; deploy --skip-blocked: blocked items were left
   3    deploy: refused because the plan has blocked items (nothing was changed)
+  4    status --health: some job is unhealthy, failed or missing
   130  interrupted`
 
 // exitError carries an exit code. A nil Err exits silently.
@@ -65,11 +68,15 @@ type Env struct {
 	Getenv func(string) string
 	// Terminal reports whether stderr is a terminal (progress bar or plain lines).
 	Terminal bool
+	// StdoutTerminal reports whether stdout is a terminal (status --watch redraws in
+	// place).
+	StdoutTerminal bool
 }
 
 // SystemEnv is the real process's environment.
 func SystemEnv() Env {
-	return Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stderr.Fd()))}
+	return Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stderr.Fd())),
+		StdoutTerminal: term.IsTerminal(int(os.Stdout.Fd()))}
 }
 
 // Execute runs the launcher with args and returns the process exit code.
@@ -129,8 +136,8 @@ file that pins the pipeline version. It only ever touches jobs labelled
 managed-by=eventdelivery.
 
 Credentials are Application Default Credentials (gcloud auth application-default login).
-Set DATAFLOW_EMULATOR_HOST=host:port to talk to a fake instead
-(go run ./launcher/fakegcp --listen=127.0.0.1:9010).
+Set DATAFLOW_EMULATOR_HOST=host:port and MONITORING_EMULATOR_HOST=host:port to talk to
+fakes instead (go run ./launcher/fakegcp --listen=127.0.0.1:9010 serves both).
 
 Data goes to stdout; logs and progress go to stderr.
 
@@ -138,7 +145,9 @@ Data goes to stdout; logs and progress go to stderr.
 		Example: `  launcher validate -f fleet.yaml
   launcher plan -f fleet.yaml --detailed-exitcode
   launcher deploy -f fleet.yaml --parallelism 16 --rate 5
-  launcher status -f fleet.yaml -o json`,
+  launcher status -f fleet.yaml -o json
+  launcher alerts apply -f fleet.yaml
+  launcher status -f fleet.yaml --health --publish-metrics`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -152,6 +161,8 @@ Data goes to stdout; logs and progress go to stderr.
 	addPlan(root, g, env)
 	addDeploy(root, g, env)
 	addStatus(root, g, env)
+	addAlerts(root, g, env)
+	addDashboard(root, g, env)
 	return root
 }
 

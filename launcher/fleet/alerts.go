@@ -77,18 +77,13 @@ func (p *parser) alerts(n *yaml.Node, field string, defaults bool) AlertSettings
 		p.add(n.Line, field, "expected a mapping of alert settings, got %s", kindName(n))
 		return a
 	}
-	allowed := alertKeys
-	if !defaults {
-		allowed = slices.DeleteFunc(slices.Clone(alertKeys), func(k string) bool { return slices.Contains(alertDefaultsOnly, k) })
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; !defaults && slices.Contains(alertDefaultsOnly, k.Value) {
-			p.add(k.Line, field+"."+k.Value, "only allowed in defaults.alerts: it applies to the whole fleet")
-		}
-	}
-	fields := p.mapping(n, field, allowed)
+	fields := p.mapping(n, field, alertKeys)
 	sub := func(k string) string { return field + "." + k }
 	for k, v := range fields {
+		if !defaults && slices.Contains(alertDefaultsOnly, k) {
+			p.add(v.Line, sub(k), "only allowed in defaults.alerts: it applies to the whole fleet")
+			continue
+		}
 		switch k {
 		case "project":
 			a.Project = p.str(v, sub(k))

@@ -45,6 +45,8 @@ type Row struct {
 	Since         time.Time `json:"since"`
 	Category      Category  `json:"category"`
 	Detail        string    `json:"detail,omitempty"`
+	// Health is set by [Report.AddHealth] for running jobs.
+	Health *Health `json:"health,omitempty"`
 }
 
 // Report is the status of a fleet.
@@ -146,6 +148,9 @@ func (r *Report) Summary() string {
 		}
 	}
 	s := fmt.Sprintf("%d jobs: %s", len(r.Rows), strings.Join(parts, ", "))
+	if n := r.Unhealthy(); n > 0 {
+		s += fmt.Sprintf("; %d unhealthy", n)
+	}
 	if len(r.Orphans) > 0 {
 		s += fmt.Sprintf("; %d orphaned", len(r.Orphans))
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -146,17 +147,32 @@ func Deploy(w io.Writer, f Format, r *deploy.Result) error {
 	return err
 }
 
-// Status renders a fleet's status.
+// Status renders a fleet's status. When health was judged (status --health), the
+// table gains the columns LAG, WM AGE, LAST CLOSED and HEALTH, and JSON a "healthy" field.
 func Status(w io.Writer, f Format, r *status.Report) error {
+	withHealth := false
+	for _, row := range r.Rows {
+		withHealth = withHealth || row.Health != nil
+	}
 	if f == JSON {
+		var healthy *bool
+		if withHealth {
+			h := r.Healthy()
+			healthy = &h
+		}
 		return writeJSON(w, struct {
 			*status.Report
 			Converged bool   `json:"converged"`
+			Healthy   *bool  `json:"healthy,omitempty"`
 			Summary   string `json:"summary"`
-		}{r, r.Converged(), r.Summary()})
+		}{r, r.Converged(), healthy, r.Summary()})
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EVENT TYPE\tJOB\tSTATE\tVERSION\tPINNED\tSINCE\tPROJECT/REGION\tJOB ID\tNOTE")
+	header := "EVENT TYPE\tJOB\tSTATE\tVERSION\tPINNED\tSINCE\tPROJECT/REGION\tJOB ID\tNOTE"
+	if withHealth {
+		header += "\tLAG\tWM AGE\tLAST CLOSED\tHEALTH"
+	}
+	fmt.Fprintln(tw, header)
 	for _, row := range r.Rows {
 		pinned := "yes"
 		if !row.MatchesPinned {
@@ -166,18 +182,49 @@ func Status(w io.Writer, f Format, r *status.Report) error {
 		if !row.Since.IsZero() {
 			since = row.Since.UTC().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\n", row.EventType, row.JobName, row.State, dash(row.Version), pinned, since,
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t%s", row.EventType, row.JobName, row.State, dash(row.Version), pinned, since,
 			row.Project, row.Region, dash(row.JobID), row.Detail)
+		if withHealth {
+			line += "\t" + healthColumns(row.Health)
+		}
+		fmt.Fprintln(tw, line)
 	}
 	for _, o := range r.Orphans {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t%s\n", dash(o.Labels[fleet.LabelEventType]), o.Name, o.State, dash(o.Labels[fleet.LabelPipelineVersion]), "-",
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t%s", dash(o.Labels[fleet.LabelEventType]), o.Name, o.State, dash(o.Labels[fleet.LabelPipelineVersion]), "-",
 			o.StateTime.UTC().Format(time.DateTime), o.Project, o.Region, o.ID, "orphan: not in the fleet file")
+		if withHealth {
+			line += "\t-\t-\t-\t-"
+		}
+		fmt.Fprintln(tw, line)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", r.Summary())
 	return err
+}
+
+func healthColumns(h *status.Health) string {
+	if h == nil {
+		return "-\t-\t-\t-"
+	}
+	secs := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return (time.Duration(*v) * time.Second).String()
+	}
+	last := "-"
+	if h.LastClosed != "" {
+		if t, err := time.Parse(time.RFC3339, h.LastClosed); err == nil {
+			last = t.UTC().Format("2006-01-02 15:04")
+		}
+	}
+	verdict := "ok"
+	if !h.Healthy {
+		verdict = "UNHEALTHY: " + strings.Join(h.Problems, "; ")
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s", secs(h.SystemLag), secs(h.WatermarkAge), last, verdict)
 }
 
 func dash(s string) string {
