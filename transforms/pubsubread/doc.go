@@ -12,9 +12,10 @@
 //
 // It does not use bundle finalization for this: in Beam Go v2.77.0 only the first bundle of
 // each plan instance gets its finalization callbacks run. Instead the restriction carries the
-// ack ids. Each bundle pulls (synchronous Pull, up to WithMaxBundle messages or duration),
-// emits, and checkpoints with sdf.ResumeProcessingIn; the residual restriction holds the ack
-// ids of the messages the bundle emitted. The runner commits that residual atomically with the
+// ack ids. Each bundle pulls (synchronous Pull with ReturnImmediately, two requests in flight,
+// see WithPullConcurrency) until WithMaxBundle's size or duration is reached or a pull comes
+// back empty, emits, and checkpoints with sdf.ResumeProcessingIn; the residual restriction
+// holds the ack ids of the messages the bundle emitted. The runner commits that residual atomically with the
 // bundle's output and schedules it only afterwards, so the bundle that resumes it first acks
 // those ids, then pulls. Acks thus trail commits by about one poll interval.
 //
@@ -49,7 +50,8 @@
 // A Stopper (NewStopper, WithStopper) stops the reader: on Stop it pulls no more, checkpoints
 // once more so that the last bundle's messages are acked after their commit, then finishes
 // (sdf.StopProcessing). Its output watermark then goes to the end of time, the pipeline drains
-// and beam.Run returns nil. Wire Stop to SIGINT/SIGTERM with Stopper.StopWhenDone and keep
+// and beam.Run returns nil. As with a Dataflow drain, every open window downstream then fires
+// as if complete; DESIGN.md's wall-clock rule keeps hours that are not over from closing. Wire Stop to SIGINT/SIGTERM with Stopper.StopWhenDone and keep
 // beam.Run's own context uncancelled; cancelling it aborts the job instead. The Stopper
 // reaches the reader through an in-process registry, which suits Prism's loopback workers.
 package pubsubread
