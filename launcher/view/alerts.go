@@ -28,6 +28,9 @@ func AlertsPlan(w io.Writer, f Format, p *alerts.Plan) error {
 		}
 		listed++
 		scope := fmt.Sprintf("%d event types", c.EventTypes)
+		if c.EventTypes == 1 {
+			scope = "1 event type"
+		}
 		if c.Action == alerts.Delete {
 			scope = "-"
 		}
