@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
@@ -239,8 +240,20 @@ func TestStopOnSignal(t *testing.T) {
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
-		for i := range 20 {
-			published.Add(int64(len(publish(t, c, names.Topic, i*100, 100, nil))))
+		pub := c.Publisher(names.Topic)
+		defer pub.Stop()
+		for range 20 {
+			var rs []*pubsub.PublishResult
+			for range 100 {
+				rs = append(rs, pub.Publish(context.Background(), &pubsub.Message{Data: []byte("x")}))
+			}
+			for _, r := range rs {
+				if _, err := r.Get(context.Background()); err != nil {
+					t.Errorf("publish: %v", err) // not Fatal: this is not the test's goroutine
+					return
+				}
+				published.Add(1)
+			}
 		}
 	}()
 	defer func() { <-pubDone }()
