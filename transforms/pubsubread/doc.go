@@ -26,8 +26,10 @@
 // emitted (the restriction finished under the reader) are nacked. Acks that fail are logged
 // and counted (metric pubsubread/ack_errors); those messages come back as duplicates.
 //
-// Redelivered messages keep their original publish time, so they may arrive behind the
-// watermark: downstream treats them as late (skewed) events.
+// A redelivered message keeps its original publish time in the Message, but it is stamped
+// with the reader's watermark when its publish time is behind it, so that it never becomes
+// late data (which runners drop); bucket.Assign then puts it in the oldest bucket still open,
+// counted as skewed.
 //
 // # Acknowledgement on Dataflow (Native)
 //

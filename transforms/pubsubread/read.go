@@ -232,7 +232,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 		if firstPull.IsZero() {
 			firstPull = r.issued
 		}
-		n, oldest := fn.emitBatch(ctx, rt, r.msgs, emit)
+		n, oldest := fn.emitBatch(ctx, rt, r.msgs, we.CurrentWatermark(), emit)
 		emitted += n
 		if n < len(r.msgs) {
 			lost, ending = true, true
@@ -317,7 +317,11 @@ func (fn *readFn) pullAsync(ctx context.Context, n int) chan pullResult {
 
 // emitBatch claims and emits msgs in order and returns how many it emitted and the oldest
 // publish time among them. When a claim fails, it nacks the messages not emitted.
-func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*pubsubpb.ReceivedMessage, emit func(beam.EventTime, message.Message)) (int, time.Time) {
+//
+// Each message is stamped with its publish time, or with the watermark wm when that is later
+// (a redelivery of an old message): an element stamped behind the watermark would be late
+// data, dropped downstream. The message keeps its real publish time.
+func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*pubsubpb.ReceivedMessage, wm time.Time, emit func(beam.EventTime, message.Message)) (int, time.Time) {
 	var oldest time.Time
 	h := testHooks.Load()
 	for i, m := range msgs {
@@ -333,7 +337,11 @@ func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*p
 		if h != nil && h.claimed != nil {
 			h.claimed(fn.Subscription, m.GetAckId(), pm.GetMessageId())
 		}
-		emit(mtimeOf(pt), message.Message{
+		stamp := pt
+		if pt.Before(wm) {
+			stamp = wm
+		}
+		emit(mtimeOf(stamp), message.Message{
 			ID:          pm.GetMessageId(),
 			PublishTime: pt.UnixMilli(),
 			Attributes:  pm.GetAttributes(),
