@@ -163,6 +163,7 @@ Data goes to stdout; logs and progress go to stderr.
 	addStatus(root, g, env)
 	addAlerts(root, g, env)
 	addDashboard(root, g, env)
+	addTemplate(root, g, env)
 	return root
 }
 
