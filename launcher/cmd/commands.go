@@ -19,19 +19,26 @@ import (
 )
 
 func addValidate(root *cobra.Command, g *globalOptions, env Env) {
-	root.AddCommand(&cobra.Command{
+	var withTemplates bool
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the fleet file and every schema it names",
 		Long: `validate reads the fleet file and reports every problem at once, one per line, as
 file:line: field: problem (unknown keys, bad names, duplicates, unreadable or invalid Avro
-schemas, bad durations, a template without {version}, missing settings). It makes no calls.
+schemas, bad durations, a template without {version}, missing settings). It makes no calls,
+unless --templates: then it also reads, from Cloud Storage, the Flex Template spec of every
+version the file pins and reports a version whose spec is missing or lacks a parameter.
 
 Exit codes: 0 valid, 1 problems.`,
 		Example: `  launcher validate -f fleet.yaml
+  launcher validate -f fleet.yaml --templates
   launcher validate -f fleet.yaml -o json | jq '.problems[]'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := fleet.Load(g.Fleet)
+			if err == nil && withTemplates {
+				err = checkTemplates(cmd.Context(), f)
+			}
 			var verr *fleet.ValidationError
 			if errors.As(err, &verr) {
 				if rerr := view.Validation(env.Stdout, g.format, g.Fleet, nil, verr.Problems); rerr != nil {
@@ -44,7 +51,9 @@ Exit codes: 0 valid, 1 problems.`,
 			}
 			return view.Validation(env.Stdout, g.format, g.Fleet, f, nil)
 		},
-	})
+	}
+	cmd.Flags().BoolVar(&withTemplates, "templates", false, "also check that every pinned version's Flex Template spec exists (reads Cloud Storage)")
+	root.AddCommand(cmd)
 }
 
 type planOptions struct {
