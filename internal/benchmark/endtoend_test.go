@@ -6,21 +6,28 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/internal/replaygen"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 // envInt returns the integer in the environment variable name, or def.
@@ -44,18 +51,29 @@ var pipelines = map[string]func(beam.Scope, delivery.Config){
 	"full":     func(s beam.Scope, cfg delivery.Config) { delivery.Build(s, cfg) },
 }
 
-// run runs the named pipeline on input into a fresh folder and returns how long it took.
-func run(b *testing.B, name, input string) (time.Duration, delivery.Config) {
+// run runs the named pipeline on input into a fresh folder and returns how long it took
+// and the CPU time the process spent meanwhile (Prism runs in the process, so this is the
+// runner's work too).
+func run(b *testing.B, name, input string) (wall, cpu time.Duration, cfg delivery.Config) {
 	b.Helper()
-	cfg := Config(input, b.TempDir())
+	cfg = Config(input, b.TempDir())
 	p, s := beam.NewPipelineWithRoot()
 	pipelines[name](s, cfg)
 	runtime.GC()
-	start := time.Now()
+	cpu0, start := cpuTime(b), time.Now()
 	if err := ptest.Run(p); err != nil {
 		b.Fatalf("%s pipeline failed: %v", name, err)
 	}
-	return time.Since(start), cfg
+	return time.Since(start), cpuTime(b) - cpu0, cfg
+}
+
+// cpuTime returns the user and system CPU time of the process so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // check verifies that a pipeline wrote what the replay says it should: every valid message
@@ -145,24 +163,28 @@ func BenchmarkEndToEnd(b *testing.B) {
 		for _, name := range []string{"baseline", "full"} {
 			run(b, name, warm)
 		}
-		rate := map[string][]float64{}
+		rate, cpu := map[string][]float64{}, map[string][]float64{}
 		var ratios []float64
 		for i := range rounds {
 			for _, name := range []string{"baseline", "full"} {
-				d, cfg := run(b, name, input)
-				rate[name] = append(rate[name], float64(r.Messages)/d.Seconds())
+				wall, used, cfg := run(b, name, input)
+				rate[name] = append(rate[name], float64(r.Messages)/wall.Seconds())
+				cpu[name] = append(cpu[name], float64(used.Microseconds())/float64(r.Messages))
 				if i == 0 {
 					check(b, name, cfg, r)
 				}
 			}
 			ratios = append(ratios, rate["full"][i]/rate["baseline"][i])
-			b.Logf("round %d: baseline %.0f events/s, full %.0f events/s, ratio %.2f", i+1, rate["baseline"][i], rate["full"][i], ratios[i])
+			b.Logf("round %d: baseline %.0f events/s (%.1f CPU-µs/event), full %.0f events/s (%.1f CPU-µs/event), ratio %.2f",
+				i+1, rate["baseline"][i], cpu["baseline"][i], rate["full"][i], cpu["full"][i], ratios[i])
 		}
 		for _, name := range []string{"baseline", "full"} {
 			med, lo, hi := median(rate[name])
 			b.ReportMetric(med, name+"-events/s")
 			b.ReportMetric(lo, name+"-min-events/s")
 			b.ReportMetric(hi, name+"-max-events/s")
+			med, _, _ = median(cpu[name])
+			b.ReportMetric(med, name+"-CPU-µs/event")
 		}
 		med, lo, hi := median(ratios)
 		b.ReportMetric(med, "ratio")
@@ -200,10 +222,11 @@ func BenchmarkMemory(b *testing.B) {
 		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 			b.Logf("cannot reset the peak RSS (%v): it includes generating the replay", err)
 		}
-		d, cfg := run(b, name, input)
+		wall, used, cfg := run(b, name, input)
 		peak := vm(b, "VmHWM")
 		check(b, name, cfg, r)
-		b.ReportMetric(float64(r.Messages)/d.Seconds(), "events/s")
+		b.ReportMetric(float64(r.Messages)/wall.Seconds(), "events/s")
+		b.ReportMetric(float64(used.Microseconds())/float64(r.Messages), "CPU-µs/event")
 		b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
 		b.ReportMetric(float64(before)/1024, "start-RSS-MiB")
 	}
@@ -224,4 +247,100 @@ func vm(b *testing.B, field string) int64 {
 	}
 	b.Fatalf("no %s in /proc/self/status", field)
 	return 0
+}
+
+// chunk names a slice of generated messages: chunks of Chunks per hour, each spanning
+// its share of the hour from Start (Unix ms).
+type chunk struct {
+	Start, Span, Events int64
+	Seed                uint64
+}
+
+func init() {
+	beam.RegisterType(reflect.TypeOf((*chunk)(nil)).Elem())
+	register.DoFn2x1[chunk, func(beam.EventTime, message.Message), error](&expandFn{})
+	register.Emitter2[beam.EventTime, message.Message]()
+}
+
+// expandFn generates a chunk's messages inside the pipeline, stamped with their publish
+// times, so that the input does not sit in memory (a TestStream holds all its elements).
+type expandFn struct{}
+
+func (f *expandFn) ProcessElement(c chunk, emit func(beam.EventTime, message.Message)) error {
+	msgs, err := replaygen.Generate(replaygen.Spec{
+		Start: time.UnixMilli(c.Start).UTC(), Span: time.Duration(c.Span) * time.Millisecond, Events: int(c.Events),
+		Retries: 0.03, Redelivers: 0.02, Skewed: 0.02, Future: 0.01, Invalid: 0.02, Seed: c.Seed,
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		emit(mtime.FromMilliseconds(m.PublishTime), m.Message)
+	}
+	return nil
+}
+
+// BenchmarkMemoryHours streams EVENTDELIVERY_BENCH_HOURLY events an hour (100,000 by
+// default) through the full pipeline, the watermark advancing hour by hour (a TestStream of
+// chunk seeds; the messages are generated inside the pipeline), for EVENTDELIVERY_BENCH_HOURS
+// hours (1,2,4), and
+// reports the peak RSS of each: when an hour's state and buffers are released once it
+// closes, more hours do not raise the peak. Skipped unless EVENTDELIVERY_BENCH_MEMORY is set.
+func BenchmarkMemoryHours(b *testing.B) {
+	if os.Getenv("EVENTDELIVERY_BENCH_MEMORY") == "" {
+		b.Skip("set EVENTDELIVERY_BENCH_MEMORY=1000000 to run")
+	}
+	perHour := envInt(b, "EVENTDELIVERY_BENCH_HOURLY", 100_000)
+	const chunks = 20
+	list := os.Getenv("EVENTDELIVERY_BENCH_HOURS")
+	if list == "" {
+		list = "1,2,4"
+	}
+	for _, h := range strings.Split(list, ",") {
+		hours, err := strconv.Atoi(h)
+		if err != nil || hours < 1 {
+			b.Fatalf("EVENTDELIVERY_BENCH_HOURS=%q: want hour counts such as 1,2,4", list)
+		}
+		b.Run(fmt.Sprintf("hours=%d", hours), func(b *testing.B) {
+			for b.Loop() {
+				cfg := Config("", b.TempDir())
+				c := teststream.NewConfig()
+				for h := range hours {
+					start := replayStart.Add(time.Duration(h) * time.Hour)
+					span := time.Hour / chunks
+					var elems []any
+					for k := range chunks {
+						elems = append(elems, chunk{
+							Start: start.Add(time.Duration(k) * span).UnixMilli(), Span: span.Milliseconds(),
+							Events: int64(perHour * 100 / 107 / chunks), Seed: uint64(h*chunks + k + 1),
+						})
+					}
+					if err := c.AddElements(start.UnixMilli(), elems...); err != nil {
+						b.Fatal(err)
+					}
+					if err := c.AdvanceWatermark(start.Add(time.Hour).UnixMilli()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := c.AdvanceWatermarkToInfinity(); err != nil {
+					b.Fatal(err)
+				}
+				p, s := beam.NewPipelineWithRoot()
+				msgs := beam.ParDo(s, &expandFn{}, teststream.Create(s, c))
+				delivery.Deliver(s, cfg, msgs, beam.PCollection{})
+				debug.FreeOSMemory()
+				before := vm(b, "VmRSS")
+				if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+					b.Logf("cannot reset the peak RSS: %v", err)
+				}
+				start := time.Now()
+				if err := ptest.Run(p); err != nil {
+					b.Fatalf("pipeline failed: %v", err)
+				}
+				b.ReportMetric(float64(hours*perHour)/time.Since(start).Seconds(), "events/s")
+				b.ReportMetric(float64(vm(b, "VmHWM"))/1024, "peak-RSS-MiB")
+				b.ReportMetric(float64(before)/1024, "start-RSS-MiB")
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 )
 
@@ -16,7 +17,9 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("TMPDIR", dir)
 	// Prism and the pipeline log every job and bucket at Info: keep the figures readable.
+	// beam.Init sets up slog again from log.LogLevel.
 	slog.SetLogLoggerLevel(slog.LevelWarn)
+	beamlog.LogLevel = "warn"
 	code := ptest.MainRetWithDefault(m, "prism")
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -154,7 +154,8 @@ func report(results map[string]result) (missing bool) {
 			fmt.Println("  end-to-end figures missing")
 			return true
 		}
-		fmt.Printf("  %-9s %8.0f events/s  (%.0f–%.0f)\n", name, med, lo, hi)
+		cpu, _, _, _ := get(e2e, name+"-CPU-µs/event")
+		fmt.Printf("  %-9s %8.0f events/s  (%.0f–%.0f)  %5.1f CPU-µs/event (Prism included)\n", name, med, lo, hi, cpu)
 	}
 	ratio, _, _, _ := get(e2e, "ratio")
 	lo, _, _, _ := get(e2e, "ratio-min")
