@@ -32,13 +32,14 @@ Templates, without a Docker daemon. See docs/releasing.md.`,
 }
 
 type templatePublishOptions struct {
-	Version    string
-	Repository string
-	BaseImage  string
-	Spec       string
-	Force      bool
-	Binary     string
-	ModuleDir  string
+	Version       string
+	Repository    string
+	BaseImage     string
+	Spec          string
+	Force         bool
+	AllowModified bool
+	Binary        string
+	ModuleDir     string
 }
 
 func (o *templatePublishOptions) bind(cmd *cobra.Command) {
@@ -47,6 +48,7 @@ func (o *templatePublishOptions) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.BaseImage, "base-image", templates.DefaultBaseImage, "the Flex Template launcher base image for Go")
 	cmd.Flags().StringVar(&o.Spec, "spec", "", "spec location with {version}, e.g. gs://BUCKET/eventdelivery/{version}/spec.json (default: the fleet file's template)")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "overwrite a version already published with different content")
+	cmd.Flags().BoolVar(&o.AllowModified, "allow-modified", false, "publish a binary built from a working tree with uncommitted changes")
 	cmd.Flags().StringVar(&o.Binary, "binary", "", "a pipeline binary already built for linux/amd64 with this version stamped in (default: build it)")
 	cmd.Flags().StringVar(&o.ModuleDir, "module-dir", ".", "the eventdelivery module to build the pipeline from")
 }
@@ -104,15 +106,16 @@ Exit codes: 0 published or unchanged, 1 an error or a version published with dif
 				return err
 			}
 			res, err := publish.Publish(cmd.Context(), publish.Options{
-				Version:    o.Version,
-				Repository: o.Repository,
-				BaseImage:  o.BaseImage,
-				Spec:       spec,
-				Force:      o.Force,
-				Binary:     o.Binary,
-				ModuleDir:  o.ModuleDir,
-				Created:    created,
-				Log:        env.Stderr,
+				Version:       o.Version,
+				Repository:    o.Repository,
+				BaseImage:     o.BaseImage,
+				Spec:          spec,
+				Force:         o.Force,
+				AllowModified: o.AllowModified,
+				Binary:        o.Binary,
+				ModuleDir:     o.ModuleDir,
+				Created:       created,
+				Log:           env.Stderr,
 			})
 			if err != nil {
 				return err
@@ -145,6 +148,9 @@ func renderPublish(w io.Writer, f view.Format, r *publish.Result) error {
 		return enc.Encode(r)
 	}
 	_, err := fmt.Fprintf(w, "%s %s\n  image: %s\n  tag:   %s\n  base:  %s\n  spec:  %s\n", r.Version, r.Outcome, r.Image, r.Tag, r.Base, r.Spec)
+	if err == nil && r.Revision != "" {
+		_, err = fmt.Fprintf(w, "  commit: %s\n", r.Revision)
+	}
 	return err
 }
 

@@ -32,6 +32,7 @@ package publish
 
 import (
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,10 @@ type Options struct {
 	Spec string
 	// Force overwrites a version published with different content.
 	Force bool
+	// AllowModified publishes a binary built from a working tree with uncommitted changes
+	// (vcs.modified=true in its build info), which is refused otherwise: a published version
+	// must be rebuildable from its commit.
+	AllowModified bool
 
 	// Binary is a pipeline binary already built with Build for Version; empty builds one
 	// from ModuleDir.
@@ -119,6 +124,8 @@ type Result struct {
 	Base string `json:"base"`
 	// Spec is where the spec file is.
 	Spec string `json:"spec"`
+	// Revision is the commit the binary was built from (its vcs.revision), when known.
+	Revision string `json:"revision,omitempty"`
 }
 
 // versionRe is what a version may be: a valid image tag.
@@ -226,6 +233,10 @@ func publish(ctx context.Context, o Options) (*Result, error) {
 	} else if err := checkBinary(binPath); err != nil {
 		return nil, err
 	}
+	revision, modified := vcsInfo(binPath)
+	if modified && !o.AllowModified {
+		return nil, fmt.Errorf("the pipeline binary was built from a working tree with uncommitted changes (vcs.modified=true, revision %s): commit, tag and publish from a clean checkout, or allow it explicitly (--allow-modified)", revision)
+	}
 	binary, err := os.ReadFile(binPath)
 	if err != nil {
 		return nil, err
@@ -258,12 +269,13 @@ func publish(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{
-		Version: o.Version,
-		Image:   byDigest.String(),
-		Tag:     tag.String(),
-		Digest:  digest.String(),
-		Base:    baseRef.Context().Digest(baseDigest.String()).String(),
-		Spec:    specURL,
+		Version:  o.Version,
+		Image:    byDigest.String(),
+		Tag:      tag.String(),
+		Digest:   digest.String(),
+		Base:     baseRef.Context().Digest(baseDigest.String()).String(),
+		Spec:     specURL,
+		Revision: revision,
 	}
 
 	// What is there already: the spec, and the tag.
@@ -316,6 +328,23 @@ func publish(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// vcsInfo reads the commit and the modified flag that the go command stamped into a binary.
+func vcsInfo(path string) (revision string, modified bool) {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	return revision, modified
 }
 
 // headDigest returns the digest a tag points to, or nil when there is no such tag.

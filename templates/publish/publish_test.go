@@ -450,3 +450,52 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(ks)
 	return ks
 }
+
+// A binary built from a working tree with uncommitted changes is refused, unless allowed.
+func TestPublishRefusesAModifiedTree(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"go.mod":  "module example.com/m\n\ngo 1.22\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(env []string, name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	git := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
+	run(git, "git", "init", "-q")
+	run(git, "git", "add", ".")
+	run(git, "git", "commit", "-q", "-m", "m")
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println() }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "exe")
+	run(append(publish.BuildEnv, "GOFLAGS=-buildvcs=true"), "go", "build", "-o", exe, ".")
+
+	e := newEnv(t)
+	o := e.options("v0.0.1")
+	o.Binary = exe
+	if _, err := publish.Publish(context.Background(), o); err == nil || !strings.Contains(err.Error(), "uncommitted changes") || !strings.Contains(err.Error(), "--allow-modified") {
+		t.Fatalf("publishing a binary of a modified tree: %v", err)
+	}
+	o.AllowModified = true
+	res, err := publish.Publish(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Revision) != 40 {
+		t.Errorf("revision %q, want the commit", res.Revision)
+	}
+}
