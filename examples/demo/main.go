@@ -84,7 +84,7 @@ func run(ctx context.Context) error {
 	cfg.Version = version.String()
 	fmt.Printf("Running: go run ./pipelines/eventdelivery %s --schema=examples/play-track/play_track.avsc\n", args[2:])
 	p, s := beam.NewPipelineWithRoot()
-	delivery.Build(s, cfg)
+	delivery.Build(s, cfg, nil)
 	start := time.Now()
 	if _, err := beam.Run(ctx, "prism", p); err != nil {
 		return err

@@ -1,4 +1,6 @@
-package pubsubread
+// Package stop lets a pipeline binary stop its unbounded sources gracefully (on SIGINT or
+// SIGTERM): they stop reading, finish what they read, and the pipeline drains.
+package stop
 
 import (
 	"context"
@@ -7,11 +9,11 @@ import (
 	"sync/atomic"
 )
 
-// A Stopper stops the readers it was given to (WithStopper) gracefully: they stop pulling,
-// acknowledge what the runner committed, and finish, so that an unbounded pipeline drains and
-// beam.Run returns. Typical use in a pipeline binary:
+// A Stopper stops the sources it was given to (pubsubread.WithStopper, heartbeat.Clock)
+// gracefully: they stop reading, finish, and an unbounded pipeline drains so that beam.Run
+// returns. Typical use in a pipeline binary:
 //
-//	stopper := pubsubread.NewStopper()
+//	stopper := stop.New()
 //	defer stopper.Release()
 //	msgs := pubsubread.Read(s, sub, pubsubread.WithStopper(stopper))
 //	sigCtx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -32,8 +34,8 @@ var (
 	stopRegs = map[string]*atomic.Bool{}
 )
 
-// NewStopper returns a Stopper that has not been stopped.
-func NewStopper() *Stopper {
+// New returns a Stopper that has not been stopped.
+func New() *Stopper {
 	key := "stopper-" + strconv.FormatInt(stopSeq.Add(1), 10)
 	stopMu.Lock()
 	stopRegs[key] = new(atomic.Bool)
@@ -49,7 +51,11 @@ func (s *Stopper) Stop() {
 }
 
 // Stopped reports whether Stop was called.
-func (s *Stopper) Stopped() bool { return stopped(s.key) }
+func (s *Stopper) Stopped() bool { return Stopped(s.key) }
+
+// Key names the Stopper in this process; DoFns keep the key (they are serialized) and ask
+// Stopped(key).
+func (s *Stopper) Key() string { return s.key }
 
 // StopWhenDone calls Stop when ctx is done, e.g. a context from signal.NotifyContext.
 func (s *Stopper) StopWhenDone(ctx context.Context) {
@@ -73,7 +79,8 @@ func stopFlag(key string) *atomic.Bool {
 	return stopRegs[key]
 }
 
-func stopped(key string) bool {
+// Stopped reports whether the Stopper named key was stopped; false for the empty key.
+func Stopped(key string) bool {
 	if key == "" {
 		return false
 	}

@@ -11,12 +11,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
+	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/internal/version"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
 )
@@ -51,11 +54,28 @@ func run(ctx context.Context) error {
 		runner = "prism"
 	}
 	cfg.Runner = runner
+	// SIGINT or SIGTERM drains a live run: the reader stops pulling, what was read is
+	// written, buckets close only by the wall-clock rule, and the process exits 0. A replay
+	// is aborted instead (rerun it with the same --run_id).
+	stopper := stop.New()
+	defer stopper.Release()
+	sigCtx, cancelSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancelSignals()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	if cfg.Subscription != "" {
+		stopper.StopWhenDone(sigCtx)
+	} else {
+		go func() { <-sigCtx.Done(); cancelRun() }()
+	}
 	p, s := beam.NewPipelineWithRoot()
-	delivery.Build(s, cfg)
+	delivery.Build(s, cfg, stopper)
 	slog.Info("starting", "event_type", cfg.EventType, "runner", runner, "run_id", cfg.RunID, "version", cfg.Version)
-	if _, err := beam.Run(ctx, runner, p); err != nil {
+	if _, err := beam.Run(runCtx, runner, p); err != nil {
 		return fmt.Errorf("run %s: %w", cfg.EventType, err)
+	}
+	if stopper.Stopped() {
+		slog.Info("stopped gracefully", "event_type", cfg.EventType, "run_id", cfg.RunID)
 	}
 	return nil
 }

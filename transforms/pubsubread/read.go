@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
@@ -189,7 +190,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 		requested        int // messages asked for by the pulls in flight
 		emitted          int
 		firstPull        time.Time
-		stopping         = rest.Final || stopped(fn.StopKey)
+		stopping         = rest.Final || stop.Stopped(fn.StopKey)
 		ending           = stopping // no more pulls
 		drained          bool       // a pull came back empty
 		drainedAt        time.Time  // when that pull was issued
@@ -246,7 +247,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 			// More messages may wait: follow the oldest publish time of the batch.
 			we.advance(oldest)
 		}
-		if emitted >= fn.MaxBundleSize || time.Since(start) >= fn.MaxBundleDuration || stopped(fn.StopKey) {
+		if emitted >= fn.MaxBundleSize || time.Since(start) >= fn.MaxBundleDuration || stop.Stopped(fn.StopKey) {
 			ending = true
 		}
 	}
@@ -278,7 +279,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 		log.Warnf(ctx, "pubsubread: pull %s: %v; retrying in %v", fn.Subscription, pullErr, fn.PollInterval)
 		delay = fn.PollInterval
 	}
-	if stopping || stopped(fn.StopKey) {
+	if stopping || stop.Stopped(fn.StopKey) {
 		if emitted == 0 {
 			rt.TryClaim(stopClaim{})
 			return sdf.StopProcessing(), nil

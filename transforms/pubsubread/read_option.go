@@ -37,7 +37,7 @@ func WithStopper(s *Stopper) Option {
 		if s == nil {
 			return fmt.Errorf("nil Stopper")
 		}
-		o.stopKey = s.key
+		o.stopKey = s.Key()
 		return nil
 	}
 }

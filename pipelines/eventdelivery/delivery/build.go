@@ -3,8 +3,11 @@
 package delivery
 
 import (
+	"time"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/deadletter"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
@@ -18,8 +21,10 @@ import (
 
 // Build adds the pipeline for cfg to s and returns the manifests it writes
 // (PCollection<bucket.Manifest>). It reads cfg.Input (a bounded replay) or cfg.Subscription:
-// through Dataflow's native Pub/Sub source on Dataflow, through the project's reader elsewhere.
-func Build(s beam.Scope, cfg Config, opts ...pubsubread.Option) beam.PCollection {
+// through Dataflow's native Pub/Sub source on Dataflow, through the project's reader
+// elsewhere, with heartbeats on the wall clock so that every bucket closes. stopper (may be
+// nil) stops a live run gracefully where the DoFns run in this process (Prism).
+func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.Option) beam.PCollection {
 	if cfg.Subscription == "" {
 		msgs, dead := replay.Read(s, cfg.Input, cfg.Target())
 		return Deliver(s, cfg, msgs, dead)
@@ -28,9 +33,18 @@ func Build(s beam.Scope, cfg Config, opts ...pubsubread.Option) beam.PCollection
 	if cfg.Runner == "dataflow" {
 		msgs = pubsubread.Native(s, cfg.Subscription, cfg.IDAttribute)
 	} else {
+		if stopper != nil {
+			opts = append(opts, pubsubread.WithStopper(stopper))
+		}
 		msgs = pubsubread.Read(s, cfg.Subscription, opts...)
 	}
-	return Deliver(s, cfg, msgs, beam.PCollection{})
+	return Deliver(s, cfg, msgs, beam.PCollection{}, heartbeat.Clock(s, cfg.Layout, cfg.HeartbeatEvery(), stopper))
+}
+
+// HeartbeatEvery is how often a live job sends a heartbeat: often enough that every bucket
+// gets one.
+func (c Config) HeartbeatEvery() time.Duration {
+	return min(c.Layout.Width/2, 30*time.Second)
 }
 
 // Deliver adds everything after the source: decode, bucket, dedupe, write, close. msgs is

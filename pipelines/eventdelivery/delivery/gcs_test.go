@@ -29,7 +29,7 @@ func TestGCSOutput(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.Input, cfg.Output = input, output
 		p, s := beam.NewPipelineWithRoot()
-		Build(s, cfg)
+		Build(s, cfg, nil)
 		if err := ptest.Run(p); err != nil {
 			t.Fatalf("pipeline to %s failed: %v", output, err)
 		}

@@ -94,7 +94,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	}
 	cfg.Input = writeReplay(t, msgs, `{"message_id": "x", "publish_time": "yesterday"}`, `not json`)
 	p, s := beam.NewPipelineWithRoot()
-	Build(s, cfg)
+	Build(s, cfg, nil)
 	res, err := ptest.RunWithMetrics(p)
 	if err != nil {
 		t.Fatalf("pipeline failed: %v", err)
