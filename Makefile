@@ -41,3 +41,18 @@ bench: tmpdir
 
 clean:
 	rm -rf bin out
+
+## template: publish the pipeline as the Flex Template of VERSION (docs/releasing.md), from a
+## clean checkout of the tag. IMAGE_REPOSITORY is required; TEMPLATE_SPEC defaults to the
+## fleet file's template (FLEET, default fleet.yaml); TEMPLATE_FLAGS adds flags (--force,
+## --base-image …). Image timestamps are the commit's time, so a rerun gives the same digest.
+##   make template VERSION=v1.4.2 IMAGE_REPOSITORY=europe-docker.pkg.dev/P/R/eventdelivery \
+##        TEMPLATE_SPEC='gs://B/eventdelivery/{version}/spec.json'
+.PHONY: template
+template: tmpdir
+	@if git rev-parse -q --verify 'refs/tags/$(VERSION)^{commit}' >/dev/null && \
+	    [ "$$(git rev-parse 'refs/tags/$(VERSION)^{commit}')" != "$$(git rev-parse HEAD)" ]; then \
+	  echo "make template: tag $(VERSION) is not the checked-out commit; git checkout $(VERSION) first" >&2; exit 1; fi
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
+	  $(GO) run ./launcher template publish --version '$(VERSION)' --image-repository '$(IMAGE_REPOSITORY)' \
+	  $(if $(TEMPLATE_SPEC),--spec '$(TEMPLATE_SPEC)',-f '$(or $(FLEET),fleet.yaml)') $(TEMPLATE_FLAGS)
