@@ -48,7 +48,7 @@ var replayStart = time.Date(2026, 11, 20, 7, 0, 0, 0, time.UTC)
 // pipelines are the two pipelines measured, by name.
 var pipelines = map[string]func(beam.Scope, delivery.Config){
 	"baseline": func(s beam.Scope, cfg delivery.Config) { Baseline(s, cfg) },
-	"full":     func(s beam.Scope, cfg delivery.Config) { delivery.Build(s, cfg) },
+	"full":     func(s beam.Scope, cfg delivery.Config) { delivery.Build(s, cfg, nil) },
 }
 
 // run runs the named pipeline on input into a fresh folder and returns how long it took
