@@ -335,6 +335,37 @@ func TestPublishIsImmutable(t *testing.T) {
 	}
 }
 
+// A spec whose image tag was deleted: publishing the same content pushes the image again
+// and leaves the spec alone.
+func TestPublishRestoresADeletedTag(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	first, err := publish.Publish(ctx, e.options(builtVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gen := e.readObject(t, "eventdelivery/v1.0.0/spec.json")
+	if err := remote.Delete(mustRef(t, first.Tag)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Head(mustRef(t, first.Tag)); err == nil {
+		t.Fatal("the tag survived its deletion")
+	}
+	again, err := publish.Publish(ctx, e.options(builtVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Outcome != publish.Unchanged || again.Digest != first.Digest {
+		t.Errorf("republish %+v", again)
+	}
+	if d, err := remote.Head(mustRef(t, first.Tag)); err != nil || d.Digest.String() != first.Digest {
+		t.Errorf("the tag was not pushed again: %v %v", d, err)
+	}
+	if _, gen2 := e.readObject(t, "eventdelivery/v1.0.0/spec.json"); gen2 != gen {
+		t.Errorf("the spec was rewritten")
+	}
+}
+
 // A tag that moved without the spec (someone pushed over it) is a difference too.
 func TestPublishRefusesAMovedTag(t *testing.T) {
 	e := newEnv(t)
@@ -357,6 +388,18 @@ func TestPublishRefusesAMovedTag(t *testing.T) {
 
 func TestPublishRejectsBadOptions(t *testing.T) {
 	e := newEnv(t)
+	plain, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := plain.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	plain, _ = mutate.ConfigFile(plain, cf)
+	noEntrypoint := e.host + "/plain:latest"
+	if err := remote.Write(mustRef(t, noEntrypoint), plain); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(*publish.Options)
@@ -369,7 +412,8 @@ func TestPublishRejectsBadOptions(t *testing.T) {
 		{"no placeholder", func(o *publish.Options) { o.Spec = "gs://bucket/spec.json" }, "no {version} placeholder"},
 		{"not gcs", func(o *publish.Options) { o.Spec = "/tmp/{version}/spec.json" }, "want gs://BUCKET/PATH/spec.json"},
 		{"not a binary", func(o *publish.Options) { o.Binary = "publish_test.go" }, "not an ELF file"},
-		{"no launcher base", func(o *publish.Options) { o.BaseImage = e.host + "/nothing:latest" }, "base image"},
+		{"no base", func(o *publish.Options) { o.BaseImage = e.host + "/nothing:latest" }, "base image"},
+		{"not a launcher base", func(o *publish.Options) { o.BaseImage = noEntrypoint }, "base image has no entrypoint"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := e.options(builtVersion)
