@@ -102,6 +102,8 @@ type ItemResult struct {
 	// error.
 	Recognised bool   `json:"recognised,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// Err is the last error of a failed launch, with its gRPC status.
+	Err error `json:"-"`
 }
 
 // Result is the outcome of a deploy.
@@ -323,6 +325,17 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 	return res, nil
 }
 
+// Launch launches one plan item's job (an in-place update when its action is Update) with
+// the retries and the never-twice rule of [Apply], and reports the outcome without
+// waiting for the job to run. The rollout uses it wave by wave.
+func Launch(ctx context.Context, api dataflow.API, it plan.Item, opts Options) ItemResult {
+	opts = opts.withDefaults()
+	r := ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
+		Action: it.Action, Version: it.Version}
+	launch(ctx, api, it, &r, opts)
+	return r
+}
+
 func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchRequest {
 	params := maps.Clone(d.Parameters)
 	params[fleet.ParamRunID] = runID
@@ -380,7 +393,7 @@ func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, 
 		return err
 	})
 	if err != nil {
-		r.Status, r.Error = Failed, fmt.Sprintf("deploy %s: launch: %v", it.EventType, err)
+		r.Status, r.Error, r.Err = Failed, fmt.Sprintf("deploy %s: launch: %v", it.EventType, err), err
 		opts.Logger.Error("launch failed", "job", it.JobName, "attempts", r.Attempts, "err", err)
 		return
 	}

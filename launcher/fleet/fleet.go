@@ -42,7 +42,8 @@ const (
 )
 
 // ReservedLabels are the label keys the fleet file may not set itself.
-var ReservedLabels = []string{LabelManagedBy, LabelFleet, LabelEventType, LabelPipelineVersion, LabelConfigHash}
+var ReservedLabels = []string{LabelManagedBy, LabelFleet, LabelEventType, LabelPipelineVersion, LabelConfigHash,
+	LabelTemplateVersion, LabelRolloutID, LabelPreviousVersion, LabelRolledBackFrom}
 
 // DefaultMaxActiveJobsPerProject is Dataflow's default quota of concurrently active jobs
 // per project.
@@ -62,6 +63,8 @@ type Fleet struct {
 	Defaults Settings
 	// EventTypes in file order.
 	EventTypes []EventType
+	// Rollout says how deploy upgrades the fleet in waves; nil without `rollout:`.
+	Rollout *Rollout
 }
 
 // Settings are the keys that `defaults:` holds and each event type may override. An empty
@@ -234,6 +237,9 @@ func (f *Fleet) job(et EventType) Job {
 	labels[LabelEventType] = et.Name
 	labels[LabelPipelineVersion] = LabelSafe(version)
 	labels[LabelConfigHash] = j.ConfigHash
+	if enc, ok := EncodeVersionLabel(version); ok {
+		labels[LabelTemplateVersion] = enc
+	}
 	j.Labels = labels
 	return j
 }

@@ -56,7 +56,7 @@ var (
 
 // Keys allowed in each mapping.
 var (
-	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types"}
+	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types", "rollout"}
 	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "labels", "max_active_jobs_per_project", "alerts"}
 	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
 )
@@ -178,6 +178,9 @@ func (p *parser) parse(data []byte) *Fleet {
 		p.checkEffective(f, et, field)
 	}
 	p.checkQuotaConsistency(f)
+	if n, ok := fields["rollout"]; ok {
+		f.Rollout = p.rollout(n, f)
+	}
 	return f
 }
 

@@ -29,6 +29,9 @@ type Health struct {
 	// seconds; nil when Monitoring has none.
 	SystemLag    *float64 `json:"system_lag_seconds"`
 	WatermarkAge *float64 `json:"watermark_age_seconds"`
+	// DeadLettersPerMinute is the rate of the pipeline's `invalid` counter over the last
+	// 10 minutes; nil when Monitoring has fewer than two points.
+	DeadLettersPerMinute *float64 `json:"dead_letters_per_minute,omitempty"`
 	// LastClosed is the start of the newest bucket with a manifest ("" when none was
 	// found in the lookback).
 	LastClosed string `json:"last_closed_bucket"`
@@ -53,12 +56,20 @@ type HealthOptions struct {
 	// fleet's jobs (the alerts project).
 	Metrics monitoring.API
 	Project string
-	// Manifests returns the store for an output root.
+	// Manifests returns the store for an output root; nil skips the closed hours.
 	Manifests func(ctx context.Context, root string) (ManifestChecker, error)
 	// Lookback is how many buckets back the last closed one is looked for (default 48).
 	Lookback int
 	// Parallelism bounds concurrent manifest reads (default 16).
 	Parallelism int
+	// Thresholds, when set, replaces a job's alert settings as the thresholds it is
+	// judged by (a rollout's health gate).
+	Thresholds func(fleet.Job) fleet.Alerts
+	// JudgeYoung judges the closed hours of jobs younger than two buckets too: right for
+	// a job that updated or replaced another, whose output the predecessor kept closing.
+	JudgeYoung bool
+	// Only, when set, restricts the judgement to the rows it accepts.
+	Only func(Row) bool
 }
 
 // healthWindow is how far back the latest metric value is looked for.
@@ -80,6 +91,10 @@ func (r *Report) AddHealth(ctx context.Context, f *fleet.Fleet, opts HealthOptio
 		return err
 	}
 	wm, err := latest(ctx, opts, f.Name, alerts.MetricWatermarkAge)
+	if err != nil {
+		return err
+	}
+	dl, err := counterRates(ctx, opts, f.Name, alerts.CounterInvalid)
 	if err != nil {
 		return err
 	}
@@ -106,10 +121,13 @@ func (r *Report) AddHealth(ctx context.Context, f *fleet.Fleet, opts HealthOptio
 	g.SetLimit(opts.Parallelism)
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		if row.State != dataflow.StateRunning {
+		if row.State != dataflow.StateRunning || (opts.Only != nil && !opts.Only(*row)) {
 			continue
 		}
 		d := desired[row.EventType]
+		if opts.Thresholds != nil {
+			d.Alerts = opts.Thresholds(d)
+		}
 		h := &Health{Healthy: true, Problems: []string{}}
 		row.Health = h
 		h.SystemLag = pick(lag, row.JobName, row.JobID)
@@ -124,6 +142,15 @@ func (r *Report) AddHealth(ctx context.Context, f *fleet.Fleet, opts HealthOptio
 		}
 		if h.WatermarkAge != nil && a.DataFreshness > 0 && *h.WatermarkAge > a.DataFreshness.Seconds() {
 			h.Problems = append(h.Problems, fmt.Sprintf("watermark age %s above %s", secs(*h.WatermarkAge), a.DataFreshness))
+		}
+		if r, ok := dl[row.JobName]; ok {
+			h.DeadLettersPerMinute = &r
+			if a.DeadLettersPerMinute > 0 && r > a.DeadLettersPerMinute {
+				h.Problems = append(h.Problems, fmt.Sprintf("dead letters %.4g/min above %g/min", r, a.DeadLettersPerMinute))
+			}
+		}
+		if opts.Manifests == nil {
+			continue
 		}
 		g.Go(func() error {
 			return closedHealth(gctx, store, d, row, opts)
@@ -168,7 +195,7 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 	}
 	margin := d.Alerts.ClosedHourMargin
 	// A job younger than a bucket plus its close delay may not have closed one yet.
-	young := opts.Now.Sub(row.Since) < layout.Width*2+layout.Skew+margin
+	young := opts.Now.Sub(row.Since) < layout.Width*2+layout.Skew+margin && !opts.JudgeYoung
 	if !found {
 		if !d.Alerts.ClosedHourOff && !young {
 			h.Problems = append(h.Problems, fmt.Sprintf("no closed bucket in the last %d", opts.Lookback))
@@ -222,6 +249,54 @@ func latest(ctx context.Context, opts HealthOptions, fleetName, metric string) (
 		val := float64(v.GetInt64Value()) + v.GetDoubleValue()
 		name := s.GetResource().GetLabels()["job_name"]
 		out[name] = append(out[name], sample{jobID: s.GetMetric().GetLabels()["job_id"], at: p.GetInterval().GetEndTime().AsTime(), value: val})
+	}
+	return out, nil
+}
+
+// counterRates reads the running total of one of the pipeline's Beam counters
+// (user_counter, a GAUGE per job) over the last 10 minutes and returns, per job name,
+// its increase per minute between the oldest and the newest point of the newest run.
+func counterRates(ctx context.Context, opts HealthOptions, fleetName, counter string) (map[string]float64, error) {
+	ts, err := opts.Metrics.ListTimeSeries(ctx, &monitoringpb.ListTimeSeriesRequest{
+		Name: "projects/" + opts.Project,
+		Filter: fmt.Sprintf(`metric.type = %q AND metric.label.metric_name = %q AND resource.type = "dataflow_job" AND resource.label.job_name = starts_with(%q)`,
+			alerts.MetricUserCounter, counter, fleetName+"-"),
+		Interval: &monitoringpb.TimeInterval{
+			StartTime: timestamppb.New(opts.Now.Add(-healthWindow)),
+			EndTime:   timestamppb.New(opts.Now),
+		},
+		View: monitoringpb.ListTimeSeriesRequest_FULL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read counter %s: %w", counter, err)
+	}
+	type run struct {
+		newest time.Time
+		rate   float64
+	}
+	best := map[string]run{}
+	for _, s := range ts {
+		pts := s.GetPoints() // newest first
+		if len(pts) < 2 {
+			continue
+		}
+		first, last := pts[len(pts)-1], pts[0]
+		t0, t1 := first.GetInterval().GetEndTime().AsTime(), last.GetInterval().GetEndTime().AsTime()
+		if !t1.After(t0) {
+			continue
+		}
+		v := func(p *monitoringpb.Point) float64 {
+			return float64(p.GetValue().GetInt64Value()) + p.GetValue().GetDoubleValue()
+		}
+		rate := max(0, v(last)-v(first)) / t1.Sub(t0).Minutes()
+		name := s.GetResource().GetLabels()["job_name"]
+		if b, ok := best[name]; !ok || t1.After(b.newest) {
+			best[name] = run{t1, rate}
+		}
+	}
+	out := map[string]float64{}
+	for k, r := range best {
+		out[k] = r.rate
 	}
 	return out, nil
 }

@@ -50,8 +50,14 @@
 //     checked when the template was registered with [WithTemplate].
 //   - No workers, no steps, no metrics, no messages; jobs never fail on their own (use
 //     [Server.FailJob]). Every launched job is a streaming job.
-//   - An in-place update is always compatible (Dataflow may reject it); the old job is
-//     UPDATED at once rather than after the new one has taken over.
+//   - An in-place update is compatible unless its template was marked with
+//     [WithIncompatibleUpdate]; then the launch itself fails (FAILED_PRECONDITION or
+//     INVALID_ARGUMENT, "...not compatible...") and the running job is left alone. Dataflow
+//     documents the same outcome ("if the compatibility check fails, your prior job
+//     continues running ... and your replacement job returns an error"), but for a Flex
+//     Template the check runs after the launcher container has started, so the error may
+//     also surface later as a FAILED replacement job. The old job is UPDATED at once
+//     rather than after the new one has taken over.
 //   - Drain is only accepted for RUNNING jobs; cancel for any active job.
 //   - CreateJob, CheckActiveJobs, SnapshotJob and the other services are not implemented
 //     (UNIMPLEMENTED).
@@ -122,6 +128,7 @@ type config struct {
 	latency      map[string]time.Duration
 	templates    map[string][]string
 	projectQuota map[string]int
+	incompatible map[string]codes.Code
 }
 
 // Option configures a Server.
@@ -173,6 +180,15 @@ func WithTemplate(gcsPath string, parameters ...string) Option {
 	return func(c *config) { c.templates[gcsPath] = parameters }
 }
 
+// WithIncompatibleUpdate makes every in-place update (a launch with update=true) to the
+// template at gcsPath fail its compatibility check, as an update whose job graph changed
+// incompatibly does: the launch fails with code (FAILED_PRECONDITION or INVALID_ARGUMENT)
+// and a message saying the new job is not compatible, and the running job keeps running.
+// A launch of that template without update is not affected.
+func WithIncompatibleUpdate(gcsPath string, code codes.Code) Option {
+	return func(c *config) { c.incompatible[gcsPath] = code }
+}
+
 // Service holds the fake's state and implements the Dataflow gRPC services. Most users
 // want [Server]; Service is for serving the fake on a gRPC server together with other
 // fakes (see [Service.Register] and [Service.UnaryInterceptor]).
@@ -212,6 +228,7 @@ func New(opts ...Option) *Service {
 		latency:      map[string]time.Duration{},
 		templates:    map[string][]string{},
 		projectQuota: map[string]int{},
+		incompatible: map[string]codes.Code{},
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -346,6 +363,25 @@ func (s *Service) SetStartDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg.startDelay = d
+}
+
+// SetIncompatibleUpdate is [WithIncompatibleUpdate] on a running server; codes.OK removes
+// the mark.
+func (s *Service) SetIncompatibleUpdate(gcsPath string, code codes.Code) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if code == codes.OK {
+		delete(s.cfg.incompatible, gcsPath)
+		return
+	}
+	s.cfg.incompatible[gcsPath] = code
+}
+
+// SetDrainDelay changes how long drains requested from now on take.
+func (s *Service) SetDrainDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.drainDelay = d
 }
 
 // SetProjectQuota sets the active job quota of a project.
@@ -559,6 +595,11 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		if current.pb.CurrentState != dataflowpb.JobState_JOB_STATE_RUNNING {
 			return nil, status.Errorf(codes.FailedPrecondition, "(%s): job %s (%s) is %s; only a running job can be updated",
 				req.GetProjectId(), lp.GetJobName(), current.pb.Id, current.pb.CurrentState)
+		}
+		if code, ok := s.cfg.incompatible[template]; ok {
+			return nil, status.Errorf(code, "(%s): Workflow failed. Causes: The new job is not compatible with %s (job %s). "+
+				"The original job has not been aborted. (fakedataflow: updates to %s are marked incompatible)",
+				req.GetProjectId(), current.pb.Id, lp.GetJobName(), template)
 		}
 	} else {
 		if current != nil {
