@@ -34,6 +34,17 @@ type Spec struct {
 	Seed       uint64
 }
 
+var platforms = []string{"android", "ios", "web", "desktop"}
+
+// Record returns a play-track record (goavro's native form) with random fields.
+func Record(r *rand.Rand, eventID string, client time.Time) map[string]any {
+	return map[string]any{
+		"event_id": eventID, "user_id": fmt.Sprintf("user-%d", r.IntN(5000)), "track_id": fmt.Sprintf("track-%d", r.IntN(100000)),
+		"ms_played": int64(r.IntN(300_000)), "client_time": client,
+		"platform": goavro.Union("string", platforms[r.IntN(len(platforms))]),
+	}
+}
+
 // Message is a generated message and what the pipeline should make of it.
 type Message struct {
 	message.Message
@@ -50,7 +61,6 @@ func Generate(spec Spec) ([]Message, error) {
 		return nil, err
 	}
 	r := rand.New(rand.NewPCG(spec.Seed, spec.Seed^0x9e3779b97f4a7c15))
-	platforms := []string{"android", "ios", "web", "desktop"}
 	var out []Message
 	step := spec.Span / time.Duration(max(spec.Events, 1))
 	for i := 0; i < spec.Events; i++ {
@@ -63,11 +73,7 @@ func Generate(spec Spec) ([]Message, error) {
 			client = p.Add(time.Hour)
 		}
 		id := fmt.Sprintf("ev-%d-%06d", spec.Seed, i)
-		rec := map[string]any{
-			"event_id": id, "user_id": fmt.Sprintf("user-%d", r.IntN(5000)), "track_id": fmt.Sprintf("track-%d", r.IntN(100000)),
-			"ms_played": int64(r.IntN(300_000)), "client_time": client,
-			"platform": goavro.Union("string", platforms[r.IntN(len(platforms))]),
-		}
+		rec := Record(r, id, client)
 		m := Message{EventID: id, ClientTime: client, Valid: true}
 		m.ID = fmt.Sprintf("m-%d-%06d", spec.Seed, i)
 		m.PublishTime = p.UnixMilli()

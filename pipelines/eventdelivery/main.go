@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
@@ -50,6 +51,16 @@ func run(ctx context.Context) error {
 	}
 	cfg.Version = version.String()
 	runner := *runners.Runner
+	// Launched from a Flex Template, the binary submits itself to Dataflow and is its own
+	// worker binary (Beam Go would otherwise try to build one, with no toolchain there).
+	if bin := os.Getenv("FLEX_TEMPLATE_GO_BINARY"); bin != "" {
+		if runner == "" {
+			runner = "dataflow"
+		}
+		if *jobopts.WorkerBinary == "" {
+			*jobopts.WorkerBinary = bin
+		}
+	}
 	if runner == "" {
 		runner = "prism"
 	}

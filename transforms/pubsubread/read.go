@@ -172,17 +172,28 @@ func (fn *readFn) WatermarkEstimatorState(we *watermarkEstimator) int64 { return
 // results of those in flight, so that no pulled message is left behind at a checkpoint.
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, _ []byte, emit func(beam.EventTime, message.Message)) (sdf.ProcessContinuation, error) {
 	rest := rt.GetRestriction().(Restriction)
+	// Ack while pulling. Beam's metrics are not safe for concurrent use within a bundle, so
+	// the ack goroutine only returns its counts; they are recorded here.
 	acked := make(chan struct{})
+	var nAcked, nFailed int64
 	if len(rest.AckIDs) > 0 {
 		dropLease(rest.AckIDs)
 		go func() {
 			defer close(acked)
-			fn.ack(ctx, rest.AckIDs)
+			nAcked, nFailed = fn.ack(ctx, rest.AckIDs)
 		}()
 	} else {
 		close(acked)
 	}
-	defer func() { <-acked }()
+	defer func() {
+		<-acked
+		if nAcked > 0 {
+			fn.acked.Inc(ctx, nAcked)
+		}
+		if nFailed > 0 {
+			fn.ackErrors.Inc(ctx, nFailed)
+		}
+	}()
 
 	start := time.Now()
 	var (
@@ -374,9 +385,11 @@ func (fn *readFn) checkpoint(rt *sdf.LockRTracker, firstPull time.Time, delay ti
 	return sdf.ResumeProcessingIn(delay)
 }
 
-// ack acknowledges ids. Failures are logged and counted, not returned: the bundle that emitted
-// the messages is committed, so at worst Pub/Sub redelivers them and the pipeline dedupes.
-func (fn *readFn) ack(ctx context.Context, ids []string) {
+// ack acknowledges ids and returns how many were acked and how many failed. Failures are
+// logged, not returned: the bundle that emitted the messages is committed, so at worst
+// Pub/Sub redelivers them and the pipeline dedupes. It touches no Beam metric (it runs
+// concurrently with the bundle).
+func (fn *readFn) ack(ctx context.Context, ids []string) (acked, failed int64) {
 	if h := testHooks.Load(); h != nil && h.acked != nil {
 		h.acked(fn.Subscription, ids)
 	}
@@ -384,13 +397,14 @@ func (fn *readFn) ack(ctx context.Context, ids []string) {
 		n := min(len(rest), ackChunk)
 		err := fn.client.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: fn.Subscription, AckIds: rest[:n]})
 		if err != nil {
-			fn.ackErrors.Inc(ctx, int64(n))
+			failed += int64(n)
 			log.Warnf(ctx, "pubsubread: ack %d messages of %s: %v", n, fn.Subscription, err)
 		} else {
-			fn.acked.Inc(ctx, int64(n))
+			acked += int64(n)
 		}
 		rest = rest[n:]
 	}
+	return acked, failed
 }
 
 // nack gives msgs back to Pub/Sub for redelivery.

@@ -13,6 +13,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/eventdelivery/eventdelivery/internal/outputtree"
+	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/internal/replaygen"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
@@ -27,6 +28,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("TMPDIR", dir)
 	code := ptest.MainRetWithDefault(m, "prism")
+	pubsubemu.CloseShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
