@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -61,8 +62,11 @@ func run(ctx context.Context) error {
 			*jobopts.WorkerBinary = bin
 		}
 	}
-	if runner == "" {
+	switch strings.ToLower(runner) {
+	case "":
 		runner = "prism"
+	case "dataflowrunner":
+		runner = "dataflow"
 	}
 	cfg.Runner = runner
 	// SIGINT or SIGTERM drains a live run: the reader stops pulling, what was read is
