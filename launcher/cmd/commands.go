@@ -121,6 +121,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
 
 type deployOptions struct {
 	api          apiOptions
+	rollout      rolloutOptions
 	Prune        bool
 	SkipBlocked  bool
 	Wait         bool
@@ -146,8 +147,19 @@ is left, so an interrupted or failed deploy is resumed by running it again.
 Progress goes to stderr (a bar on a terminal, one line per job otherwise); the final
 table and summary go to stdout.
 
+With a rollout: block in the fleet file (or --allow-replace), deploy rolls out instead,
+wave by wave: the canaries, then waves of the given sizes, each followed by a soak during
+which every upgraded job is watched (state, system lag, watermark age, dead-letter rate,
+closed hours, against the alert thresholds or rollout.gate). A failed gate stops the
+rollout and rolls the upgraded jobs back to their previous version, in place; the others
+are not touched (exit 5). Updates are in place; one that Dataflow rejects as incompatible
+is reported and left running, unless --allow-replace drains it and launches the new
+version. An interrupted rollout is continued by the next deploy, from the jobs' labels.
+Without a rollout: block the whole fleet is one wave, checked once, without a soak.
+
 Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or timeout,
-2 blocked items were skipped (--skip-blocked), 3 refused because of blocked items.`,
+2 blocked items were skipped (--skip-blocked), 3 refused because of blocked items,
+5 a health gate failed and the upgraded jobs were rolled back.`,
 		Example: `  launcher deploy -f fleet.yaml
   launcher deploy -f fleet.yaml --parallelism 32 --rate 10 --timeout 20m
   launcher deploy -f fleet.yaml --skip-blocked --prune
@@ -167,6 +179,9 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
 				return err
 			}
 			defer closeAPI()
+			if f.Rollout != nil || o.rollout.AllowReplace {
+				return runRollout(cmd.Context(), env, g, f, api, o, logger)
+			}
 			obs, err := plan.Observe(cmd.Context(), api, f, o.api.Parallelism)
 			if err != nil {
 				return fmt.Errorf("deploy: plan: %w", err)
@@ -210,7 +225,8 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
 	cmd.Flags().BoolVar(&o.SkipBlocked, "skip-blocked", false, "apply the rest of the plan when some items are blocked")
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "wait until every job is RUNNING")
 	cmd.Flags().DurationVar(&o.WaitTimeout, "timeout", 15*time.Minute, "how long --wait waits")
-	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", 5*time.Second, "time between two polls while waiting")
+	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", 5*time.Second, "time between two polls while waiting (and between two health checks of a rollout)")
+	o.rollout.bind(cmd, true)
 	root.AddCommand(cmd)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/stopjobs"
 	"github.com/eventdelivery/eventdelivery/launcher/view"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -33,6 +34,9 @@ const (
 	ExitBlocked = 3
 	// ExitUnhealthy: `status --health` found a job unhealthy, failed or missing.
 	ExitUnhealthy = 4
+	// ExitRolledBack: a rollout's health gate failed; the rollout stopped and the jobs
+	// it had upgraded were rolled back.
+	ExitRolledBack = 5
 	// ExitInterrupted: interrupted by a signal (SIGINT, SIGTERM).
 	ExitInterrupted = 130
 )
@@ -44,6 +48,7 @@ const exitCodesHelp = `Exit codes:
        version; deploy --skip-blocked: blocked items were left
   3    deploy: refused because the plan has blocked items (nothing was changed)
   4    status --health: some job is unhealthy, failed or missing
+  5    deploy (rollout): a health gate failed; the upgraded jobs were rolled back
   130  interrupted`
 
 // exitError carries an exit code. A nil Err exits silently.
@@ -71,12 +76,16 @@ type Env struct {
 	// StdoutTerminal reports whether stdout is a terminal (status --watch redraws in
 	// place).
 	StdoutTerminal bool
+	// Stdin is read for confirmations (drain, cancel); StdinTerminal says whether a
+	// person can answer them.
+	Stdin         io.Reader
+	StdinTerminal bool
 }
 
 // SystemEnv is the real process's environment.
 func SystemEnv() Env {
 	return Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stderr.Fd())),
-		StdoutTerminal: term.IsTerminal(int(os.Stdout.Fd()))}
+		StdoutTerminal: term.IsTerminal(int(os.Stdout.Fd())), Stdin: os.Stdin, StdinTerminal: term.IsTerminal(int(os.Stdin.Fd()))}
 }
 
 // Execute runs the launcher with args and returns the process exit code.
@@ -164,6 +173,9 @@ Data goes to stdout; logs and progress go to stderr.
 	addAlerts(root, g, env)
 	addDashboard(root, g, env)
 	addTemplate(root, g, env)
+	addRollback(root, g, env)
+	addStop(root, g, env, stopjobs.Drain)
+	addStop(root, g, env, stopjobs.Cancel)
 	return root
 }
 

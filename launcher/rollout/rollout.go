@@ -445,7 +445,8 @@ func (r *runner) soakTime() time.Duration {
 	if r.f.Rollout != nil {
 		return r.f.Rollout.Soak
 	}
-	return fleet.DefaultSoak
+	// Without a rollout: block the fleet is one wave, checked once.
+	return 0
 }
 
 func (r *runner) finish(start time.Time, err error) (*Result, error) {
