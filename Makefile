@@ -23,11 +23,13 @@ vet:
 test: tmpdir
 	$(GO) test -count=1 -timeout 20m ./...
 
-## demo: replay three past hours of play-track events through the pipeline on Prism
-demo: tmpdir demo-replay
-
-demo-replay: tmpdir
+## demo: a live stream through the Pub/Sub emulator and the pipeline on Prism, 90 seconds
+demo: tmpdir
 	$(GO) run -ldflags "$(LDFLAGS)" ./examples/demo --out out/demo
+
+## demo-replay: replay three past hours of play-track events through the pipeline on Prism
+demo-replay: tmpdir
+	$(GO) run -ldflags "$(LDFLAGS)" ./examples/demo --replay --out out/demo-replay
 
 ## bench: per-event Go benchmarks and the end-to-end replay benchmark, with their baselines
 ## (docs/performance.md); the other packages' benchmarks run once each. About 3 minutes.

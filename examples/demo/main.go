@@ -1,6 +1,12 @@
-// Command demo replays a generated stream of play-track events (three past hours, with
-// client retries, redeliveries, skewed clocks and invalid messages) through the pipeline on
-// Prism, then prints each hour as its manifest describes it.
+// Command demo shows the pipeline at work on Prism, locally.
+//
+// By default it is live: it starts the Pub/Sub emulator (or an in-process fake when the
+// Cloud SDK is absent), publishes a realistic stream of play-track events for 90 seconds
+// (client retries, redeliveries, skewed clocks, invalid messages) into 15-second buckets,
+// prints a line per bucket as the pipeline closes it, then stops gracefully with a summary.
+//
+// With --replay it replays three past hours of generated events instead, then prints each
+// hour as its manifest describes it.
 package main
 
 import (
@@ -26,14 +32,19 @@ import (
 )
 
 var (
-	out    = flag.String("out", "out/demo", "Folder for the replay file and the output buckets.")
-	events = flag.Int("events", 3000, "Distinct events to generate.")
+	out       = flag.String("out", "out/demo", "Folder for the output buckets (and the replay file).")
+	events    = flag.Int("events", 3000, "Replay demo: distinct events to generate.")
+	replayRun = flag.Bool("replay", false, "Replay three past hours instead of the live demo.")
 )
 
 func main() {
 	flag.Parse()
 	beam.Init()
-	if err := run(context.Background()); err != nil {
+	demo := live
+	if *replayRun {
+		demo = run
+	}
+	if err := demo(context.Background()); err != nil {
 		slog.Error("demo failed", "error", err)
 		os.Exit(1)
 	}
