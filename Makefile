@@ -31,15 +31,17 @@ demo: tmpdir
 demo-replay: tmpdir
 	$(GO) run -ldflags "$(LDFLAGS)" ./examples/demo --replay --out out/demo-replay
 
-## bench: per-event Go benchmarks and the end-to-end replay benchmark, with their baselines
-## (docs/performance.md); the other packages' benchmarks run once each. About 3 minutes.
+## bench: per-event Go benchmarks, the end-to-end replay benchmark and the live one on the
+## Pub/Sub emulator, each with its baseline (docs/performance.md); the other packages'
+## benchmarks run once each. About 4 minutes.
 BENCH_OUT := $(TMPDIR)/bench
 bench: tmpdir
 	@rm -f $(BENCH_OUT)-*.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1x -count=1 $$($(GO) list ./... | grep -v /internal/benchmark) | tee $(BENCH_OUT)-other.txt
 	$(GO) test -run '^$$' -bench PerEvent -benchmem -benchtime=500ms -count=3 ./internal/benchmark | tee $(BENCH_OUT)-perevent.txt
 	$(GO) test -run '^$$' -bench EndToEnd -benchmem -timeout 20m ./internal/benchmark | tee $(BENCH_OUT)-endtoend.txt
-	$(GO) run ./internal/benchmark/benchreport $(BENCH_OUT)-other.txt $(BENCH_OUT)-perevent.txt $(BENCH_OUT)-endtoend.txt
+	$(GO) test -run '^$$' -bench LiveEmulator -timeout 10m ./internal/benchmark | tee $(BENCH_OUT)-live.txt
+	$(GO) run ./internal/benchmark/benchreport $(BENCH_OUT)-other.txt $(BENCH_OUT)-perevent.txt $(BENCH_OUT)-endtoend.txt $(BENCH_OUT)-live.txt
 
 clean:
 	rm -rf bin out

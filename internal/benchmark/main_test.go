@@ -7,6 +7,8 @@ import (
 
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+
+	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 )
 
 func TestMain(m *testing.M) {
@@ -21,6 +23,7 @@ func TestMain(m *testing.M) {
 	slog.SetLogLoggerLevel(slog.LevelWarn)
 	beamlog.LogLevel = "warn"
 	code := ptest.MainRetWithDefault(m, "prism")
+	pubsubemu.CloseShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -162,5 +162,15 @@ func report(results map[string]result) (missing bool) {
 	hi, _, _, _ := get(e2e, "ratio-max")
 	rounds, _, _, _ := get(e2e, "rounds")
 	fmt.Printf("  full / baseline: %.2f  (%.2f–%.2f over %.0f rounds)   target ≥ 0.5: %s\n", ratio, lo, hi, rounds, verdict(ratio >= 0.5))
+
+	const live = "BenchmarkLiveEmulator"
+	if read, _, _, ok := get(live, "pipeline_read_events/s"); ok {
+		pub, _, _, _ := get(live, "emulator_publish_msgs/s")
+		pull, _, _, _ := get(live, "emulator_pull_ack_msgs/s")
+		closed, _, _, _ := get(live, "s_until_all_closed")
+		fmt.Println("\nLive, from the Pub/Sub emulator through the pipeline on Prism (one backlog, same run):")
+		fmt.Printf("  emulator publish %8.0f msgs/s, pull+ack %8.0f msgs/s\n", pub, pull)
+		fmt.Printf("  pipeline reads   %8.0f events/s = %.2f of the emulator's pull+ack; every bucket closed %.1fs after start\n", read, read/pull, closed)
+	}
 	return missing
 }
