@@ -6,10 +6,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+
+	"github.com/eventdelivery/eventdelivery/internal/livegen"
 	"github.com/eventdelivery/eventdelivery/internal/outputtree"
+	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/internal/replaygen"
 	"github.com/eventdelivery/eventdelivery/transforms/replay"
 )
@@ -28,6 +33,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	pubsubemu.CloseShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -119,5 +125,115 @@ func TestDataflowTranslation(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("dry run output lacks %q", want)
 		}
+	}
+}
+
+// TestSIGINTDrainsALiveRun runs the binary on a subscription of the Pub/Sub emulator and
+// sends it SIGINT while events are still being published. It must stop gracefully (exit 0),
+// and every event must be either written once or still waiting in the subscription: what was
+// read is written, nothing is acked unwritten.
+func TestSIGINTDrainsALiveRun(t *testing.T) {
+	emu := pubsubemu.ForTest(t)
+	names := pubsubemu.NewSubscription(t, 10*time.Second)
+	ctx := context.Background()
+	c, err := emu.Client(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out := t.TempDir()
+	cmd := exec.Command(binary, "--event_type=play-track", "--schema="+schemaFile, "--subscription="+names.Subscription,
+		"--output="+out, "--bucket_width=2s", "--skew_tolerance=1s", "--max_future=1s", "--bucket_time=field:client_time")
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir(), emu.Env())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		events []livegen.Event
+		err    error
+	}
+	published := make(chan result, 1)
+	go func() {
+		ev, err := livegen.Publish(ctx, c, names.Topic, livegen.Spec{Events: 1000, Rate: 100, Retries: 0.1, Seed: 9}, nil)
+		published <- result{ev, err}
+	}()
+	// Stop once the job is up and delivering (a bucket closed), mid-stream.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		m, _ := filepath.Glob(filepath.Join(out, "play-track", "*", "*", "*", "*", "*", "*", "_SUCCESS"))
+		if len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no bucket closed within a minute:\n%s", stderr.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("no exit within a minute of SIGINT")
+	}
+	if !strings.Contains(stderr.String(), "stopped gracefully") {
+		t.Errorf("no graceful stop in the log")
+	}
+	pub := <-published
+	if pub.err != nil {
+		t.Fatal(pub.err)
+	}
+
+	tree, err := outputtree.Read(ctx, out, "play-track")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems := tree.Check(); len(problems) > 0 {
+		t.Errorf("output breaks the contract: %v", problems)
+	}
+	written := map[string]int{}
+	for _, d := range tree.Dirs() {
+		for _, recs := range tree.Buckets[d].Files {
+			for _, r := range recs {
+				written[r["event_id"].(string)]++
+			}
+		}
+	}
+	waiting := map[string]bool{}
+	for empty := 0; empty < 3; {
+		resp, err := c.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: names.Subscription, MaxMessages: 1000, ReturnImmediately: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetReceivedMessages()) == 0 {
+			empty++
+			continue
+		}
+		var ids []string
+		for _, m := range resp.GetReceivedMessages() {
+			waiting[m.GetMessage().GetAttributes()["event_id"]] = true
+			ids = append(ids, m.GetAckId())
+		}
+		c.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: names.Subscription, AckIds: ids})
+	}
+	var lost, twice int
+	for _, e := range pub.events {
+		switch {
+		case written[e.EventID] > 1:
+			twice++
+		case written[e.EventID] == 0 && !waiting[e.EventID]:
+			lost++
+		}
+	}
+	if lost > 0 || twice > 0 || len(written) == 0 || len(waiting) == 0 {
+		t.Errorf("of %d events: %d written, %d still in the subscription, %d lost, %d written twice", len(pub.events), len(written), len(waiting), lost, twice)
 	}
 }
