@@ -341,6 +341,10 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		return res, nil
 	}
 	r := &runner{api: api, f: f, opts: opts, res: res, runID: deploy.NewRunID(opts.Clock.Now())}
+	// Soaking protects running jobs from a bad version. When nothing runs yet (every change
+	// creates or recreates a job), there is nothing to protect or roll back to: the waves
+	// are checked once, without a soak.
+	r.nothingToProtect = !res.Resumed && !slices.ContainsFunc(p.Items, func(it plan.Item) bool { return it.Action == plan.Update })
 
 	waves := f.Waves()
 	waveOf := map[string]int{}
@@ -428,17 +432,22 @@ func changes(a plan.Action) bool {
 }
 
 type runner struct {
-	api     dataflow.API
-	f       *fleet.Fleet
-	opts    Options
-	res     *Result
-	watched []*Item
+	// nothingToProtect: no job of the fleet runs a version this rollout replaces.
+	nothingToProtect bool
+	api              dataflow.API
+	f                *fleet.Fleet
+	opts             Options
+	res              *Result
+	watched          []*Item
 	// runID is passed to every job this run launches (run_id): file names carry it, so
 	// a job and the one it replaces never write the same file.
 	runID string
 }
 
 func (r *runner) soakTime() time.Duration {
+	if r.nothingToProtect {
+		return 0
+	}
 	if r.opts.Soak > 0 {
 		return r.opts.Soak
 	}
@@ -903,6 +912,10 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 	}
 	res := &Result{ID: id, Fleet: f.Name, Version: f.Version}
 	r := &runner{api: api, f: f, opts: opts, res: res, runID: deploy.NewRunID(opts.Clock.Now())}
+	// Soaking protects running jobs from a bad version. When nothing runs yet (every change
+	// creates or recreates a job), there is nothing to protect or roll back to: the waves
+	// are checked once, without a soak.
+	r.nothingToProtect = !res.Resumed && !slices.ContainsFunc(p.Items, func(it plan.Item) bool { return it.Action == plan.Update })
 	var items []*Item
 	for _, it := range p.Items {
 		c := it.Current

@@ -470,3 +470,28 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 		})
 	}
 }
+
+// TestNewEventTypesAreNotSoaked: a rollout whose changes only create jobs (nothing runs a
+// version it would replace) checks its waves once and does not soak: there is nothing to
+// protect or roll back to.
+func TestNewEventTypesAreNotSoaked(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 4, PerProject: 25, Extra: "rollout:\n  canaries: [type-000]\n  waves: [100%]\n  soak: 10m\n"}
+	h := newHarness(t, spec)
+	h.spec.EventTypes = 8 // four new event types, same version
+	f := h.load("v1.0.0")
+	h.seedHealthy(f)
+	var progress strings.Builder
+	opts := h.options()
+	opts.Progress = &progress
+	before := h.clock.Now()
+	res, err := rollout.Run(context.Background(), h.api, f, opts)
+	if err != nil {
+		t.Fatalf("rollout: %v\n%s", err, progress.String())
+	}
+	if res.Outcome != "complete" || len(h.active()) != 8 {
+		t.Fatalf("outcome %q, %d active jobs\n%s", res.Outcome, len(h.active()), progress.String())
+	}
+	if waited := h.clock.Now().Sub(before); waited >= 10*time.Minute {
+		t.Errorf("creating new event types waited %s: a soak with nothing to protect", waited)
+	}
+}
