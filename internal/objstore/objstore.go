@@ -31,8 +31,14 @@ func Open(ctx context.Context, root string) (*Store, error) {
 	return &Store{fs: fs, local: !strings.Contains(root, "://")}, nil
 }
 
-// Close releases the filesystem's clients.
-func (s *Store) Close() error { return s.fs.Close() }
+// Close releases the filesystem's clients. A nil Store (a DoFn whose Setup failed) closes
+// as nothing.
+func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
+	return s.fs.Close()
+}
 
 // Exists reports whether the object at path exists. Errors other than absence are returned,
 // so that a failing store is never mistaken for an empty one.

@@ -94,10 +94,7 @@ func (p *placer) place(ctx context.Context, start int64, emitSeen func(beam.Even
 }
 
 func (p *placer) Teardown() error {
-	if p.store != nil {
-		return p.store.Close()
-	}
-	return nil
+	return p.store.Close()
 }
 
 type assignFn struct{ placer }

@@ -68,10 +68,7 @@ func (f *writeFn) Setup(ctx context.Context) (err error) {
 }
 
 func (f *writeFn) Teardown() error {
-	if f.store != nil {
-		return f.store.Close()
-	}
-	return nil
+	return f.store.Close()
 }
 
 func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard int, iter func(*message.DeadLetter) bool, emit func(beam.EventTime, manifest.Entry)) error {

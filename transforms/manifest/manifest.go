@@ -92,10 +92,7 @@ func (f *closeFn) Setup(ctx context.Context) (err error) {
 }
 
 func (f *closeFn) Teardown() error {
-	if f.store != nil {
-		return f.store.Close()
-	}
-	return nil
+	return f.store.Close()
 }
 
 func (f *closeFn) now() time.Time {

@@ -122,10 +122,7 @@ func (f *unreadableFn) Setup(ctx context.Context) (err error) {
 }
 
 func (f *unreadableFn) Teardown() error {
-	if f.store != nil {
-		return f.store.Close()
-	}
-	return nil
+	return f.store.Close()
 }
 
 func (f *unreadableFn) ProcessElement(ctx context.Context, line string) error {

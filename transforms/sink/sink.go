@@ -79,10 +79,7 @@ func (f *writeFn) StartBundle(context.Context, func(beam.EventTime, manifest.Ent
 }
 
 func (f *writeFn) Teardown() error {
-	if f.store != nil {
-		return f.store.Close()
-	}
-	return nil
+	return f.store.Close()
 }
 
 func (f *writeFn) ProcessElement(ctx context.Context, b dedupe.Batch, emit func(beam.EventTime, manifest.Entry)) error {
