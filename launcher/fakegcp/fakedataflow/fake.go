@@ -70,8 +70,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"maps"
-	"math/rand"
-	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -80,6 +78,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
+	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/internal/fakeserver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -96,25 +95,9 @@ const (
 	MethodUpdateJob          = "UpdateJob"
 )
 
-// Fault makes calls of one method fail.
-type Fault struct {
-	// Code is the gRPC code returned, e.g. codes.Unavailable.
-	Code codes.Code
-	// Message is the status message; a default is used when empty.
-	Message string
-	// Probability of failing each call, in (0, 1]; 0 means every call (up to Count).
-	Probability float64
-	// Count limits how many calls fail; 0 means no limit.
-	Count int
-	// AfterEffect performs the call and then returns the error anyway, as when a response
-	// is lost: a launch creates the job although the client sees an error.
-	AfterEffect bool
-}
-
-type fault struct {
-	Fault
-	fired int
-}
+// Fault makes calls of one method fail. With AfterEffect, a launch creates the job although
+// the client sees an error.
+type Fault = fakeserver.Fault
 
 type config struct {
 	now          func() time.Time
@@ -123,9 +106,7 @@ type config struct {
 	cancelDelay  time.Duration
 	maxActive    int
 	pageSize     int
-	seed         int64
-	faults       map[string][]*fault
-	latency      map[string]time.Duration
+	inject       fakeserver.Config
 	templates    map[string][]string
 	projectQuota map[string]int
 	incompatible map[string]codes.Code
@@ -159,18 +140,18 @@ func WithProjectQuota(project string, n int) Option {
 func WithPageSize(n int) Option { return func(c *config) { c.pageSize = n } }
 
 // WithSeed seeds the random source of probabilistic faults (default 1).
-func WithSeed(seed int64) Option { return func(c *config) { c.seed = seed } }
+func WithSeed(seed int64) Option { return func(c *config) { c.inject.Seed = seed } }
 
 // WithFault injects a fault into a method (see the Method constants). A method may have
 // several faults; for each call they are tried in the order given and the first that fires
 // applies.
 func WithFault(method string, f Fault) Option {
-	return func(c *config) { c.faults[method] = append(c.faults[method], &fault{Fault: f}) }
+	return func(c *config) { c.inject.AddFault(method, f) }
 }
 
 // WithLatency delays every call of a method.
 func WithLatency(method string, d time.Duration) Option {
-	return func(c *config) { c.latency[method] = d }
+	return func(c *config) { c.inject.SetLatency(method, d) }
 }
 
 // WithTemplate registers a Flex Template spec path with the parameters its metadata
@@ -196,12 +177,12 @@ type Service struct {
 	dataflowpb.UnimplementedJobsV1Beta3Server
 	dataflowpb.UnimplementedFlexTemplatesServiceServer
 
-	mu    sync.Mutex
-	cfg   config
-	rand  *rand.Rand
-	jobs  map[string]*job // by id
-	seq   int64
-	calls map[string]int
+	inject *fakeserver.Injector
+
+	mu   sync.Mutex
+	cfg  config
+	jobs map[string]*job // by id
+	seq  int64
 }
 
 type job struct {
@@ -223,9 +204,7 @@ func New(opts ...Option) *Service {
 		now:          time.Now,
 		maxActive:    25,
 		pageSize:     10,
-		seed:         1,
-		faults:       map[string][]*fault{},
-		latency:      map[string]time.Duration{},
+		inject:       fakeserver.Config{Seed: 1},
 		templates:    map[string][]string{},
 		projectQuota: map[string]int{},
 		incompatible: map[string]codes.Code{},
@@ -234,10 +213,9 @@ func New(opts ...Option) *Service {
 		o(&cfg)
 	}
 	return &Service{
-		cfg:   cfg,
-		rand:  rand.New(rand.NewSource(cfg.seed)),
-		jobs:  map[string]*job{},
-		calls: map[string]int{},
+		inject: fakeserver.NewInjector("fakedataflow", servicePrefix, cfg.inject),
+		cfg:    cfg,
+		jobs:   map[string]*job{},
 	}
 }
 
@@ -252,7 +230,7 @@ type Server struct {
 	*Service
 	// Addr is host:port, for option.WithEndpoint or DATAFLOW_EMULATOR_HOST.
 	Addr string
-	gsrv *grpc.Server
+	srv  *fakeserver.Server
 }
 
 // NewServer starts a fake on localhost on a free port.
@@ -262,68 +240,22 @@ func NewServer(opts ...Option) (*Server, error) {
 
 // NewServerAt starts a fake listening on addr.
 func NewServerAt(addr string, opts ...Option) (*Server, error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("fakedataflow: listen: %w", err)
-	}
 	svc := New(opts...)
-	gsrv := grpc.NewServer(grpc.UnaryInterceptor(svc.UnaryInterceptor()))
-	svc.Register(gsrv)
-	go func() { _ = gsrv.Serve(lis) }()
-	return &Server{Service: svc, Addr: lis.Addr().String(), gsrv: gsrv}, nil
+	srv, err := fakeserver.Listen("fakedataflow", addr, svc.Register, svc.UnaryInterceptor())
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Service: svc, Addr: srv.Addr, srv: srv}, nil
 }
 
 // Close stops the server.
-func (s *Server) Close() error {
-	s.gsrv.Stop()
-	return nil
-}
+func (s *Server) Close() error { return s.srv.Close() }
 
 const servicePrefix = "/google.dataflow.v1beta3."
 
 // UnaryInterceptor applies injected latency and faults to this service's methods and counts
 // calls; calls of other services pass through.
-func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !strings.HasPrefix(info.FullMethod, servicePrefix) {
-			return handler(ctx, req)
-		}
-		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
-		s.mu.Lock()
-		s.calls[method]++
-		delay := s.cfg.latency[method]
-		var inject *Fault
-		for _, f := range s.cfg.faults[method] {
-			if (f.Count == 0 || f.fired < f.Count) && (f.Probability == 0 || s.rand.Float64() < f.Probability) {
-				f.fired++
-				copied := f.Fault
-				inject = &copied
-				break
-			}
-		}
-		s.mu.Unlock()
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, status.FromContextError(ctx.Err()).Err()
-			}
-		}
-		if inject == nil {
-			return handler(ctx, req)
-		}
-		msg := inject.Message
-		if msg == "" {
-			msg = fmt.Sprintf("fakedataflow: injected %s on %s", inject.Code, method)
-		}
-		if inject.AfterEffect {
-			_, _ = handler(ctx, req)
-		}
-		return nil, status.Error(inject.Code, msg)
-	}
-}
+func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor { return s.inject.UnaryInterceptor() }
 
 // SetTimeNow replaces the clock.
 func (s *Service) SetTimeNow(now func() time.Time) {
@@ -334,29 +266,13 @@ func (s *Service) SetTimeNow(now func() time.Time) {
 
 // SetFault injects a fault into a method, replacing the method's earlier faults; a zero
 // Fault removes them.
-func (s *Service) SetFault(method string, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f == (Fault{}) {
-		delete(s.cfg.faults, method)
-		return
-	}
-	s.cfg.faults[method] = []*fault{{Fault: f}}
-}
+func (s *Service) SetFault(method string, f Fault) { s.inject.SetFault(method, f) }
 
 // AddFault adds a fault to a method's faults.
-func (s *Service) AddFault(method string, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.faults[method] = append(s.cfg.faults[method], &fault{Fault: f})
-}
+func (s *Service) AddFault(method string, f Fault) { s.inject.AddFault(method, f) }
 
 // SetLatency sets the latency of a method.
-func (s *Service) SetLatency(method string, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.latency[method] = d
-}
+func (s *Service) SetLatency(method string, d time.Duration) { s.inject.SetLatency(method, d) }
 
 // SetStartDelay changes the start delay of jobs launched from now on.
 func (s *Service) SetStartDelay(d time.Duration) {
@@ -392,22 +308,10 @@ func (s *Service) SetProjectQuota(project string, n int) {
 }
 
 // Calls returns how many calls of a method reached the server (failed ones included).
-func (s *Service) Calls(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[method]
-}
+func (s *Service) Calls(method string) int { return s.inject.Calls(method) }
 
 // FaultsFired returns how many calls of a method got an injected fault.
-func (s *Service) FaultsFired(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, f := range s.cfg.faults[method] {
-		n += f.fired
-	}
-	return n
-}
+func (s *Service) FaultsFired(method string) int { return s.inject.FaultsFired(method) }
 
 // JobSnapshot is a copy of a job and what it was launched with.
 type JobSnapshot struct {

@@ -65,16 +65,14 @@
 package fakemonitoring
 
 import (
-	"context"
 	"fmt"
-	"math/rand"
-	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
+	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/internal/fakeserver"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -100,30 +98,12 @@ const (
 )
 
 // Fault makes calls of one method fail.
-type Fault struct {
-	// Code is the gRPC code returned, e.g. codes.Unavailable.
-	Code codes.Code
-	// Message is the status message; a default is used when empty.
-	Message string
-	// Probability of failing each call, in (0, 1]; 0 means every call (up to Count).
-	Probability float64
-	// Count limits how many calls fail; 0 means no limit.
-	Count int
-	// AfterEffect performs the call and then returns the error anyway.
-	AfterEffect bool
-}
-
-type fault struct {
-	Fault
-	fired int
-}
+type Fault = fakeserver.Fault
 
 type config struct {
 	now      func() time.Time
-	seed     int64
 	pageSize int
-	faults   map[string][]*fault
-	latency  map[string]time.Duration
+	inject   fakeserver.Config
 	scopes   map[string][]string
 }
 
@@ -134,19 +114,19 @@ type Option func(*config)
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithSeed seeds the random source of probabilistic faults (default 1).
-func WithSeed(seed int64) Option { return func(c *config) { c.seed = seed } }
+func WithSeed(seed int64) Option { return func(c *config) { c.inject.Seed = seed } }
 
 // WithPageSize sets the largest page of the List methods (default 100).
 func WithPageSize(n int) Option { return func(c *config) { c.pageSize = n } }
 
 // WithFault injects a fault into a method (see the Method constants).
 func WithFault(method string, f Fault) Option {
-	return func(c *config) { c.faults[method] = append(c.faults[method], &fault{Fault: f}) }
+	return func(c *config) { c.inject.AddFault(method, f) }
 }
 
 // WithLatency delays every call of a method.
 func WithLatency(method string, d time.Duration) Option {
-	return func(c *config) { c.latency[method] = d }
+	return func(c *config) { c.inject.SetLatency(method, d) }
 }
 
 // WithMetricsScope makes the scoping project see the metrics of the monitored projects
@@ -185,11 +165,11 @@ type Service struct {
 	monitoringpb.UnimplementedMetricServiceServer
 	dashboardpb.UnimplementedDashboardsServiceServer
 
+	inject *fakeserver.Injector
+
 	mu         sync.Mutex
 	cfg        config
-	rand       *rand.Rand
 	seq        int64
-	calls      map[string]int
 	policies   map[string]map[string]*monitoringpb.AlertPolicy         // project → id → policy
 	channels   map[string]map[string]*monitoringpb.NotificationChannel // project → name → channel
 	custom     map[string]map[string]*customDescriptor                 // project → type → descriptor
@@ -202,19 +182,16 @@ type Service struct {
 func New(opts ...Option) *Service {
 	cfg := config{
 		now:      time.Now,
-		seed:     1,
 		pageSize: 100,
-		faults:   map[string][]*fault{},
-		latency:  map[string]time.Duration{},
+		inject:   fakeserver.Config{Seed: 1},
 		scopes:   map[string][]string{},
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	return &Service{
+		inject:     fakeserver.NewInjector("fakemonitoring", servicePrefix, cfg.inject),
 		cfg:        cfg,
-		rand:       rand.New(rand.NewSource(cfg.seed)),
-		calls:      map[string]int{},
 		policies:   map[string]map[string]*monitoringpb.AlertPolicy{},
 		channels:   map[string]map[string]*monitoringpb.NotificationChannel{},
 		custom:     map[string]map[string]*customDescriptor{},
@@ -236,73 +213,27 @@ type Server struct {
 	*Service
 	// Addr is host:port, for option.WithEndpoint or MONITORING_EMULATOR_HOST.
 	Addr string
-	gsrv *grpc.Server
+	srv  *fakeserver.Server
 }
 
 // NewServer starts a fake on localhost on a free port.
 func NewServer(opts ...Option) (*Server, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("fakemonitoring: listen: %w", err)
-	}
 	svc := New(opts...)
-	gsrv := grpc.NewServer(grpc.UnaryInterceptor(svc.UnaryInterceptor()))
-	svc.Register(gsrv)
-	go func() { _ = gsrv.Serve(lis) }()
-	return &Server{Service: svc, Addr: lis.Addr().String(), gsrv: gsrv}, nil
+	srv, err := fakeserver.Listen("fakemonitoring", "127.0.0.1:0", svc.Register, svc.UnaryInterceptor())
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Service: svc, Addr: srv.Addr, srv: srv}, nil
 }
 
 // Close stops the server.
-func (s *Server) Close() error {
-	s.gsrv.Stop()
-	return nil
-}
+func (s *Server) Close() error { return s.srv.Close() }
 
 const servicePrefix = "/google.monitoring."
 
 // UnaryInterceptor applies injected latency and faults to this service's methods and
 // counts calls; calls of other services pass through.
-func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !strings.HasPrefix(info.FullMethod, servicePrefix) {
-			return handler(ctx, req)
-		}
-		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
-		s.mu.Lock()
-		s.calls[method]++
-		delay := s.cfg.latency[method]
-		var inject *Fault
-		for _, f := range s.cfg.faults[method] {
-			if (f.Count == 0 || f.fired < f.Count) && (f.Probability == 0 || s.rand.Float64() < f.Probability) {
-				f.fired++
-				copied := f.Fault
-				inject = &copied
-				break
-			}
-		}
-		s.mu.Unlock()
-		if delay > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, status.FromContextError(ctx.Err()).Err()
-			}
-		}
-		if inject == nil {
-			return handler(ctx, req)
-		}
-		msg := inject.Message
-		if msg == "" {
-			msg = fmt.Sprintf("fakemonitoring: injected %s on %s", inject.Code, method)
-		}
-		if inject.AfterEffect {
-			_, _ = handler(ctx, req)
-		}
-		return nil, status.Error(inject.Code, msg)
-	}
-}
+func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor { return s.inject.UnaryInterceptor() }
 
 // SetTimeNow replaces the clock.
 func (s *Service) SetTimeNow(now func() time.Time) {
@@ -313,15 +244,7 @@ func (s *Service) SetTimeNow(now func() time.Time) {
 
 // SetFault injects a fault into a method, replacing its earlier faults; a zero Fault
 // removes them.
-func (s *Service) SetFault(method string, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f == (Fault{}) {
-		delete(s.cfg.faults, method)
-		return
-	}
-	s.cfg.faults[method] = []*fault{{Fault: f}}
-}
+func (s *Service) SetFault(method string, f Fault) { s.inject.SetFault(method, f) }
 
 // SetMetricsScope sets the projects a scoping project sees.
 func (s *Service) SetMetricsScope(scoping string, monitored ...string) {
@@ -331,22 +254,10 @@ func (s *Service) SetMetricsScope(scoping string, monitored ...string) {
 }
 
 // Calls returns how many calls of a method reached the server (failed ones included).
-func (s *Service) Calls(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[method]
-}
+func (s *Service) Calls(method string) int { return s.inject.Calls(method) }
 
 // FaultsFired returns how many calls of a method got an injected fault.
-func (s *Service) FaultsFired(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, f := range s.cfg.faults[method] {
-		n += f.fired
-	}
-	return n
-}
+func (s *Service) FaultsFired(method string) int { return s.inject.FaultsFired(method) }
 
 // scope returns the projects whose metrics project sees. Callers hold mu.
 func (s *Service) scope(project string) []string {
