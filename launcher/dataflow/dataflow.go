@@ -20,10 +20,9 @@ import (
 
 	dfapi "cloud.google.com/go/dataflow/apiv1beta3"
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // State is a job state without its JOB_STATE_ prefix: RUNNING, QUEUED, DRAINED, …
@@ -165,15 +164,7 @@ type Client struct {
 
 // Dial connects to Dataflow (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	var opts []option.ClientOption
-	if cfg.EmulatorHost != "" {
-		opts = append(opts,
-			option.WithEndpoint(cfg.EmulatorHost),
-			option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		)
-	}
-	opts = append(opts, cfg.Options...)
+	opts := gcpclient.Options(cfg.EmulatorHost, cfg.Options)
 	flex, err := dfapi.NewFlexTemplatesClient(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dataflow: flex templates client: %w", err)

@@ -24,12 +24,11 @@ import (
 	dash "cloud.google.com/go/monitoring/dashboard/apiv1"
 	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/api/label"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // API is what the launcher needs from Cloud Monitoring. Projects are project ids.
@@ -70,15 +69,7 @@ type Client struct {
 
 // Dial connects to Cloud Monitoring (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	var opts []option.ClientOption
-	if cfg.EmulatorHost != "" {
-		opts = append(opts,
-			option.WithEndpoint(cfg.EmulatorHost),
-			option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		)
-	}
-	opts = append(opts, cfg.Options...)
+	opts := gcpclient.Options(cfg.EmulatorHost, cfg.Options)
 	c := &Client{}
 	var err error
 	if c.alerts, err = mon.NewAlertPolicyClient(ctx, opts...); err != nil {

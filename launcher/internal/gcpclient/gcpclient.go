@@ -1,0 +1,24 @@
+// Package gcpclient holds what the launcher's layers over Google's clients
+// (launcher/dataflow, launcher/monitoring) share when they dial.
+package gcpclient
+
+import (
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Options returns the client options for a service: with emulatorHost (host:port of a fake
+// such as launcher/fakegcp) an insecure gRPC connection without credentials to it, else
+// none (Application Default Credentials); then extra.
+func Options(emulatorHost string, extra []option.ClientOption) []option.ClientOption {
+	var opts []option.ClientOption
+	if emulatorHost != "" {
+		opts = append(opts,
+			option.WithEndpoint(emulatorHost),
+			option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		)
+	}
+	return append(opts, extra...)
+}
