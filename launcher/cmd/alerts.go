@@ -32,16 +32,30 @@ func (o *monitoringOptions) Validate() error {
 
 // dialMonitoring connects to Cloud Monitoring (or MONITORING_EMULATOR_HOST) with retries.
 func dialMonitoring(ctx context.Context, env Env, logger *slog.Logger, retries int) (monitoring.API, func(), error) {
-	host := env.Getenv("MONITORING_EMULATOR_HOST")
-	if host != "" {
-		logger.Debug("using the Cloud Monitoring emulator", "host", host)
-	}
+	host := emulatorHost(env, logger, "MONITORING_EMULATOR_HOST", "Cloud Monitoring")
 	c, err := monitoring.Dial(ctx, monitoring.Config{EmulatorHost: host})
 	if err != nil {
 		return nil, nil, err
 	}
 	api := monitoring.WithRetry(c, (&apiOptions{Retries: retries}).retry(logger))
 	return api, func() { c.Close() }, nil
+}
+
+// loadFleet is how a command that calls Cloud Monitoring starts: it checks the flags, loads
+// the fleet file and reads its alerts project.
+func (o *monitoringOptions) loadFleet(g *globalOptions) (*fleet.Fleet, string, error) {
+	if err := o.Validate(); err != nil {
+		return nil, "", err
+	}
+	f, err := loadFleet(g)
+	if err != nil {
+		return nil, "", err
+	}
+	project, err := alertsProject(f)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, project, nil
 }
 
 // alertsProject returns the fleet's alerts project or a usage error.
@@ -166,14 +180,7 @@ Exit codes: 0 success, 1 error (nothing or only part was applied; run it again).
 // alertsPlan loads the fleet, reads the alerts project and computes the plan; the caller
 // closes the API.
 func alertsPlan(ctx context.Context, g *globalOptions, env Env, o monitoringOptions) (*alerts.Plan, monitoring.API, func(), error) {
-	if err := o.Validate(); err != nil {
-		return nil, nil, nil, err
-	}
-	f, err := loadFleet(g)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	project, err := alertsProject(f)
+	f, project, err := o.loadFleet(g)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -220,14 +227,7 @@ Exit codes: 0 success, 1 error.`,
   launcher dashboard apply -f fleet.yaml --dry-run -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.mon.Validate(); err != nil {
-				return err
-			}
-			f, err := loadFleet(g)
-			if err != nil {
-				return err
-			}
-			project, err := alertsProject(f)
+			f, project, err := o.mon.loadFleet(g)
 			if err != nil {
 				return err
 			}

@@ -89,12 +89,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
 			if err := o.api.Validate(); err != nil {
 				return err
 			}
-			f, err := loadFleet(g)
-			if err != nil {
-				return err
-			}
-			logger := g.logger(env)
-			api, closeAPI, err := o.api.dial(cmd.Context(), env, logger)
+			f, api, _, closeAPI, err := o.api.open(cmd.Context(), g, env)
 			if err != nil {
 				return err
 			}
@@ -169,12 +164,7 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
 			if err := o.api.Validate(); err != nil {
 				return err
 			}
-			f, err := loadFleet(g)
-			if err != nil {
-				return err
-			}
-			logger := g.logger(env)
-			api, closeAPI, err := o.api.dial(cmd.Context(), env, logger)
+			f, api, logger, closeAPI, err := o.api.open(cmd.Context(), g, env)
 			if err != nil {
 				return err
 			}
@@ -290,12 +280,7 @@ missing. With --watch: the code of the last report.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			f, err := loadFleet(g)
-			if err != nil {
-				return err
-			}
-			logger := g.logger(env)
-			api, closeAPI, err := o.api.dial(cmd.Context(), env, logger)
+			f, api, logger, closeAPI, err := o.api.open(cmd.Context(), g, env)
 			if err != nil {
 				return err
 			}

@@ -166,12 +166,7 @@ Exit codes: 0 rolled back (or nothing to roll back), 1 error or a rollback that 
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			f, err := loadFleet(g)
-			if err != nil {
-				return err
-			}
-			logger := g.logger(env)
-			api, closeAPI, err := o.api.dial(cmd.Context(), env, logger)
+			f, api, logger, closeAPI, err := o.api.open(cmd.Context(), g, env)
 			if err != nil {
 				return err
 			}
@@ -247,12 +242,7 @@ Exit codes: 0 requested, 1 error, refused, or a request that failed.`,
 			if err := o.Validate(args); err != nil {
 				return err
 			}
-			f, err := loadFleet(g)
-			if err != nil {
-				return err
-			}
-			logger := g.logger(env)
-			api, closeAPI, err := o.api.dial(cmd.Context(), env, logger)
+			f, api, _, closeAPI, err := o.api.open(cmd.Context(), g, env)
 			if err != nil {
 				return err
 			}

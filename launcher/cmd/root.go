@@ -242,12 +242,31 @@ func (o *apiOptions) retry(logger *slog.Logger) dataflow.RetryPolicy {
 	}
 }
 
+// open is how a command that calls Dataflow starts: it loads the fleet file, makes the
+// logger and dials Dataflow; the caller calls closeAPI.
+func (o *apiOptions) open(ctx context.Context, g *globalOptions, env Env) (f *fleet.Fleet, api dataflow.API, logger *slog.Logger, closeAPI func(), err error) {
+	if f, err = loadFleet(g); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	logger = g.logger(env)
+	if api, closeAPI, err = o.dial(ctx, env, logger); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return f, api, logger, closeAPI, nil
+}
+
+// emulatorHost reads the environment variable that points a service's client at a fake.
+func emulatorHost(env Env, logger *slog.Logger, key, service string) string {
+	host := env.Getenv(key)
+	if host != "" {
+		logger.Debug("using the "+service+" emulator", "host", host)
+	}
+	return host
+}
+
 // dial connects to Dataflow and wraps the client with the rate limits and retries.
 func (o *apiOptions) dial(ctx context.Context, env Env, logger *slog.Logger) (dataflow.API, func(), error) {
-	host := env.Getenv("DATAFLOW_EMULATOR_HOST")
-	if host != "" {
-		logger.Debug("using the Dataflow emulator", "host", host)
-	}
+	host := emulatorHost(env, logger, "DATAFLOW_EMULATOR_HOST", "Dataflow")
 	c, err := dataflow.Dial(ctx, dataflow.Config{EmulatorHost: host})
 	if err != nil {
 		return nil, nil, err
