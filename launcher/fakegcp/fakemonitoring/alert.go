@@ -204,15 +204,24 @@ func (s *Service) CreateAlertPolicy(_ context.Context, req *monitoringpb.CreateA
 }
 
 func (s *Service) lookupPolicy(name string) (*monitoringpb.AlertPolicy, error) {
-	m := policyNameRe.FindStringSubmatch(name)
+	p, _, err := lookup(s.policies, policyNameRe, name, "projects/P/alertPolicies/ID", "alert policy")
+	return p, err
+}
+
+// lookup finds the item called name in items (project → name → item): name must match re,
+// whose first group is the project (else INVALID_ARGUMENT, "want" says the form), and the
+// item must exist (else NOT_FOUND, "kind" says what it is). It returns the project too.
+func lookup[T any](items map[string]map[string]T, re *regexp.Regexp, name, want, kind string) (T, string, error) {
+	var zero T
+	m := re.FindStringSubmatch(name)
 	if m == nil {
-		return nil, invalid("name %q: want projects/P/alertPolicies/ID", name)
+		return zero, "", invalid("name %q: want %s", name, want)
 	}
-	p, ok := s.policies[m[1]][name]
+	it, ok := items[m[1]][name]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "alert policy %s does not exist", name)
+		return zero, "", status.Errorf(codes.NotFound, "%s %s does not exist", kind, name)
 	}
-	return p, nil
+	return it, m[1], nil
 }
 
 // GetAlertPolicy returns a policy.
@@ -230,23 +239,43 @@ func (s *Service) GetAlertPolicy(_ context.Context, req *monitoringpb.GetAlertPo
 func (s *Service) ListAlertPolicies(_ context.Context, req *monitoringpb.ListAlertPoliciesRequest) (*monitoringpb.ListAlertPoliciesResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	project, err := projectOf(req.GetName())
+	project, err := listProject(req.GetName(), req.GetFilter(), req.GetOrderBy())
 	if err != nil {
 		return nil, err
 	}
-	if req.GetFilter() != "" || req.GetOrderBy() != "" {
-		return nil, invalid("fakemonitoring: filter and order_by are not supported")
-	}
-	names := slices.Sorted(maps.Keys(s.policies[project]))
-	page, next, err := s.page(names, req.GetPageSize(), req.GetPageToken())
+	page, next, total, err := listPage(s, s.policies[project], req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	resp := &monitoringpb.ListAlertPoliciesResponse{NextPageToken: next, TotalSize: int32(len(names))}
+	return &monitoringpb.ListAlertPoliciesResponse{AlertPolicies: page, NextPageToken: next, TotalSize: total}, nil
+}
+
+// listProject checks the parent name of a List request ("projects/P") and returns P; the
+// fake takes no filter or order_by.
+func listProject(name, filter, orderBy string) (string, error) {
+	project, err := projectOf(name)
+	if err != nil {
+		return "", err
+	}
+	if filter != "" || orderBy != "" {
+		return "", invalid("fakemonitoring: filter and order_by are not supported")
+	}
+	return project, nil
+}
+
+// listPage returns a page of copies of items, by name, the next page's token and how many
+// items there are in all.
+func listPage[T proto.Message](s *Service, items map[string]T, size int32, token string) ([]T, string, int32, error) {
+	names := slices.Sorted(maps.Keys(items))
+	page, next, err := s.page(names, size, token)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var out []T
 	for _, n := range page {
-		resp.AlertPolicies = append(resp.AlertPolicies, proto.CloneOf(s.policies[project][n]))
+		out = append(out, proto.CloneOf(items[n]))
 	}
-	return resp, nil
+	return out, next, int32(len(names)), nil
 }
 
 // page cuts a sorted list of names into a page; tokens hold the last name returned.
@@ -381,17 +410,17 @@ func (s *Service) CreateNotificationChannel(_ context.Context, req *monitoringpb
 	return proto.CloneOf(c), nil
 }
 
+func (s *Service) lookupChannel(name string) (*monitoringpb.NotificationChannel, string, error) {
+	return lookup(s.channels, channelNameRe, name, "projects/P/notificationChannels/ID", "notification channel")
+}
+
 // GetNotificationChannel returns a channel.
 func (s *Service) GetNotificationChannel(_ context.Context, req *monitoringpb.GetNotificationChannelRequest) (*monitoringpb.NotificationChannel, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := channelNameRe.FindStringSubmatch(req.GetName())
-	if m == nil {
-		return nil, invalid("name %q: want projects/P/notificationChannels/ID", req.GetName())
-	}
-	c, ok := s.channels[m[1]][req.GetName()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "notification channel %s does not exist", req.GetName())
+	c, _, err := s.lookupChannel(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	return proto.CloneOf(c), nil
 }
@@ -400,44 +429,33 @@ func (s *Service) GetNotificationChannel(_ context.Context, req *monitoringpb.Ge
 func (s *Service) ListNotificationChannels(_ context.Context, req *monitoringpb.ListNotificationChannelsRequest) (*monitoringpb.ListNotificationChannelsResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	project, err := projectOf(req.GetName())
+	project, err := listProject(req.GetName(), req.GetFilter(), req.GetOrderBy())
 	if err != nil {
 		return nil, err
 	}
-	if req.GetFilter() != "" || req.GetOrderBy() != "" {
-		return nil, invalid("fakemonitoring: filter and order_by are not supported")
-	}
-	names := slices.Sorted(maps.Keys(s.channels[project]))
-	page, next, err := s.page(names, req.GetPageSize(), req.GetPageToken())
+	page, next, total, err := listPage(s, s.channels[project], req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	resp := &monitoringpb.ListNotificationChannelsResponse{NextPageToken: next, TotalSize: int32(len(names))}
-	for _, n := range page {
-		resp.NotificationChannels = append(resp.NotificationChannels, proto.CloneOf(s.channels[project][n]))
-	}
-	return resp, nil
+	return &monitoringpb.ListNotificationChannelsResponse{NotificationChannels: page, NextPageToken: next, TotalSize: total}, nil
 }
 
 // DeleteNotificationChannel deletes a channel; one that policies use needs force.
 func (s *Service) DeleteNotificationChannel(_ context.Context, req *monitoringpb.DeleteNotificationChannelRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := channelNameRe.FindStringSubmatch(req.GetName())
-	if m == nil {
-		return nil, invalid("name %q: want projects/P/notificationChannels/ID", req.GetName())
-	}
-	if _, ok := s.channels[m[1]][req.GetName()]; !ok {
-		return nil, status.Errorf(codes.NotFound, "notification channel %s does not exist", req.GetName())
+	_, project, err := s.lookupChannel(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	if !req.GetForce() {
-		for _, p := range s.policies[m[1]] {
+		for _, p := range s.policies[project] {
 			if slices.Contains(p.GetNotificationChannels(), req.GetName()) {
 				return nil, status.Errorf(codes.FailedPrecondition, "notification channel %s is used by alert policy %s; delete with force", req.GetName(), p.GetName())
 			}
 		}
 	}
-	delete(s.channels[m[1]], req.GetName())
+	delete(s.channels[project], req.GetName())
 	return &emptypb.Empty{}, nil
 }
 

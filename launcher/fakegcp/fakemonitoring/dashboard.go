@@ -145,15 +145,7 @@ func (s *Service) CreateDashboard(_ context.Context, req *dashboardpb.CreateDash
 }
 
 func (s *Service) lookupDashboard(name string) (*dashboardpb.Dashboard, string, error) {
-	m := dashboardNameRe.FindStringSubmatch(name)
-	if m == nil {
-		return nil, "", invalid("name %q: want projects/P/dashboards/ID", name)
-	}
-	d, ok := s.dashboards[m[1]][name]
-	if !ok {
-		return nil, "", status.Errorf(codes.NotFound, "dashboard %s does not exist", name)
-	}
-	return d, m[1], nil
+	return lookup(s.dashboards, dashboardNameRe, name, "projects/P/dashboards/ID", "dashboard")
 }
 
 // GetDashboard returns a dashboard.
@@ -175,16 +167,11 @@ func (s *Service) ListDashboards(_ context.Context, req *dashboardpb.ListDashboa
 	if err != nil {
 		return nil, err
 	}
-	names := slices.Sorted(maps.Keys(s.dashboards[project]))
-	page, next, err := s.page(names, req.GetPageSize(), req.GetPageToken())
+	page, next, _, err := listPage(s, s.dashboards[project], req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	resp := &dashboardpb.ListDashboardsResponse{NextPageToken: next}
-	for _, n := range page {
-		resp.Dashboards = append(resp.Dashboards, proto.CloneOf(s.dashboards[project][n]))
-	}
-	return resp, nil
+	return &dashboardpb.ListDashboardsResponse{Dashboards: page, NextPageToken: next}, nil
 }
 
 // UpdateDashboard replaces a dashboard; a stale etag is ABORTED.
