@@ -3,6 +3,7 @@ package bucket
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
@@ -65,11 +66,16 @@ func (p *placer) Setup(ctx context.Context) error {
 		return err
 	}
 	p.store, p.closes = st, NewCloses(p.Target, st)
+	// Placement runs per event: ask the store about an open bucket every few seconds, not
+	// every bundle. The sink asks again, per bundle, before it writes.
+	p.closes.OpenFor = placeCheckEvery
 	return nil
 }
 
+// placeCheckEvery is how long placement believes a bucket is still open.
+const placeCheckEvery = 5 * time.Second
+
 func (p *placer) start() {
-	p.closes.ForgetOpen()
 	p.seen = map[int64]bool{}
 }
 

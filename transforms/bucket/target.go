@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 )
@@ -81,21 +82,23 @@ const (
 	ClosedByOther               // closed by another job: data moves to the next open bucket
 )
 
-// Closes remembers which buckets are closed, so a writer asks the store once per bucket
-// and bundle. A closed bucket stays closed; an open one is asked again in the next bundle.
+// Closes remembers which buckets are closed, so that a writer asks the store once per
+// bucket. A closed bucket stays closed; an open one is asked again after ForgetOpen, or once
+// OpenFor has passed.
 type Closes struct {
-	Target Target
-	store  *objstore.Store
-	closed map[int64]Status
-	open   map[int64]bool
+	Target  Target
+	OpenFor time.Duration // how long an open bucket is believed open; 0: until ForgetOpen
+	store   *objstore.Store
+	closed  map[int64]Status
+	open    map[int64]time.Time // when the bucket was seen open
 }
 
 // NewCloses returns a bucket status cache on store.
 func NewCloses(t Target, st *objstore.Store) *Closes {
-	return &Closes{Target: t, store: st, closed: map[int64]Status{}, open: map[int64]bool{}}
+	return &Closes{Target: t, store: st, closed: map[int64]Status{}, open: map[int64]time.Time{}}
 }
 
-// ForgetOpen drops what is known of open buckets; call it at the start of a bundle.
+// ForgetOpen drops what is known of open buckets.
 func (c *Closes) ForgetOpen() { clear(c.open) }
 
 // Status returns the status of bucket start.
@@ -103,7 +106,7 @@ func (c *Closes) Status(ctx context.Context, start int64) (Status, error) {
 	if s, ok := c.closed[start]; ok {
 		return s, nil
 	}
-	if c.open[start] {
+	if seen, ok := c.open[start]; ok && (c.OpenFor == 0 || time.Since(seen) < c.OpenFor) {
 		return Open, nil
 	}
 	m, err := c.Target.ReadManifest(ctx, c.store, start)
@@ -111,7 +114,7 @@ func (c *Closes) Status(ctx context.Context, start int64) (Status, error) {
 		return Open, err
 	}
 	if m == nil {
-		c.open[start] = true
+		c.open[start] = time.Now()
 		return Open, nil
 	}
 	s := ClosedByOther
