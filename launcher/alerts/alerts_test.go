@@ -30,16 +30,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	srv, err := fakemonitoring.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c, err := monitoring.Dial(context.Background(), monitoring.Config{EmulatorHost: srv.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	srv, c := fleettest.Monitoring(t)
 	return &env{srv: srv, api: c, dir: t.TempDir(), ch: srv.AddNotificationChannel(monProject, "oncall@example.com")}
 }
 
@@ -48,15 +39,7 @@ func setup(t *testing.T) *env {
 func (e *env) fleetFile(t *testing.T, n int, extra string) *fleet.Fleet {
 	t.Helper()
 	block := fmt.Sprintf("  alerts:\n    project: %s\n    notification_channels: [%s]\n%s", monProject, e.ch, extra)
-	path, err := fleettest.Write(e.dir, fleettest.Spec{EventTypes: n, PerProject: 24, Extra: block})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return fleettest.Load(t, e.dir, fleettest.Spec{EventTypes: n, PerProject: 24, Extra: block})
 }
 
 func (e *env) plan(t *testing.T, f *fleet.Fleet) *alerts.Plan {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,16 +16,7 @@ import (
 
 func TestRetryAndRateLimitDecorators(t *testing.T) {
 	ctx := context.Background()
-	srv, err := fakedataflow.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := dataflow.Dial(ctx, dataflow.Config{EmulatorHost: srv.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	srv, c := fleettest.Dataflow(t)
 	retries := 0
 	api := dataflow.WithRetry(
 		dataflow.WithRateLimit(c, rate.NewLimiter(1000, 10), rate.NewLimiter(1000, 10)),

@@ -32,16 +32,7 @@ type harness struct {
 
 func newHarness(t *testing.T, spec fleettest.Spec, opts ...fakedataflow.Option) *harness {
 	t.Helper()
-	srv, err := fakedataflow.NewServer(append([]fakedataflow.Option{fakedataflow.WithStartDelay(20 * time.Millisecond)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c, err := dataflow.Dial(context.Background(), dataflow.Config{EmulatorHost: srv.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	srv, c := fleettest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithStartDelay(20 * time.Millisecond)}, opts...)...)
 	h := &harness{t: t, srv: srv, client: c, dir: t.TempDir()}
 	h.api = dataflow.WithRetry(c, fastRetry)
 	h.write(spec)
@@ -52,15 +43,7 @@ var fastRetry = dataflow.RetryPolicy{Attempts: 10, Initial: time.Millisecond, Ma
 
 func (h *harness) write(spec fleettest.Spec) {
 	h.t.Helper()
-	path, err := fleettest.Write(h.dir, spec)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.spec, h.fleet = spec, f
+	h.spec, h.fleet = spec, fleettest.Load(h.t, h.dir, spec)
 }
 
 func (h *harness) plan(opts plan.Options) *plan.Plan {

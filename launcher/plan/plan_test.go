@@ -15,15 +15,7 @@ import (
 
 func load(t *testing.T, spec fleettest.Spec) *fleet.Fleet {
 	t.Helper()
-	path, err := fleettest.Write(t.TempDir(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return fleettest.Load(t, t.TempDir(), spec)
 }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -75,34 +75,16 @@ type harness struct {
 func newHarness(t *testing.T, spec fleettest.Spec) *harness {
 	t.Helper()
 	c := &clock{now: t0}
-	df, err := fakedataflow.NewServer(fakedataflow.WithClock(c.Now), fakedataflow.WithStartDelay(2*time.Minute),
+	df, client := fleettest.Dataflow(t, fakedataflow.WithClock(c.Now), fakedataflow.WithStartDelay(2*time.Minute),
 		fakedataflow.WithDrainDelay(5*time.Minute), fakedataflow.WithMaxActiveJobsPerProject(1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { df.Close() })
 	var projects []string
 	for i := 0; i < spec.EventTypes; i++ {
 		if p := spec.Project(i); len(projects) == 0 || projects[len(projects)-1] != p {
 			projects = append(projects, p)
 		}
 	}
-	mon, err := fakemonitoring.NewServer(fakemonitoring.WithClock(c.Now), fakemonitoring.WithMetricsScope("proj-000", projects...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mon.Close() })
+	mon, mapi := fleettest.Monitoring(t, fakemonitoring.WithClock(c.Now), fakemonitoring.WithMetricsScope("proj-000", projects...))
 	ctx := context.Background()
-	client, err := dataflow.Dial(ctx, dataflow.Config{EmulatorHost: df.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	mapi, err := monitoring.Dial(ctx, monitoring.Config{EmulatorHost: mon.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mapi.Close() })
 	h := &harness{t: t, clock: c, df: df, mon: mon, mapi: mapi, dir: t.TempDir(), spec: spec,
 		api: dataflow.WithRetry(client, dataflow.RetryPolicy{Attempts: 5, Initial: time.Millisecond, Max: 5 * time.Millisecond})}
 	// The fleet runs v1.0.0 before the rollout starts.
@@ -124,15 +106,7 @@ func (h *harness) load(version string) *fleet.Fleet {
 	h.t.Helper()
 	s := h.spec
 	s.Version = version
-	path, err := fleettest.Write(h.dir, s)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return f
+	return fleettest.Load(h.t, h.dir, s)
 }
 
 func (h *harness) options() rollout.Options {

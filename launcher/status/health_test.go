@@ -12,7 +12,6 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
-	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
@@ -25,15 +24,8 @@ import (
 func TestHealthFromSeededMetricsAndManifests(t *testing.T) {
 	gcsfake.Start(t, "bucket")
 	ctx := context.Background()
-	path, err := fleettest.Write(t.TempDir(), fleettest.Spec{EventTypes: 6, PerProject: 3,
+	f := fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 6, PerProject: 3,
 		Extra: "  alerts: {project: mon-project, system_lag: 10m, data_freshness: 30m, closed_hour_margin: 30m}\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 3, 1, 12, 20, 0, 0, time.UTC)
 	since := now.Add(-24 * time.Hour)
 	var jobs []dataflow.Job
@@ -43,16 +35,7 @@ func TestHealthFromSeededMetricsAndManifests(t *testing.T) {
 	}
 	r := status.Build(f, &plan.Observed{Jobs: jobs})
 
-	srv, err := fakemonitoring.NewServer(fakemonitoring.WithMetricsScope("mon-project", "proj-000", "proj-001"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	api, err := monitoring.Dial(ctx, monitoring.Config{EmulatorHost: srv.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer api.Close()
+	srv, api := fleettest.Monitoring(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000", "proj-001"))
 
 	// Skew tolerance 30m: at 12:20 hour 11:00 is not due (it closes at 12:30); 10:00,
 	// due at 11:30, is the newest hour that must be closed.
@@ -82,7 +65,7 @@ func TestHealthFromSeededMetricsAndManifests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = r.AddHealth(ctx, f, status.HealthOptions{
+	err := r.AddHealth(ctx, f, status.HealthOptions{
 		Now: now, Metrics: api, Project: "mon-project",
 		Manifests: func(ctx context.Context, root string) (status.ManifestChecker, error) {
 			return objstore.Open(ctx, root)

@@ -15,14 +15,7 @@ import (
 )
 
 func TestSummaryAndRows(t *testing.T) {
-	path, err := fleettest.Write(t.TempDir(), fleettest.Spec{EventTypes: 300, PerProject: 24, Version: "v1.4.2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 300, PerProject: 24, Version: "v1.4.2"})
 	since := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var jobs []dataflow.Job
 	for i, d := range f.Jobs() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -28,16 +29,7 @@ func (c *clock) Add(d time.Duration) {
 func start(t *testing.T, opts ...fakedataflow.Option) (*fakedataflow.Server, *dataflow.Client, *clock) {
 	t.Helper()
 	clk := &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	srv, err := fakedataflow.NewServer(append([]fakedataflow.Option{fakedataflow.WithClock(clk.Now)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c, err := dataflow.Dial(context.Background(), dataflow.Config{EmulatorHost: srv.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	srv, c := fleettest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithClock(clk.Now)}, opts...)...)
 	return srv, c, clk
 }
 

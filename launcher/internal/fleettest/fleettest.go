@@ -1,4 +1,5 @@
-// Package fleettest writes fleet files and Avro schemas for tests and benchmarks.
+// Package fleettest writes fleet files and Avro schemas for tests and benchmarks, and
+// starts the fakes of launcher/fakegcp with Google's clients connected to them.
 package fleettest
 
 import (
