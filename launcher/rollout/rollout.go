@@ -492,13 +492,7 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 		})
 	}
 	_ = g.Wait()
-	var started []*Item
-	for _, it := range out {
-		if it.Status == Upgraded {
-			started = append(started, it)
-		}
-	}
-	r.waitRunning(ctx, started)
+	r.waitRunning(ctx, withStatus(out, Upgraded))
 	for _, it := range out {
 		r.res.Items = append(r.res.Items, *it)
 		if it.JobID != "" {
@@ -604,6 +598,17 @@ func (r *runner) drain(ctx context.Context, j *dataflow.Job) error {
 			return err
 		}
 	}
+}
+
+// withStatus returns the items in status st.
+func withStatus(items []*Item, st Status) []*Item {
+	var out []*Item
+	for _, it := range items {
+		if it.Status == st {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // waitRunning polls until every item's job runs, stops or the start timeout passes;
@@ -815,13 +820,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 		})
 	}
 	_ = g.Wait()
-	var started []*Item
-	for _, rb := range todo {
-		if rb.Status == RolledBack {
-			started = append(started, rb)
-		}
-	}
-	r.waitRunning(ctx, started)
+	r.waitRunning(ctx, withStatus(todo, RolledBack))
 	var res []Item
 	for _, rb := range out {
 		if rb.Status == Failed && rb.Error == "" {
