@@ -1,7 +1,6 @@
 package cmd_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,18 +18,7 @@ import (
 )
 
 func launcher2(ctx context.Context, df, mon string, args ...string) run {
-	var out, errOut bytes.Buffer
-	env := cmd.Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
-		switch k {
-		case "DATAFLOW_EMULATOR_HOST":
-			return df
-		case "MONITORING_EMULATOR_HOST":
-			return mon
-		}
-		return ""
-	}}
-	code := cmd.Execute(ctx, env, args)
-	return run{code, out.String(), errOut.String()}
+	return execute(ctx, cmd.Env{}, map[string]string{"DATAFLOW_EMULATOR_HOST": df, "MONITORING_EMULATOR_HOST": mon}, args...)
 }
 
 func TestAlertsDashboardAndHealthCommands(t *testing.T) {

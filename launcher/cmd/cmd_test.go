@@ -19,17 +19,19 @@ type run struct {
 	stdout, stderr string
 }
 
+// execute runs the launcher with env, whose Stdout and Stderr it captures and whose Getenv
+// sees vars.
+func execute(ctx context.Context, env cmd.Env, vars map[string]string, args ...string) run {
+	var out, errOut bytes.Buffer
+	env.Stdout, env.Stderr = &out, &errOut
+	env.Getenv = func(k string) string { return vars[k] }
+	code := cmd.Execute(ctx, env, args)
+	return run{code, out.String(), errOut.String()}
+}
+
 func launcher(t *testing.T, addr string, args ...string) run {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	env := cmd.Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
-		if k == "DATAFLOW_EMULATOR_HOST" {
-			return addr
-		}
-		return ""
-	}}
-	code := cmd.Execute(context.Background(), env, args)
-	return run{code, out.String(), errOut.String()}
+	return execute(context.Background(), cmd.Env{}, map[string]string{"DATAFLOW_EMULATOR_HOST": addr}, args...)
 }
 
 func TestCommands(t *testing.T) {

@@ -1,7 +1,6 @@
 package cmd_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -16,16 +15,8 @@ import (
 
 func launcherIn(t *testing.T, addr, stdin string, terminal bool, args ...string) run {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	env := cmd.Env{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(stdin), StdinTerminal: terminal,
-		Getenv: func(k string) string {
-			if k == "DATAFLOW_EMULATOR_HOST" {
-				return addr
-			}
-			return ""
-		}}
-	code := cmd.Execute(context.Background(), env, args)
-	return run{code, out.String(), errOut.String()}
+	return execute(context.Background(), cmd.Env{Stdin: strings.NewReader(stdin), StdinTerminal: terminal},
+		map[string]string{"DATAFLOW_EMULATOR_HOST": addr}, args...)
 }
 
 // TestRolloutRollbackDrainCancel drives deploy with a rollout, an incompatible update

@@ -1,7 +1,6 @@
 package cmd_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -133,15 +132,12 @@ func TestTemplatePublishAndValidate(t *testing.T) {
 // Getenv sees.
 func launcherEnv(t *testing.T, vars []string, args ...string) run {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	env := cmd.Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
-		for _, kv := range vars {
-			if key, v, _ := strings.Cut(kv, "="); key == k {
-				return v
-			}
+	m := map[string]string{}
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, seen := m[k]; !seen { // the first KEY=VALUE of a key counts
+			m[k] = v
 		}
-		return ""
-	}}
-	code := cmd.Execute(context.Background(), env, args)
-	return run{code, out.String(), errOut.String()}
+	}
+	return execute(context.Background(), cmd.Env{}, m, args...)
 }
