@@ -1,21 +1,17 @@
 // Package heartbeat makes sure every bucket gets closed, empty ones too, by feeding the
 // close step an entry without a file for each bucket that must exist.
 //
-// FillGaps covers a bounded input (a replay): every bucket from the first to the last one
-// that holds data or dead letters. It fills the buckets between those it has seen before the
-// watermark passes them, which on a bounded input is all of them (the watermark moves only
-// at the end); on a live stream an idle stretch can pass first, so live jobs add heartbeats
-// on the wall clock as well.
+//   - FillGaps, for a bounded input (a replay): a heartbeat for every bucket from the first
+//     to the last one that holds data or dead letters.
+//   - Clock, for a live stream: a heartbeat for the oldest open bucket, on the wall clock.
+//   - Lookback, at the start of a job: the buckets its predecessor left open.
 package heartbeat
 
 import (
-	"context"
 	"reflect"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
@@ -24,75 +20,75 @@ import (
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*span)(nil)).Elem())
-	register.Function1x2[int64, int, int64](keyAll)
-	register.DoFn5x0[state.Provider, timers.Provider, int, int64, func(beam.EventTime, manifest.Entry)](&fillFn{})
+	register.Combiner2[span, int64](&spanFn{})
+	register.DoFn3x0[[]byte, func(*span) bool, func(beam.EventTime, manifest.Entry)](&fillFn{})
+	register.Function1x1[int64, manifest.Entry](beat)
 	register.Emitter2[beam.EventTime, manifest.Entry]()
+	register.Iter1[span]()
 }
 
-// FillGaps takes the buckets seen (PCollection<int64> of bucket starts, each stamped for its
-// bucket, in the global window, as bucket.Assign returns them) and returns
-// PCollection<manifest.Entry>: a heartbeat for every bucket from the earliest to the latest
-// seen, so that buckets without data between them are closed too.
+// FillGaps takes the buckets seen (PCollection<int64> of bucket starts, in the global
+// window, as bucket.Assign returns them) and returns PCollection<manifest.Entry>: a
+// heartbeat for every bucket from the earliest to the latest seen, so that the buckets
+// without data between them are closed too.
+//
+// The range is known only once the input is complete, so FillGaps suits bounded inputs: it
+// holds the close of every bucket until then (the heartbeats come from an Impulse that waits
+// for the range as a side input, and an element pending at the start of time holds the
+// watermark). A live job uses Clock instead.
 func FillGaps(s beam.Scope, l bucket.Layout, seen ...beam.PCollection) beam.PCollection {
 	s = s.Scope("heartbeat.FillGaps")
-	keyed := beam.ParDo(s, keyAll, beam.Flatten(s, seen...))
-	return beam.ParDo(s, &fillFn{
-		Width: l.Width, Skew: l.Skew,
-		Fill:  timers.InEventTime("fill"),
-		Range: state.MakeValueState[span]("range"),
-	}, keyed)
+	all := beam.Flatten(s, seen...)
+	rng := beam.Combine(s, &spanFn{}, all)
+	return beam.ParDo(s, &fillFn{Width: l.Width, Skew: l.Skew}, beam.Impulse(s), beam.SideInput{Input: rng})
 }
 
-func keyAll(start int64) (int, int64) { return 0, start }
+// Beats turns buckets (PCollection<int64>, stamped for their bucket, such as Lookback
+// returns) into heartbeats (PCollection<manifest.Entry>) with the same stamps.
+func Beats(s beam.Scope, buckets beam.PCollection) beam.PCollection {
+	return beam.ParDo(s.Scope("heartbeat.Beats"), beat, buckets)
+}
 
-// fillFn keeps the range of buckets seen and, once the watermark reaches the first bucket
-// not yet covered, emits a heartbeat for each bucket of the range. Emitting only at or after
-// the timer's time keeps the heartbeats on time.
+func beat(start int64) manifest.Entry { return manifest.Entry{Bucket: start} }
+
+// span is the range of buckets seen.
+type span struct {
+	Valid       bool
+	First, Last int64
+}
+
+type spanFn struct{}
+
+func (spanFn) CreateAccumulator() span { return span{} }
+
+func (spanFn) AddInput(a span, start int64) span {
+	if !a.Valid {
+		return span{Valid: true, First: start, Last: start}
+	}
+	a.First, a.Last = min(a.First, start), max(a.Last, start)
+	return a
+}
+
+func (f spanFn) MergeAccumulators(a, b span) span {
+	if !b.Valid {
+		return a
+	}
+	return f.AddInput(f.AddInput(a, b.First), b.Last)
+}
+
 type fillFn struct {
 	Width, Skew time.Duration
-	Fill        timers.EventTime
-	Range       state.Value[span]
 }
 
-// span is the range of buckets seen and how far heartbeats have been emitted.
-type span struct {
-	First, Last int64 // earliest and latest bucket seen
-	Emitted     bool
-	EmittedTo   int64 // latest bucket a heartbeat was emitted for
-}
-
-// from returns the first bucket still without a heartbeat.
-func (r span) from(l bucket.Layout) int64 {
-	if r.Emitted {
-		return l.Next(r.EmittedTo)
+func (f *fillFn) ProcessElement(_ []byte, spans func(*span) bool, emit func(beam.EventTime, manifest.Entry)) {
+	l := bucket.Layout{Width: f.Width, Skew: f.Skew}
+	var r span
+	for spans(&r) {
+		if !r.Valid {
+			continue
+		}
+		for h := r.First; h <= r.Last; h = l.Next(h) {
+			emit(l.Stamp(h), manifest.Entry{Bucket: h})
+		}
 	}
-	return r.First
-}
-
-func (f *fillFn) layout() bucket.Layout { return bucket.Layout{Width: f.Width, Skew: f.Skew} }
-
-func (f *fillFn) ProcessElement(sp state.Provider, tp timers.Provider, _ int, start int64, _ func(beam.EventTime, manifest.Entry)) {
-	r, ok, _ := f.Range.Read(sp)
-	if !ok {
-		r = span{First: start, Last: start}
-	}
-	r.First, r.Last = min(r.First, start), max(r.Last, start)
-	f.Range.Write(sp, r)
-	l := f.layout()
-	if from := r.from(l); from <= r.Last {
-		f.Fill.Set(tp, l.Stamp(from).ToTime())
-	}
-}
-
-func (f *fillFn) OnTimer(_ context.Context, _ beam.EventTime, sp state.Provider, _ timers.Provider, _ int, _ timers.Context, emit func(beam.EventTime, manifest.Entry)) {
-	r, ok, _ := f.Range.Read(sp)
-	if !ok {
-		return
-	}
-	l := f.layout()
-	for h := r.from(l); h <= r.Last; h = l.Next(h) {
-		emit(l.Stamp(h), manifest.Entry{Bucket: h})
-	}
-	r.Emitted, r.EmittedTo = true, r.Last
-	f.Range.Write(sp, r)
 }

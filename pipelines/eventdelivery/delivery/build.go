@@ -49,8 +49,9 @@ func (c Config) HeartbeatEvery() time.Duration {
 
 // Deliver adds everything after the source: decode, bucket, dedupe, write, close. msgs is
 // PCollection<message.Message> stamped with publish times; dead holds dead letters the
-// source found itself (may be nil, or several). Extra heartbeats (live sources) may be
-// passed in beats as PCollection<manifest.Entry>.
+// source found itself (may be the zero PCollection). A live job (cfg.Subscription set)
+// passes its wall-clock heartbeats in beats (PCollection<manifest.Entry>); a bounded one gets
+// a heartbeat for every bucket from its first to its last.
 func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollection, beats ...beam.PCollection) beam.PCollection {
 	t := cfg.Target()
 	events, invalid := decode.Decode(s, msgs, cfg.Decode())
@@ -61,10 +62,18 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t)
 	files := sink.Write(s, dedupe.Dedupe(s, placed, cfg.Shards), sink.Config{Target: t, Schema: cfg.Schema})
 	deadFiles := deadletter.Write(s, placedDead, t, cfg.Shards)
-	seenAll := []beam.PCollection{seen, seenDead}
+	entries := append([]beam.PCollection{files, deadFiles}, beats...)
+	var leftOpen beam.PCollection
 	if cfg.Lookback > 0 {
-		seenAll = append(seenAll, heartbeat.Lookback(s, t, cfg.Lookback, cfg.NowMs))
+		leftOpen = heartbeat.Lookback(s, t, cfg.Lookback, cfg.NowMs)
 	}
-	entries := append([]beam.PCollection{files, deadFiles, heartbeat.FillGaps(s, cfg.Layout, seenAll...)}, beats...)
+	switch {
+	case cfg.Subscription == "" && leftOpen.IsValid():
+		entries = append(entries, heartbeat.FillGaps(s, cfg.Layout, seen, seenDead, leftOpen))
+	case cfg.Subscription == "":
+		entries = append(entries, heartbeat.FillGaps(s, cfg.Layout, seen, seenDead))
+	case leftOpen.IsValid():
+		entries = append(entries, heartbeat.Beats(s, leftOpen))
+	}
 	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, NowMs: cfg.NowMs}, entries...)
 }

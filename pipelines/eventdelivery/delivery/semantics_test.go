@@ -239,8 +239,6 @@ func keys[V any](m map[string]V) []string {
 func TestSubMinuteBuckets(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Layout.Width, cfg.Layout.Skew, cfg.Layout.MaxFuture = 10*time.Second, 5*time.Second, 2*time.Second
-	// One batch: gaps are filled between buckets seen before the watermark passes them
-	// (a live job adds wall-clock heartbeats for the rest).
 	tree := runStream(t, cfg, stream([]message.Message{
 		event("m1", "e1", "2026-11-20T10:00:01Z", "2026-11-20T10:00:00.500Z"),
 		event("m2", "e2", "2026-11-20T10:00:12Z", "2026-11-20T10:00:09.999Z"), // 2.001s late: within L
