@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -93,7 +94,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	cfg.Version = version.String()
-	fmt.Printf("Running: go run ./pipelines/eventdelivery %s --schema=examples/play-track/play_track.avsc\n", args[2:])
+	fmt.Printf("Running: go run ./pipelines/eventdelivery --event_type=play-track --schema=examples/play-track/play_track.avsc %s\n", strings.Join(args[2:], " "))
 	p, s := beam.NewPipelineWithRoot()
 	delivery.Build(s, cfg, nil)
 	start := time.Now()
