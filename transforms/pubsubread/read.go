@@ -172,6 +172,9 @@ func (fn *readFn) WatermarkEstimatorState(we *watermarkEstimator) int64 { return
 // results of those in flight, so that no pulled message is left behind at a checkpoint.
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, _ []byte, emit func(beam.EventTime, message.Message)) (sdf.ProcessContinuation, error) {
 	rest := rt.GetRestriction().(Restriction)
+	// The watermark downstream may already have seen: the one reported when the previous
+	// bundle checkpointed. Messages older than it are stamped with it (see emitBatch).
+	reported := we.CurrentWatermark()
 	// Ack while pulling. Beam's metrics are not safe for concurrent use within a bundle, so
 	// the ack goroutine only returns its counts; they are recorded here.
 	acked := make(chan struct{})
@@ -244,7 +247,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 		if firstPull.IsZero() {
 			firstPull = r.issued
 		}
-		n, oldest := fn.emitBatch(ctx, rt, r.msgs, we.CurrentWatermark(), emit)
+		n, oldest := fn.emitBatch(ctx, rt, r.msgs, reported, emit)
 		emitted += n
 		if n < len(r.msgs) {
 			lost, ending = true, true
@@ -330,9 +333,9 @@ func (fn *readFn) pullAsync(ctx context.Context, n int) chan pullResult {
 // emitBatch claims and emits msgs in order and returns how many it emitted and the oldest
 // publish time among them. When a claim fails, it nacks the messages not emitted.
 //
-// Each message is stamped with its publish time, or with the watermark wm when that is later
-// (a redelivery of an old message): an element stamped behind the watermark would be late
-// data, dropped downstream. The message keeps its real publish time.
+// Each message is stamped with its publish time, or with wm, the watermark reported at the
+// last checkpoint, when that is later (a redelivery of an old message): an element stamped
+// behind it would be late data, dropped downstream. The message keeps its real publish time.
 func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*pubsubpb.ReceivedMessage, wm time.Time, emit func(beam.EventTime, message.Message)) (int, time.Time) {
 	var oldest time.Time
 	h := testHooks.Load()
