@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -267,6 +268,9 @@ func init() {
 type expandFn struct{}
 
 func (f *expandFn) ProcessElement(c chunk, emit func(beam.EventTime, message.Message)) error {
+	if c.Start%time.Hour.Milliseconds() == 0 {
+		sampleHeap(c.Start)
+	}
 	msgs, err := replaygen.Generate(replaygen.Spec{
 		Start: time.UnixMilli(c.Start).UTC(), Span: time.Duration(c.Span) * time.Millisecond, Events: int(c.Events),
 		Retries: 0.03, Redelivers: 0.02, Skewed: 0.02, Future: 0.01, Invalid: 0.02, Seed: c.Seed,
@@ -278,6 +282,22 @@ func (f *expandFn) ProcessElement(c chunk, emit func(beam.EventTime, message.Mes
 		emit(mtime.FromMilliseconds(m.PublishTime), m.Message)
 	}
 	return nil
+}
+
+// heapAtHour holds the live heap (after a GC) when each hour's first chunk is generated,
+// by hour start: what earlier hours left behind (DoFns run in this process on Prism).
+var (
+	heapMu     sync.Mutex
+	heapAtHour = map[int64]uint64{}
+)
+
+func sampleHeap(hour int64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heapMu.Lock()
+	heapAtHour[hour] = ms.HeapInuse
+	heapMu.Unlock()
 }
 
 // BenchmarkMemoryHours streams EVENTDELIVERY_BENCH_HOURLY events an hour (100,000 by
@@ -340,6 +360,17 @@ func BenchmarkMemoryHours(b *testing.B) {
 				b.ReportMetric(float64(hours*perHour)/time.Since(start).Seconds(), "events/s")
 				b.ReportMetric(float64(vm(b, "VmHWM"))/1024, "peak-RSS-MiB")
 				b.ReportMetric(float64(before)/1024, "start-RSS-MiB")
+				// Live heap when the last hour starts, and its growth per hour since hour 2
+				// (hour 1 is still open while hour 2 fills).
+				heapMu.Lock()
+				last := heapAtHour[replayStart.Add(time.Duration(hours-1)*time.Hour).UnixMilli()]
+				second := heapAtHour[replayStart.Add(time.Hour).UnixMilli()]
+				clear(heapAtHour)
+				heapMu.Unlock()
+				b.ReportMetric(float64(last)/(1<<20), "heap-at-last-hour-MiB")
+				if hours > 2 {
+					b.ReportMetric((float64(last)-float64(second))/(1<<20)/float64(hours-2), "heap-growth-MiB/hour")
+				}
 			}
 		})
 	}
