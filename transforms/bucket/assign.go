@@ -23,8 +23,11 @@ func init() {
 
 var (
 	skewedEvents = beam.NewCounter("eventdelivery", "skewed")
-	movedEvents  = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
-	rerunEvents  = beam.NewCounter("eventdelivery", "already_delivered")
+	// MovedFromClosed counts events moved on because another job closed their bucket.
+	MovedFromClosed = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
+	// AlreadyDelivered counts events not written again because this run id closed their
+	// bucket already (a replay rerun).
+	AlreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
 )
 
 // Assign places every event (PCollection<message.Event>, timestamped with its publish time)
@@ -86,11 +89,11 @@ func (p *placer) place(ctx context.Context, start int64, emitSeen func(beam.Even
 		return 0, false, false, fmt.Errorf("bucket %s: %w", Format(start), err)
 	}
 	if !ok {
-		rerunEvents.Inc(ctx, 1)
+		AlreadyDelivered.Inc(ctx, 1)
 		return 0, false, false, nil
 	}
 	if moved {
-		movedEvents.Inc(ctx, 1)
+		MovedFromClosed.Inc(ctx, 1)
 	}
 	if !p.seen[to] {
 		p.seen[to] = true

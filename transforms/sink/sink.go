@@ -32,11 +32,7 @@ func init() {
 	register.Emitter2[beam.EventTime, manifest.Entry]()
 }
 
-var (
-	written    = beam.NewCounter("eventdelivery", "records_written")
-	movedLate  = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
-	skippedRun = beam.NewCounter("eventdelivery", "already_delivered")
-)
+var written = beam.NewCounter("eventdelivery", "records_written")
 
 // Config is the sink's configuration.
 type Config struct {
@@ -89,12 +85,12 @@ func (f *writeFn) ProcessElement(ctx context.Context, b dedupe.Batch, emit func(
 		return fmt.Errorf("write bucket %s: %w", bucket.Format(b.Bucket), err)
 	}
 	if !ok {
-		skippedRun.Inc(ctx, int64(len(b.Events)))
+		bucket.AlreadyDelivered.Inc(ctx, int64(len(b.Events)))
 		return nil
 	}
 	entry := manifest.Entry{Bucket: to, Duplicates: b.Duplicates}
 	if moved {
-		movedLate.Inc(ctx, int64(len(b.Events)))
+		bucket.MovedFromClosed.Inc(ctx, int64(len(b.Events)))
 	}
 	if len(b.Events) > 0 {
 		// Records were validated by decode: their bytes go into the file as they are.
