@@ -36,7 +36,7 @@ import (
 func init() {
 	beam.RegisterType(reflect.TypeOf((*Entry)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*bucket.Manifest)(nil)).Elem())
-	register.Function1x2[Entry, int64, Entry](keyByBucket)
+	register.DoFn2x3[beam.EventTime, Entry, beam.EventTime, int64, Entry](&keyFn{})
 	register.DoFn4x1[context.Context, int64, func(*Entry) bool, func(bucket.Manifest), error](&closeFn{})
 	register.Emitter1[bucket.Manifest]()
 	register.Iter1[Entry]()
@@ -71,15 +71,24 @@ type Config struct {
 // PCollection<bucket.Manifest>, one per bucket closed.
 func Close(s beam.Scope, cfg Config, entries ...beam.PCollection) beam.PCollection {
 	s = s.Scope("manifest.Close")
-	windowed := make([]beam.PCollection, len(entries))
+	keyed := make([]beam.PCollection, len(entries))
 	for i, e := range entries {
-		windowed[i] = bucket.Window(s, e, cfg.Target.Layout)
+		keyed[i] = bucket.Window(s, beam.ParDo(s, &keyFn{Layout: cfg.Target.Layout}, e), cfg.Target.Layout)
 	}
-	keyed := beam.ParDo(s, keyByBucket, beam.Flatten(s, windowed...))
-	return beam.ParDo(s, &closeFn{Config: cfg}, beam.GroupByKey(s, keyed))
+	return beam.ParDo(s, &closeFn{Config: cfg}, beam.GroupByKey(s, beam.Flatten(s, keyed...)))
 }
 
-func keyByBucket(e Entry) (int64, Entry) { return e.Bucket, e }
+// keyFn keys an entry by its bucket and stamps it no earlier than the bucket's own stamp, so
+// that an entry stamped early (a heartbeat sent at the start of its bucket, say) cannot close
+// the bucket before its close time: the run would then drop the bucket's own late-arriving
+// data as already delivered.
+type keyFn struct {
+	Layout bucket.Layout
+}
+
+func (f *keyFn) ProcessElement(ts beam.EventTime, e Entry) (beam.EventTime, int64, Entry) {
+	return max(ts, f.Layout.Stamp(e.Bucket)), e.Bucket, e
+}
 
 type closeFn struct {
 	Config Config
