@@ -84,7 +84,8 @@ const (
 
 // Closes remembers which buckets are closed, so that a writer asks the store once per
 // bucket. A closed bucket stays closed; an open one is asked again after ForgetOpen, or once
-// OpenFor has passed.
+// OpenFor has passed. It remembers at most Remember closed buckets, the newest, so that a
+// job that runs for months holds no more than a long job does: an older one is asked again.
 type Closes struct {
 	Target  Target
 	OpenFor time.Duration // how long an open bucket is believed open; 0: until ForgetOpen
@@ -92,6 +93,9 @@ type Closes struct {
 	closed  map[int64]Status
 	open    map[int64]time.Time // when the bucket was seen open
 }
+
+// Remember is how many closed buckets a Closes keeps: weeks of hours, hours of seconds.
+const Remember = 2048
 
 // NewCloses returns a bucket status cache on store.
 func NewCloses(t Target, st *objstore.Store) *Closes {
@@ -114,15 +118,44 @@ func (c *Closes) Status(ctx context.Context, start int64) (Status, error) {
 		return Open, err
 	}
 	if m == nil {
-		c.open[start] = time.Now()
+		c.rememberOpen(start)
 		return Open, nil
 	}
 	s := ClosedByOther
 	if m.RunID == c.Target.RunID {
 		s = ClosedByUs
 	}
+	delete(c.open, start)
 	c.closed[start] = s
+	if len(c.closed) > Remember {
+		delete(c.closed, oldest(c.closed))
+	}
 	return s, nil
+}
+
+// rememberOpen notes that bucket start is open now, and forgets what has expired.
+func (c *Closes) rememberOpen(start int64) {
+	now := time.Now()
+	if c.OpenFor > 0 {
+		for b, seen := range c.open {
+			if now.Sub(seen) >= c.OpenFor {
+				delete(c.open, b)
+			}
+		}
+	}
+	c.open[start] = now
+}
+
+// oldest returns the earliest bucket start in m.
+func oldest(m map[int64]Status) int64 {
+	first := true
+	var o int64
+	for b := range m {
+		if first || b < o {
+			o, first = b, false
+		}
+	}
+	return o
 }
 
 // Resolve returns where data for bucket start goes: start itself when open, the next open

@@ -1,0 +1,97 @@
+package bucket
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+)
+
+// closeBucket writes the manifest of bucket start as run id closed it.
+func closeBucket(t *testing.T, st *objstore.Store, tg Target, start int64, runID string) {
+	t.Helper()
+	b, err := json.Marshal(Manifest{EventType: tg.EventType, RunID: runID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(context.Background(), tg.ManifestPath(start), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloses(t *testing.T) {
+	ctx := context.Background()
+	tg := Target{Root: t.TempDir(), EventType: "play-track", Layout: Layout{Width: time.Hour}, RunID: "run-2"}
+	st, err := objstore.Open(ctx, tg.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := time.Hour.Milliseconds()
+	c := NewCloses(tg, st)
+
+	if to, moved, ok, err := c.Resolve(ctx, 0); err != nil || to != 0 || moved || !ok {
+		t.Fatalf("open bucket: Resolve = %d, %v, %v, %v; want 0, false, true", to, moved, ok, err)
+	}
+	closeBucket(t, st, tg, 0, "run-1")
+	if s, _ := c.Status(ctx, 0); s != Open {
+		t.Errorf("before ForgetOpen, a bucket seen open is believed open: got %v", s)
+	}
+	c.ForgetOpen()
+	if to, moved, ok, err := c.Resolve(ctx, 0); err != nil || to != h || !moved || !ok {
+		t.Errorf("closed by another run: Resolve = %d, %v, %v, %v; want %d, true, true", to, moved, ok, err, h)
+	}
+	closeBucket(t, st, tg, h, "run-2")
+	c.ForgetOpen()
+	if _, _, ok, err := c.Resolve(ctx, h); err != nil || ok {
+		t.Errorf("closed by this run: Resolve ok = %v, %v; want false (already delivered)", ok, err)
+	}
+	if to, moved, ok, err := c.Resolve(ctx, 0); err != nil || to != 2*h || !moved || !ok {
+		t.Errorf("two closed buckets: Resolve = %d, %v, %v, %v; want %d, true, true", to, moved, ok, err, 2*h)
+	}
+}
+
+// A job that runs for months keeps no more than Remember closed buckets, and still answers
+// right for one it forgot.
+func TestClosesRemembersTheNewest(t *testing.T) {
+	ctx := context.Background()
+	tg := Target{Root: t.TempDir(), EventType: "play-track", Layout: Layout{Width: time.Second}, RunID: "run-2"}
+	st, err := objstore.Open(ctx, tg.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := time.Second.Milliseconds()
+	c := NewCloses(tg, st)
+	n := int64(Remember + 50)
+	for b := range n {
+		closeBucket(t, st, tg, b*s, "run-1")
+		if got, err := c.Status(ctx, b*s); err != nil || got != ClosedByOther {
+			t.Fatalf("bucket %d: Status = %v, %v; want closed by another run", b, got, err)
+		}
+	}
+	if len(c.closed) != Remember {
+		t.Errorf("remembers %d closed buckets, want %d", len(c.closed), Remember)
+	}
+	if _, ok := c.closed[0]; ok {
+		t.Error("still remembers the oldest bucket")
+	}
+	if _, ok := c.closed[(n-1)*s]; !ok {
+		t.Error("forgot the newest bucket")
+	}
+	if got, err := c.Status(ctx, 0); err != nil || got != ClosedByOther {
+		t.Errorf("a forgotten bucket: Status = %v, %v; want closed by another run", got, err)
+	}
+
+	// Buckets seen open are forgotten once OpenFor has passed.
+	c.OpenFor = time.Minute
+	c.open[-s] = time.Now().Add(-2 * time.Minute)
+	if got, err := c.Status(ctx, n*s); err != nil || got != Open {
+		t.Fatalf("Status = %v, %v; want open", got, err)
+	}
+	if _, ok := c.open[-s]; ok || len(c.open) != 1 {
+		t.Errorf("open buckets remembered: %v, want only the one just seen", c.open)
+	}
+}
