@@ -111,6 +111,26 @@ type Replay struct {
 	Invalid    int
 }
 
+// Add counts msgs into r, placing them with layout; seen holds the (bucket, event id) pairs
+// counted so far.
+func (r *Replay) Add(msgs []replaygen.Message, layout bucket.Layout, seen map[string]bool) {
+	for _, m := range msgs {
+		r.Messages++
+		if !m.Valid {
+			r.Invalid++
+			continue
+		}
+		r.Valid++
+		b, _ := layout.Place(m.ClientTime.UnixMilli(), m.PublishTime)
+		key := fmt.Sprint(b, "/", m.EventID)
+		if !seen[key] {
+			seen[key] = true
+			r.Unique++
+		}
+	}
+	r.Duplicates = r.Valid - r.Unique
+}
+
 // WriteReplay writes n play-track messages to path: about 5% duplicates (client retries and
 // Pub/Sub redeliveries), 3% skewed clocks, 2% invalid messages, all in Avro binary, published
 // over span from start. They are generated in chunks of at most 100,000 so that a large
@@ -143,21 +163,9 @@ func WriteReplay(path string, n int, start time.Time, span time.Duration, layout
 		for _, m := range msgs[:want] {
 			w.Write(replay.Format(m.Message))
 			w.WriteByte('\n')
-			r.Messages++
-			if !m.Valid {
-				r.Invalid++
-				continue
-			}
-			r.Valid++
-			b, _ := layout.Place(m.ClientTime.UnixMilli(), m.PublishTime)
-			key := fmt.Sprint(b, "/", m.EventID)
-			if !seen[key] {
-				seen[key] = true
-				r.Unique++
-			}
 		}
+		r.Add(msgs[:want], layout, seen)
 	}
-	r.Duplicates = r.Valid - r.Unique
 	if err := w.Flush(); err != nil {
 		return Replay{}, err
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +30,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/replaygen"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
@@ -257,24 +260,35 @@ type chunk struct {
 	Seed                uint64
 }
 
+// spec is what the chunk's messages are generated from.
+func (c chunk) spec() replaygen.Spec {
+	return replaygen.Spec{
+		Start: time.UnixMilli(c.Start).UTC(), Span: time.Duration(c.Span) * time.Millisecond, Events: int(c.Events),
+		Retries: 0.03, Redelivers: 0.02, Skewed: 0.02, Future: 0.01, Invalid: 0.02, Seed: c.Seed,
+	}
+}
+
 func init() {
 	beam.RegisterType(reflect.TypeOf((*chunk)(nil)).Elem())
 	register.DoFn2x1[chunk, func(beam.EventTime, message.Message), error](&expandFn{})
+	register.DoFn2x0[chunk, func(beam.EventTime, int64)](&beatFn{})
 	register.Emitter2[beam.EventTime, message.Message]()
+	register.Emitter2[beam.EventTime, int64]()
 }
 
 // expandFn generates a chunk's messages inside the pipeline, stamped with their publish
 // times, so that the input does not sit in memory (a TestStream holds all its elements).
-type expandFn struct{}
+// When an hour's first chunk comes, it samples the live heap and counts the closed hours
+// under Out.
+type expandFn struct {
+	Out string
+}
 
 func (f *expandFn) ProcessElement(c chunk, emit func(beam.EventTime, message.Message)) error {
-	if c.Start%time.Hour.Milliseconds() == 0 {
-		sampleHeap(c.Start)
+	if c.Start%(time.Hour.Milliseconds()/sampleEvery) == 0 {
+		sampleHour(c.Start, f.Out)
 	}
-	msgs, err := replaygen.Generate(replaygen.Spec{
-		Start: time.UnixMilli(c.Start).UTC(), Span: time.Duration(c.Span) * time.Millisecond, Events: int(c.Events),
-		Retries: 0.03, Redelivers: 0.02, Skewed: 0.02, Future: 0.01, Invalid: 0.02, Seed: c.Seed,
-	})
+	msgs, err := replaygen.Generate(c.spec())
 	if err != nil {
 		return err
 	}
@@ -284,38 +298,96 @@ func (f *expandFn) ProcessElement(c chunk, emit func(beam.EventTime, message.Mes
 	return nil
 }
 
-// heapAtHour holds the live heap (after a GC) when each hour's first chunk is generated,
-// by hour start: what earlier hours left behind (DoFns run in this process on Prism).
+// beatFn is the benchmark's wall clock: a heartbeat for the hour of each chunk, stamped
+// for its bucket, as heartbeat.Clock sends them in a live job.
+type beatFn struct {
+	Layout bucket.Layout
+}
+
+func (f *beatFn) ProcessElement(c chunk, emit func(beam.EventTime, int64)) {
+	hour := c.Start - c.Start%time.Hour.Milliseconds()
+	emit(f.Layout.Stamp(hour), hour)
+}
+
+// hourSample is what the process held during an hour: the least live heap after a GC
+// (DoFns run in this process on Prism) of sampleEvery samples, and how many hours were
+// closed when it started.
+type hourSample struct {
+	Heap   uint64
+	Closed int
+}
+
+// sampleEvery is how many times an hour the heap is sampled. Prism runs stages
+// concurrently, so a sample catches the hours in flight at some stage of their way; the
+// least of an hour's samples is what earlier hours left behind.
+const sampleEvery = 4
+
 var (
-	heapMu     sync.Mutex
-	heapAtHour = map[int64]uint64{}
+	samplesMu sync.Mutex
+	samples   = map[int64]hourSample{}
 )
 
-func sampleHeap(hour int64) {
+func sampleHour(at int64, out string) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	heapMu.Lock()
-	heapAtHour[hour] = ms.HeapInuse
-	heapMu.Unlock()
+	h := at - at%time.Hour.Milliseconds()
+	samplesMu.Lock()
+	defer samplesMu.Unlock()
+	got, ok := samples[h]
+	if !ok {
+		got.Heap = ms.HeapAlloc
+	}
+	got.Heap = min(got.Heap, ms.HeapAlloc)
+	if dir := os.Getenv("EVENTDELIVERY_BENCH_HEAPPROFILES"); dir != "" {
+		writeHeapProfile(filepath.Join(dir, time.UnixMilli(at).UTC().Format("heap-1504.pprof")))
+	}
+	if at == h {
+		closed, _ := filepath.Glob(filepath.Join(out, "*", "*", "*", "*", "*", bucket.ManifestName))
+		got.Closed = len(closed)
+	}
+	samples[h] = got
+}
+
+// writeHeapProfile writes the heap profile to path, for pprof.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		slog.Warn("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		slog.Warn("heap profile", "err", err)
+	}
+}
+
+// slope is the least-squares slope of ys against their index.
+func slope(ys []float64) float64 {
+	n := float64(len(ys))
+	var sx, sy, sxy, sxx float64
+	for i, y := range ys {
+		x := float64(i)
+		sx, sy, sxy, sxx = sx+x, sy+y, sxy+x*y, sxx+x*x
+	}
+	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
 }
 
 // BenchmarkMemoryHours streams EVENTDELIVERY_BENCH_HOURLY events an hour (100,000 by
-// default) through the full pipeline, the watermark advancing hour by hour (a TestStream of
-// chunk seeds; the messages are generated inside the pipeline), for EVENTDELIVERY_BENCH_HOURS
-// hours (1,2,4), and
-// reports the peak RSS of each: when an hour's state and buffers are released once it
-// closes, more hours do not raise the peak. Skipped unless EVENTDELIVERY_BENCH_MEMORY is set.
+// default) through the full pipeline as a live job runs it, once for each count of hours in
+// EVENTDELIVERY_BENCH_HOURS (say 4,16; skipped when unset): the watermark advances every 3
+// minutes of event time (a TestStream of chunk seeds; the messages are generated inside the
+// pipeline) with heartbeats for each hour, so that hours close as the stream goes. It reports the peak RSS
+// and the live heap from hour 3 on (two hours are in flight at a time before that): its mean
+// and its slope. When an hour's state and buffers are released once it closes, more hours
+// raise neither the peak nor the heap.
 func BenchmarkMemoryHours(b *testing.B) {
-	if os.Getenv("EVENTDELIVERY_BENCH_MEMORY") == "" {
-		b.Skip("set EVENTDELIVERY_BENCH_MEMORY=1000000 to run")
+	list := os.Getenv("EVENTDELIVERY_BENCH_HOURS")
+	if list == "" {
+		b.Skip("set EVENTDELIVERY_BENCH_HOURS=4,16 to run")
 	}
 	perHour := envInt(b, "EVENTDELIVERY_BENCH_HOURLY", 100_000)
 	const chunks = 20
-	list := os.Getenv("EVENTDELIVERY_BENCH_HOURS")
-	if list == "" {
-		list = "1,2,4"
-	}
 	for _, h := range strings.Split(list, ",") {
 		hours, err := strconv.Atoi(h)
 		if err != nil || hours < 1 {
@@ -324,30 +396,38 @@ func BenchmarkMemoryHours(b *testing.B) {
 		b.Run(fmt.Sprintf("hours=%d", hours), func(b *testing.B) {
 			for b.Loop() {
 				cfg := Config("", b.TempDir())
+				// Live: heartbeats close the hours, not a gap filler at the end of input.
+				cfg.Subscription = "projects/bench/subscriptions/play-track"
 				c := teststream.NewConfig()
+				var want Replay
+				seen := map[string]bool{}
+				var chunkList []chunk
 				for h := range hours {
 					start := replayStart.Add(time.Duration(h) * time.Hour)
 					span := time.Hour / chunks
-					var elems []any
 					for k := range chunks {
-						elems = append(elems, chunk{
-							Start: start.Add(time.Duration(k) * span).UnixMilli(), Span: span.Milliseconds(),
+						from := start.Add(time.Duration(k) * span)
+						ck := chunk{
+							Start: from.UnixMilli(), Span: span.Milliseconds(),
 							Events: int64(perHour * 100 / 107 / chunks), Seed: uint64(h*chunks + k + 1),
-						})
-					}
-					if err := c.AddElements(start.UnixMilli(), elems...); err != nil {
-						b.Fatal(err)
-					}
-					if err := c.AdvanceWatermark(start.Add(time.Hour).UnixMilli()); err != nil {
-						b.Fatal(err)
+						}
+						chunkList = append(chunkList, ck)
+						if err := c.AddElements(from.UnixMilli(), ck); err != nil {
+							b.Fatal(err)
+						}
+						if err := c.AdvanceWatermark(from.Add(span).UnixMilli()); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
 				if err := c.AdvanceWatermarkToInfinity(); err != nil {
 					b.Fatal(err)
 				}
 				p, s := beam.NewPipelineWithRoot()
-				msgs := beam.ParDo(s, &expandFn{}, teststream.Create(s, c))
-				delivery.Deliver(s, cfg, msgs, beam.PCollection{})
+				seeds := teststream.Create(s, c)
+				msgs := beam.ParDo(s, &expandFn{Out: cfg.Output}, seeds)
+				beats := heartbeat.Beats(s, beam.ParDo(s, &beatFn{Layout: cfg.Layout}, seeds))
+				delivery.Deliver(s, cfg, msgs, beam.PCollection{}, beats)
 				debug.FreeOSMemory()
 				before := vm(b, "VmRSS")
 				if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
@@ -360,16 +440,36 @@ func BenchmarkMemoryHours(b *testing.B) {
 				b.ReportMetric(float64(hours*perHour)/time.Since(start).Seconds(), "events/s")
 				b.ReportMetric(float64(vm(b, "VmHWM"))/1024, "peak-RSS-MiB")
 				b.ReportMetric(float64(before)/1024, "start-RSS-MiB")
-				// Live heap when the last hour starts, and its growth per hour since hour 2
-				// (hour 1 is still open while hour 2 fills).
-				heapMu.Lock()
-				last := heapAtHour[replayStart.Add(time.Duration(hours-1)*time.Hour).UnixMilli()]
-				second := heapAtHour[replayStart.Add(time.Hour).UnixMilli()]
-				clear(heapAtHour)
-				heapMu.Unlock()
-				b.ReportMetric(float64(last)/(1<<20), "heap-at-last-hour-MiB")
-				if hours > 2 {
-					b.ReportMetric((float64(last)-float64(second))/(1<<20)/float64(hours-2), "heap-growth-MiB/hour")
+
+				samplesMu.Lock()
+				var heap []float64
+				var series []string
+				for h := range hours {
+					got := samples[replayStart.Add(time.Duration(h)*time.Hour).UnixMilli()]
+					heap = append(heap, float64(got.Heap)/(1<<20))
+					series = append(series, fmt.Sprintf("%.0f MiB/%d closed", heap[h], got.Closed))
+				}
+				clear(samples)
+				samplesMu.Unlock()
+				b.Logf("each hour: least live heap/hours closed when it started: %s", strings.Join(series, ", "))
+				// Every distinct event once, in hours that closed.
+				for _, ck := range chunkList {
+					msgs, err := replaygen.Generate(ck.spec())
+					if err != nil {
+						b.Fatal(err)
+					}
+					want.Add(msgs, cfg.Layout, seen)
+				}
+				check(b, "full", cfg, want)
+				b.ReportMetric(heap[hours-1], "heap-at-last-hour-MiB")
+				if hours >= 6 {
+					steady := heap[2:]
+					var sum float64
+					for _, v := range steady {
+						sum += v
+					}
+					b.ReportMetric(sum/float64(len(steady)), "heap-mean-MiB")
+					b.ReportMetric(slope(steady), "heap-slope-MiB/hour")
 				}
 			}
 		})

@@ -172,5 +172,20 @@ func report(results map[string]result) (missing bool) {
 		fmt.Printf("  emulator publish %8.0f msgs/s, pull+ack %8.0f msgs/s\n", pub, pull)
 		fmt.Printf("  pipeline reads   %8.0f events/s = %.2f of the emulator's pull+ack; every bucket closed %.1fs after start\n", read, read/pull, closed)
 	}
+
+	const hours = "BenchmarkMemoryHours/hours="
+	short, _, _, okShort := get(hours+"4", "peak-RSS-MiB")
+	long, _, _, okLong := get(hours+"16", "peak-RSS-MiB")
+	if okShort && okLong {
+		mean, _, _, _ := get(hours+"16", "heap-mean-MiB")
+		slope, _, _, _ := get(hours+"16", "heap-slope-MiB/hour")
+		fmt.Println("\nMemory across hours (a live stream on Prism, 100,000 events an hour; hours close as it goes):")
+		fmt.Printf("  peak RSS: 4 hours %.0f MiB, 16 hours %.0f MiB: ratio %.2f   target ≤ 1.2: %s\n", short, long, long/short, verdict(long/short <= 1.2))
+		fmt.Printf("  live heap from hour 3 to 16: mean %.0f MiB, slope %+.2f MiB/hour (%+.2f %%/hour)   target ≤ 2 %%/hour: %s\n",
+			mean, slope, 100*slope/mean, verdict(slope <= 0.02*mean))
+	} else {
+		fmt.Println("\n  memory-across-hours figures missing")
+		missing = true
+	}
 	return missing
 }
