@@ -21,14 +21,21 @@ func closeBucket(t *testing.T, st *objstore.Store, tg Target, start int64, runID
 	}
 }
 
-func TestCloses(t *testing.T) {
-	ctx := context.Background()
-	tg := Target{Root: t.TempDir(), EventType: "play-track", Layout: Layout{Width: time.Hour}, RunID: "run-2"}
-	st, err := objstore.Open(ctx, tg.Root)
+// localTarget returns a target of run-2 with buckets of width, on local disk.
+func localTarget(t *testing.T, width time.Duration) (Target, *objstore.Store) {
+	t.Helper()
+	tg := Target{Root: t.TempDir(), EventType: "play-track", Layout: Layout{Width: width}, RunID: "run-2"}
+	st, err := objstore.Open(context.Background(), tg.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return tg, st
+}
+
+func TestCloses(t *testing.T) {
+	ctx := context.Background()
+	tg, st := localTarget(t, time.Hour)
 	h := time.Hour.Milliseconds()
 	c := NewCloses(tg, st)
 
@@ -57,12 +64,7 @@ func TestCloses(t *testing.T) {
 // right for one it forgot.
 func TestClosesRemembersTheNewest(t *testing.T) {
 	ctx := context.Background()
-	tg := Target{Root: t.TempDir(), EventType: "play-track", Layout: Layout{Width: time.Second}, RunID: "run-2"}
-	st, err := objstore.Open(ctx, tg.Root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	tg, st := localTarget(t, time.Second)
 	s := time.Second.Milliseconds()
 	c := NewCloses(tg, st)
 	n := int64(Remember + 50)
