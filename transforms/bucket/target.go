@@ -18,6 +18,12 @@ type Target struct {
 	EventType string
 	Layout    Layout
 	RunID     string // unique per job; it is in every file name the job writes
+	// Rerun says the input is a bounded replay that may run again under the same run id:
+	// a bucket this run id closed then already holds its events, which are not written
+	// twice. A live job leaves it false: what reaches a bucket it closed itself came late
+	// (a message delivered out of order, behind the watermark) and moves to the next open
+	// bucket like any late event, so that it is not lost.
+	Rerun bool
 }
 
 // Dir returns the folder of bucket start.
@@ -78,8 +84,8 @@ type Status int
 
 const (
 	Open          Status = iota // the bucket takes data
-	ClosedByUs                  // closed by this run id: its data is already there (a rerun)
-	ClosedByOther               // closed by another job: data moves to the next open bucket
+	ClosedByUs                  // closed by this run id, rerunning a replay: its data is already there
+	ClosedByOther               // closed by another job, or by this live job: data moves to the next open bucket
 )
 
 // Closes remembers which buckets are closed, so that a writer asks the store once per
@@ -122,7 +128,7 @@ func (c *Closes) Status(ctx context.Context, start int64) (Status, error) {
 		return Open, nil
 	}
 	s := ClosedByOther
-	if m.RunID == c.Target.RunID {
+	if m.RunID == c.Target.RunID && c.Target.Rerun {
 		s = ClosedByUs
 	}
 	delete(c.open, start)

@@ -36,6 +36,7 @@ func localTarget(t *testing.T, width time.Duration) (Target, *objstore.Store) {
 func TestCloses(t *testing.T) {
 	ctx := context.Background()
 	tg, st := localTarget(t, time.Hour)
+	tg.Rerun = true
 	h := time.Hour.Milliseconds()
 	c := NewCloses(tg, st)
 
@@ -57,6 +58,13 @@ func TestCloses(t *testing.T) {
 	}
 	if to, moved, ok, err := c.Resolve(ctx, 0); err != nil || to != 2*h || !moved || !ok {
 		t.Errorf("two closed buckets: Resolve = %d, %v, %v, %v; want %d, true, true", to, moved, ok, err, 2*h)
+	}
+
+	// A live job (no rerun) moves what comes late for a bucket it closed itself.
+	tg.Rerun = false
+	live := NewCloses(tg, st)
+	if to, moved, ok, err := live.Resolve(ctx, h); err != nil || to != 2*h || !moved || !ok {
+		t.Errorf("live, closed by this run: Resolve = %d, %v, %v, %v; want %d, true, true", to, moved, ok, err, 2*h)
 	}
 }
 

@@ -37,7 +37,7 @@ type Config struct {
 
 // Target returns where the pipeline writes.
 func (c Config) Target() bucket.Target {
-	return bucket.Target{Root: c.Output, EventType: c.EventType, Layout: c.Layout, RunID: c.RunID}
+	return bucket.Target{Root: c.Output, EventType: c.EventType, Layout: c.Layout, RunID: c.RunID, Rerun: c.Subscription == ""}
 }
 
 // Flags holds the raw flag values of Params.
