@@ -56,15 +56,24 @@ type Writer struct {
 	zbuf  []byte // snappy's output, reused
 }
 
+// Meta is an entry of the file header's metadata, after avro.schema and avro.codec. Keys
+// must not start with "avro.".
+type Meta struct {
+	Key, Value string
+}
+
 // NewWriter starts the file called name (its sync marker derives from the name) with the
-// given schema (JSON) in its header.
-func NewWriter(schema, name string) *Writer {
+// given schema (JSON) and metadata, in that order, in its header.
+func NewWriter(schema, name string, meta ...Meta) *Writer {
 	w := &Writer{sync: SyncMarker(name)}
 	w.buf = make([]byte, 0, len(schema)+64)
 	w.buf = append(w.buf, magic...)
-	w.buf = binary.AppendVarint(w.buf, 2) // one map block of two entries
+	w.buf = binary.AppendVarint(w.buf, int64(2+len(meta))) // one map block
 	w.buf = appendBytes(w.buf, "avro.schema", []byte(schema))
 	w.buf = appendBytes(w.buf, "avro.codec", []byte(Codec))
+	for _, m := range meta {
+		w.buf = appendBytes(w.buf, m.Key, []byte(m.Value))
+	}
 	w.buf = append(w.buf, 0) // end of the map
 	w.buf = append(w.buf, w.sync[:]...)
 	return w
@@ -152,4 +161,25 @@ func Read(data []byte) (schema string, records []any, err error) {
 		records = append(records, rec)
 	}
 	return r.Codec().Schema(), records, r.Err()
+}
+
+// Info is what Stat reads of a file without decoding its records.
+type Info struct {
+	Records int64
+	Meta    map[string][]byte // the header's metadata, avro.schema and avro.codec included
+}
+
+// Stat counts the records of an object container file block by block, without decoding
+// them, and returns its header's metadata.
+func Stat(data []byte) (Info, error) {
+	r, err := goavro.NewOCFReader(bytes.NewReader(data))
+	if err != nil {
+		return Info{}, err
+	}
+	info := Info{Meta: r.MetaData()}
+	for r.Scan() {
+		info.Records += r.RemainingBlockItems()
+		r.SkipThisBlockAndReset()
+	}
+	return info, r.Err()
 }

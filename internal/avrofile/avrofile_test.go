@@ -163,3 +163,33 @@ func TestEmptyFile(t *testing.T) {
 		t.Errorf("%d records in an empty file", len(got))
 	}
 }
+
+func TestMetaAndStat(t *testing.T) {
+	c := playTrack(t)
+	for _, n := range []int{0, 1, 3000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			_, bins := records(t, c, n)
+			w := NewWriter(c.Schema(), "part-r1-0-0.avro", Meta{"eventdelivery.duplicates", "7"}, Meta{"eventdelivery.skewed", "2"})
+			for _, b := range bins {
+				w.Append(b)
+			}
+			data := w.Bytes()
+			if _, _, got := readGoavro(t, data); len(got) != n {
+				t.Fatalf("goavro reads %d records, want %d", len(got), n)
+			}
+			info, err := Stat(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Records != int64(n) {
+				t.Errorf("Stat counts %d records, want %d", info.Records, n)
+			}
+			if d, s := string(info.Meta["eventdelivery.duplicates"]), string(info.Meta["eventdelivery.skewed"]); d != "7" || s != "2" {
+				t.Errorf("metadata: duplicates %q, skewed %q; want 7 and 2", d, s)
+			}
+		})
+	}
+	if _, err := Stat([]byte("not avro")); err == nil {
+		t.Error("Stat of a file that is not Avro: no error")
+	}
+}

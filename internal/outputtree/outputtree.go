@@ -146,6 +146,13 @@ func (t *Tree) Check() []string {
 				problems = append(problems, fmt.Sprintf("%s: manifest lists %s, which does not exist", d, name))
 			}
 		}
+		var dead int64
+		for _, f := range b.Manifest.DeadLetterFiles {
+			dead += f.Records
+		}
+		if n := int64(len(t.DeadLetters[d])); dead != b.Manifest.Invalid || n != dead {
+			problems = append(problems, fmt.Sprintf("%s: manifest counts %d invalid in dead-letter files of %d records; the dead-letter folder holds %d", d, b.Manifest.Invalid, dead, n))
+		}
 	}
 	return problems
 }

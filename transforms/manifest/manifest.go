@@ -18,10 +18,12 @@ package manifest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +61,21 @@ type Entry struct {
 	Invalid    int64
 }
 
+// Keys of the counts a data file carries in its header, so that a job that closes a bucket
+// another job wrote into counts that job's duplicates and skewed events too.
+const (
+	MetaDuplicates = "eventdelivery.duplicates"
+	MetaSkewed     = "eventdelivery.skewed"
+)
+
+// FileMeta returns the header metadata of the data file of e.
+func FileMeta(e Entry) []avrofile.Meta {
+	return []avrofile.Meta{
+		{Key: MetaDuplicates, Value: strconv.FormatInt(e.Duplicates, 10)},
+		{Key: MetaSkewed, Value: strconv.FormatInt(e.Skewed, 10)},
+	}
+}
+
 // Config is what Close needs to know besides the entries.
 type Config struct {
 	Target  bucket.Target
@@ -80,8 +97,7 @@ func Close(s beam.Scope, cfg Config, entries ...beam.PCollection) beam.PCollecti
 
 // keyFn keys an entry by its bucket and stamps it no earlier than the bucket's own stamp, so
 // that an entry stamped early (a heartbeat sent at the start of its bucket, say) cannot close
-// the bucket before its close time: the run would then drop the bucket's own late-arriving
-// data as already delivered.
+// the bucket before its close time, and so before its files exist.
 type keyFn struct {
 	Layout bucket.Layout
 }
@@ -136,7 +152,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*En
 		Files:           []bucket.File{},
 		DeadLetterFiles: []bucket.File{},
 	}
-	known := map[string]int64{}
+	known, knownDead := map[string]int64{}, map[string]int64{}
 	var e Entry
 	for iter(&e) {
 		m.Duplicates += e.Duplicates
@@ -144,18 +160,28 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*En
 		m.Invalid += e.Invalid
 		switch {
 		case e.DeadLetter:
-			m.DeadLetterFiles = append(m.DeadLetterFiles, bucket.File{Name: path.Base(e.Name), Records: e.Invalid})
+			knownDead[path.Base(e.Name)] = e.Invalid
 		case e.Name != "":
 			known[path.Base(e.Name)] = e.Records
 		}
 	}
-	if m.Files, err = f.files(ctx, t.Dir(start), known); err != nil {
+	// The folders may also hold files of a job this one replaced: they count too.
+	files, other, err := f.files(ctx, t.Dir(start), known)
+	if err != nil {
 		return err
 	}
+	m.Files = files
 	for _, file := range m.Files {
 		m.Records += file.Records
 	}
-	slices.SortFunc(m.DeadLetterFiles, func(a, b bucket.File) int { return strings.Compare(a.Name, b.Name) })
+	m.Duplicates += other.Duplicates
+	m.Skewed += other.Skewed
+	dead, otherDead, err := f.files(ctx, t.DeadLetterDir(start), knownDead)
+	if err != nil {
+		return err
+	}
+	m.DeadLetterFiles = dead
+	m.Invalid += otherDead.Records
 	body, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -169,15 +195,16 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*En
 	return nil
 }
 
-// files lists the data files in dir with their record counts: from this job's entries, or
-// read from the file when another job (a predecessor) wrote it.
-func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64) ([]bucket.File, error) {
+// files lists the files in dir with their record counts: from this job's entries (known),
+// or read from the file when another job (a predecessor) wrote it; other sums what the
+// files of other jobs hold: records and the counts in their headers.
+func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64) (out []bucket.File, other Entry, err error) {
 	names, err := f.store.List(ctx, bucket.Join(dir, "part-*.avro"))
 	if err != nil {
-		return nil, err
+		return nil, Entry{}, err
 	}
 	seen := map[string]bool{}
-	var out []bucket.File
+	out = []bucket.File{}
 	for _, n := range names {
 		base := path.Base(n)
 		seen[base] = true
@@ -185,13 +212,16 @@ func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64)
 		if !ok {
 			data, err := f.store.Read(ctx, n)
 			if err != nil {
-				return nil, err
+				return nil, Entry{}, err
 			}
-			_, recs, err := avrofile.Read(data)
+			info, err := avrofile.Stat(data)
 			if err != nil {
-				return nil, err
+				return nil, Entry{}, fmt.Errorf("%s: %w", n, err)
 			}
-			records = int64(len(recs))
+			records = info.Records
+			other.Records += records
+			other.Duplicates += metaCount(info.Meta[MetaDuplicates])
+			other.Skewed += metaCount(info.Meta[MetaSkewed])
 		}
 		out = append(out, bucket.File{Name: base, Records: records})
 	}
@@ -201,5 +231,12 @@ func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64)
 		}
 	}
 	slices.SortFunc(out, func(a, b bucket.File) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	return out, other, nil
+}
+
+// metaCount reads a count from a file header; files written before the counts were there
+// have none, which counts as 0.
+func metaCount(v []byte) int64 {
+	n, _ := strconv.ParseInt(string(v), 10, 64)
+	return n
 }

@@ -92,15 +92,18 @@ func (f *writeFn) ProcessElement(ctx context.Context, b dedupe.Batch, emit func(
 	if moved {
 		bucket.MovedFromClosed.Inc(ctx, int64(len(b.Events)))
 	}
+	for _, e := range b.Events {
+		if e.Skewed || moved {
+			entry.Skewed++
+		}
+	}
 	if len(b.Events) > 0 {
-		// Records were validated by decode: their bytes go into the file as they are.
+		// Records were validated by decode: their bytes go into the file as they are. The
+		// counts go in its header, for a successor that closes the bucket.
 		name := bucket.Join(t.Dir(to), FileName(t.RunID, b.Pane, b.Shard))
-		w := avrofile.NewWriter(f.Config.Schema, name)
+		w := avrofile.NewWriter(f.Config.Schema, name, manifest.FileMeta(entry)...)
 		for _, e := range b.Events {
 			w.Append(e.Record)
-			if e.Skewed || moved {
-				entry.Skewed++
-			}
 		}
 		if err := f.store.Write(ctx, name, w.Bytes()); err != nil {
 			return err

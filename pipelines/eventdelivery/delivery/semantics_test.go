@@ -228,6 +228,37 @@ func TestNextJobClosesWhatThePreviousLeftOpen(t *testing.T) {
 	}
 }
 
+// TestHandoverManifestCountsBothRuns: the manifest of a bucket closed by a successor counts
+// what its predecessor wrote there too: records, duplicates, skewed events and dead letters.
+func TestHandoverManifestCountsBothRuns(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.NowMs = ts("2026-11-20T10:40:00Z").UnixMilli() // 10h is not over yet
+	runStream(t, cfg, stream([]message.Message{
+		event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z"),
+		event("m1b", "e1", "2026-11-20T10:06:00Z", "2026-11-20T10:04:00Z"), // client retry
+		event("m3", "e3", "2026-11-20T10:35:00Z", "2026-11-20T09:00:00Z"), // skewed into 10h
+		{ID: "bad", PublishTime: ts("2026-11-20T10:36:00Z").UnixMilli(), Data: []byte("x")},
+	}))
+	cfg2 := cfg
+	cfg2.RunID, cfg2.NowMs = "r2", ts("2026-11-20T12:00:00Z").UnixMilli()
+	tree := runStream(t, cfg2, stream([]message.Message{
+		event("m2", "e2", "2026-11-20T10:37:00Z", "2026-11-20T10:34:00Z"),
+		event("m2b", "e2", "2026-11-20T10:38:00Z", "2026-11-20T10:34:00Z"), // client retry
+	}))
+	b := tree.Buckets["2026/11/20/10"]
+	if b.Manifest == nil {
+		t.Fatalf("10h still open")
+	}
+	m := b.Manifest
+	if got := ids(b); !reflect.DeepEqual(got, []string{"e1", "e2", "e3"}) || m.RunID != "r2" {
+		t.Errorf("10h holds %v, closed by %s; want [e1 e2 e3] closed by r2", got, m.RunID)
+	}
+	if m.Records != 3 || m.Duplicates != 2 || m.Skewed != 1 || m.Invalid != 1 || len(m.DeadLetterFiles) != 1 {
+		t.Errorf("manifest counts %d records, %d duplicates, %d skewed, %d invalid, dead-letter files %v; want 3, 2, 1, 1 and one file",
+			m.Records, m.Duplicates, m.Skewed, m.Invalid, m.DeadLetterFiles)
+	}
+}
+
 func keys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
