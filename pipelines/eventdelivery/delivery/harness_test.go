@@ -1,24 +1,38 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 	"github.com/linkedin/goavro/v2"
 
+	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/internal/replaygen"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
+	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
+
+func init() {
+	register.DoFn1x2[int64, beam.EventTime, int64](&stampFn{})
+}
 
 func TestMain(m *testing.M) {
 	// Prism leaves a file in TMPDIR on every run.
@@ -107,15 +121,99 @@ func stream(batches ...[]message.Message) teststream.Config {
 	return c
 }
 
-// runStream runs the pipeline for cfg on the stream and returns what it wrote.
+// runStream runs the pipeline for cfg on the stream and returns what it wrote. It runs it
+// twice, from the same output as it was: as a replay, whose gap filler closes every bucket
+// at the end of input, and as a live job on Pub/Sub, whose clock sends a heartbeat for every
+// bucket so that each closes once the watermark passes it, while the stream goes on. Both
+// must write the same objects, byte for byte: streaming semantics do not depend on which
+// graph runs them.
+//
+// A live job never reuses a run id: when the output already holds files of cfg.RunID (a
+// replay run again), only the replay graph runs.
 func runStream(t *testing.T, cfg Config, c teststream.Config) *outputtree.Tree {
 	t.Helper()
+	live := cfg
+	live.Subscription = "projects/test/subscriptions/" + cfg.EventType
+	live.Output = t.TempDir()
+	if err := os.CopyFS(live.Output, os.DirFS(cfg.Output)); err != nil {
+		t.Fatal(err)
+	}
+	rerun := false
+	filepath.WalkDir(cfg.Output, func(path string, d fs.DirEntry, err error) error {
+		rerun = rerun || strings.HasPrefix(d.Name(), "part-"+cfg.RunID+"-")
+		return err
+	})
+
 	p, s := beam.NewPipelineWithRoot()
 	Deliver(s, cfg, teststream.Create(s, c), beam.PCollection{})
 	if err := ptest.Run(p); err != nil {
 		t.Fatalf("pipeline failed: %v", err)
 	}
-	return readTree(t, cfg)
+	tree := readTree(t, cfg)
+	if rerun {
+		return tree
+	}
+
+	// The clock beats for the buckets the replay's gap filler closed: its first to its last.
+	var starts []int64
+	if dirs := tree.Dirs(); len(dirs) > 0 {
+		first, last := dirStart(t, cfg, dirs[0]), dirStart(t, cfg, dirs[len(dirs)-1])
+		for b := first; b <= last; b = cfg.Layout.Next(b) {
+			starts = append(starts, b)
+		}
+	}
+	p, s = beam.NewPipelineWithRoot()
+	msgs := teststream.Create(s, c)
+	clock := heartbeat.Beats(s, beam.ParDo(s, &stampFn{Layout: cfg.Layout}, beam.CreateList(s, starts)))
+	Deliver(s, live, msgs, beam.PCollection{}, clock)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("live pipeline failed: %v", err)
+	}
+	liveTree := readTree(t, live)
+	for _, name := range slices.Sorted(maps.Keys(tree.Objects)) {
+		// An Avro file's sync marker derives from its full path, which differs.
+		want, got := tree.Objects[name], liveTree.Objects[name]
+		if path.Ext(name) == ".avro" {
+			got = bytes.ReplaceAll(got, syncOf(live, name), syncOf(cfg, name))
+		}
+		if !bytes.Equal(want, got) {
+			t.Errorf("%s: the live graph wrote %q, the replay graph %q", name, got, want)
+		}
+	}
+	for name := range liveTree.Objects {
+		if _, ok := tree.Objects[name]; !ok {
+			t.Errorf("%s: only the live graph wrote it", name)
+		}
+	}
+	return tree
+}
+
+// syncOf returns the sync marker of the Avro file at name, relative to the event type's
+// folder of cfg's output.
+func syncOf(cfg Config, name string) []byte {
+	m := avrofile.SyncMarker(bucket.Join(bucket.Join(cfg.Output, cfg.EventType), name))
+	return m[:]
+}
+
+// dirStart returns the start of the bucket in dir, relative to the event type's folder.
+func dirStart(t *testing.T, cfg Config, dir string) int64 {
+	t.Helper()
+	parts := strings.Split(dir, "/")
+	layout := []string{"2006", "01", "02", "15", "04", "05"}[:len(parts)]
+	start, err := time.Parse(strings.Join(layout, "/"), dir)
+	if err != nil {
+		t.Fatalf("bucket folder %s: %v", dir, err)
+	}
+	return start.UnixMilli()
+}
+
+// stampFn stamps a bucket start for its bucket, as heartbeat.Clock stamps its heartbeats.
+type stampFn struct {
+	Layout bucket.Layout
+}
+
+func (f *stampFn) ProcessElement(start int64) (beam.EventTime, int64) {
+	return f.Layout.Stamp(start), start
 }
 
 func readTree(t *testing.T, cfg Config) *outputtree.Tree {

@@ -236,7 +236,7 @@ func TestHandoverManifestCountsBothRuns(t *testing.T) {
 	runStream(t, cfg, stream([]message.Message{
 		event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z"),
 		event("m1b", "e1", "2026-11-20T10:06:00Z", "2026-11-20T10:04:00Z"), // client retry
-		event("m3", "e3", "2026-11-20T10:35:00Z", "2026-11-20T09:00:00Z"), // skewed into 10h
+		event("m3", "e3", "2026-11-20T10:35:00Z", "2026-11-20T09:00:00Z"),  // skewed into 10h
 		{ID: "bad", PublishTime: ts("2026-11-20T10:36:00Z").UnixMilli(), Data: []byte("x")},
 	}))
 	cfg2 := cfg
