@@ -83,6 +83,7 @@ type Settings struct {
 	BucketTime              string
 	EventID                 string
 	Shards                  int
+	EarlyPanes              string
 	Labels                  map[string]string
 	MaxActiveJobsPerProject int
 	// Alerts are the `alerts:` block: thresholds and notification channels of the
@@ -201,6 +202,7 @@ func (f *Fleet) job(et EventType) Job {
 	setIf(ParamBucketWidth, s.BucketWidth)
 	setIf(ParamBucketTime, s.BucketTime)
 	setIf(ParamEventID, s.EventID)
+	setIf(ParamEarlyPanes, s.EarlyPanes)
 	if s.Shards > 0 {
 		params[ParamShards] = strconv.Itoa(s.Shards)
 	}
@@ -297,6 +299,7 @@ func merge(d, o Settings) Settings {
 		BucketTime:              pick(d.BucketTime, o.BucketTime),
 		EventID:                 pick(d.EventID, o.EventID),
 		Shards:                  pickInt(d.Shards, o.Shards),
+		EarlyPanes:              pick(d.EarlyPanes, o.EarlyPanes),
 		MaxActiveJobsPerProject: pickInt(d.MaxActiveJobsPerProject, o.MaxActiveJobsPerProject),
 		Alerts:                  mergeAlerts(d.Alerts, o.Alerts),
 	}

@@ -93,6 +93,17 @@ func TestLoadEffectiveJobs(t *testing.T) {
 	}
 }
 
+func TestEarlyPanesPerEventType(t *testing.T) {
+	f, err := fleet.Load(writeFleet(t, strings.Replace(good, "    version: v1.5.0-rc.1\n", "    version: v1.5.0-rc.1\n    early_panes: 5m\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, s := f.Jobs()[0], f.Jobs()[1]
+	if _, set := pt.Parameters[fleet.ParamEarlyPanes]; set || s.Parameters[fleet.ParamEarlyPanes] != "5m" {
+		t.Errorf("early_panes: play-track %v, search %q; want unset and 5m", pt.Parameters, s.Parameters[fleet.ParamEarlyPanes])
+	}
+}
+
 func TestConfigHashIgnoresVersionButNotConfig(t *testing.T) {
 	base, err := fleet.Load(writeFleet(t, good))
 	if err != nil {
@@ -140,6 +151,7 @@ event_types:
     schema: schemas/bad.avsc
     bucket_width: 0s
   - subscription: projects/my-project/subscriptions/x
+    early_panes: often
 `
 	_, err := fleet.Load(writeFleet(t, bad))
 	var verr *fleet.ValidationError
@@ -163,6 +175,7 @@ event_types:
 		`:24: event_types[2].bucket_width: "0s" must be positive`,
 		`:25: event_types[3].name: required`,
 		`:25: event_types[3].schema: required`,
+		`:26: event_types[3].early_panes: "often" is not a duration`,
 	}
 	msg := err.Error()
 	for _, w := range want {

@@ -57,7 +57,7 @@ var (
 // Keys allowed in each mapping.
 var (
 	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types", "rollout"}
-	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "labels", "max_active_jobs_per_project", "alerts"}
+	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "alerts"}
 	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
 )
 
@@ -342,6 +342,8 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 			s.SkewTolerance = p.duration(n, sub(k), true)
 		case "max_future":
 			s.MaxFuture = p.duration(n, sub(k), true)
+		case "early_panes":
+			s.EarlyPanes = p.duration(n, sub(k), true)
 		case "bucket_width":
 			s.BucketWidth = p.duration(n, sub(k), false)
 		case "bucket_time":

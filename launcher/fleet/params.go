@@ -14,6 +14,7 @@ const (
 	ParamMaxFuture     = "max_future"
 	ParamBucketWidth   = "bucket_width"
 	ParamShards        = "shards"
+	ParamEarlyPanes    = "early_panes"
 	ParamRunID         = "run_id" // set per launch by the deployer, not part of the config hash
 )
 
@@ -29,5 +30,6 @@ var PipelineParameters = []string{
 	ParamMaxFuture,
 	ParamBucketWidth,
 	ParamShards,
+	ParamEarlyPanes,
 	ParamRunID,
 }

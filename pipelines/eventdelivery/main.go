@@ -69,6 +69,9 @@ func run(ctx context.Context) error {
 		runner = "dataflow"
 	}
 	cfg.Runner = runner
+	if err := cfg.CheckRunner(runner); err != nil {
+		return err
+	}
 	// SIGINT or SIGTERM drains a live run: the reader stops pulling, what was read is
 	// written, buckets close only by the wall-clock rule, and the process exits 0. A replay
 	// is aborted instead (rerun it with the same --run_id).

@@ -128,6 +128,27 @@ func TestDataflowTranslation(t *testing.T) {
 	}
 }
 
+// TestEarlyPanesOnDataflowOnly: --early_panes puts an early processing-time firing on the
+// GroupByKey that writes files in the Dataflow job, and is refused on Prism and for replays.
+func TestEarlyPanesOnDataflowOnly(t *testing.T) {
+	_, stderr, code := runCLI(t, "--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
+		"--temp_location=gs://b/tmp", "--staging_location=gs://b/staging",
+		"--event_type=play-track", "--schema="+schemaFile, "--subscription=projects/p/subscriptions/play-track",
+		"--output=gs://b/raw", "--early_panes=5m")
+	if code != 0 || !strings.Contains(stderr, "early_firings") || !strings.Contains(stderr, "after_processing_time") {
+		t.Errorf("exit %d; the Dataflow job must carry an early processing-time firing:\n%s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"--runner=prism", "--subscription=projects/p/subscriptions/play-track"},
+		{"--runner=prism", "--input=replay.jsonl"},
+	} {
+		_, stderr, code := runCLI(t, append(args, "--event_type=play-track", "--schema="+schemaFile, "--output="+t.TempDir(), "--early_panes=5m")...)
+		if code == 0 || !strings.Contains(stderr, "--early_panes") {
+			t.Errorf("%v: exit %d, want a refusal that names --early_panes:\n%s", args, code, stderr)
+		}
+	}
+}
+
 // TestSIGINTDrainsALiveRun runs the binary on a subscription of the Pub/Sub emulator and
 // sends it SIGINT while events are still being published. It must stop gracefully (exit 0),
 // and every event must be either written once or still waiting in the subscription: what was

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
@@ -34,13 +35,15 @@ var (
 // in its bucket, stamps it with the bucket's close time − 1ms and windows it so that the
 // window ends at the bucket's close time. It returns the events and, for heartbeats, the
 // buckets it saw (PCollection<int64>, bucket starts, not windowed, a few per bundle).
-func Assign(s beam.Scope, events beam.PCollection, t Target) (placed, seen beam.PCollection) {
+//
+// opts (such as EarlyPanes) set the trigger of the GroupByKey that writes the events.
+func Assign(s beam.Scope, events beam.PCollection, t Target, opts ...beam.WindowIntoOption) (placed, seen beam.PCollection) {
 	s = s.Scope("bucket.Assign")
 	if err := t.Layout.Validate(); err != nil {
 		panic("bucket.Assign: " + err.Error())
 	}
 	placed, seen = beam.ParDo2(s, &assignFn{placer: placer{Target: t}}, events)
-	return Window(s, placed, t.Layout), seen
+	return Window(s, placed, t.Layout, opts...), seen
 }
 
 // AssignDeadLetters places every dead letter in the bucket of its publish time, like Assign.
@@ -51,8 +54,20 @@ func AssignDeadLetters(s beam.Scope, dead beam.PCollection, t Target) (placed, s
 }
 
 // Window windows stamped elements so that each bucket's window ends at its close time.
-func Window(s beam.Scope, col beam.PCollection, l Layout) beam.PCollection {
-	return beam.WindowInto(s, window.NewFixedWindows(l.WindowSize()), col)
+func Window(s beam.Scope, col beam.PCollection, l Layout, opts ...beam.WindowIntoOption) beam.PCollection {
+	return beam.WindowInto(s, window.NewFixedWindows(l.WindowSize()), col, opts...)
+}
+
+// EarlyPanes returns the windowing options under which a GroupByKey fires a bucket's pane
+// every `every` of processing time after its first element, then once more when the bucket
+// closes, each pane holding only what came since the last (no options when every is 0).
+// Prism crashes when a window closes while such a firing is pending: use them on Dataflow.
+func EarlyPanes(every time.Duration) []beam.WindowIntoOption {
+	if every <= 0 {
+		return nil
+	}
+	early := trigger.Repeat(trigger.AfterProcessingTime().PlusDelay(every))
+	return []beam.WindowIntoOption{beam.Trigger(trigger.AfterEndOfWindow().EarlyFiring(early)), beam.PanesDiscard()}
 }
 
 // placer holds what both assign DoFns share: the target and its bucket status cache.

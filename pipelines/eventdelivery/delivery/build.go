@@ -58,7 +58,7 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	if dead.IsValid() {
 		invalid = beam.Flatten(s, invalid, dead)
 	}
-	placed, seen := bucket.Assign(s, events, t)
+	placed, seen := bucket.Assign(s, events, t, bucket.EarlyPanes(cfg.EarlyPanes)...)
 	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t)
 	files := sink.Write(s, dedupe.Dedupe(s, placed, cfg.Shards), sink.Config{Target: t, Schema: cfg.Schema})
 	deadFiles := deadletter.Write(s, placedDead, t, cfg.Shards)

@@ -29,6 +29,7 @@ type Config struct {
 	EventID      decode.Source
 	Layout       bucket.Layout
 	Shards       int
+	EarlyPanes   time.Duration // live: write a bucket's events this often before it closes; 0: only at its close
 	Lookback     time.Duration // how far back to look for buckets left open
 	RunID        string
 	Version      string
@@ -98,6 +99,12 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 		return d
 	}
 	c.Lookback = dur("lookback")
+	switch c.EarlyPanes = dur("early_panes"); {
+	case c.EarlyPanes < 0:
+		bad("early_panes", "%q: want 0 (off) or a positive duration", *f["early_panes"])
+	case c.EarlyPanes > 0 && c.Subscription == "":
+		bad("early_panes", "a replay writes each bucket once, at the end of input: use it with --subscription")
+	}
 	c.Layout = bucket.Layout{Width: dur("bucket_width"), Skew: dur("skew_tolerance"), MaxFuture: dur("max_future")}
 	if err := c.Layout.Validate(); err != nil {
 		bad("bucket_width", "%v", err)
@@ -116,6 +123,14 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// CheckRunner reports what c cannot do on runner (c.Runner once set).
+func (c Config) CheckRunner(runner string) error {
+	if c.EarlyPanes > 0 && runner == "prism" {
+		return errors.New("--early_panes: not on Prism, which crashes when a window closes while an early firing is pending; use it on Dataflow")
+	}
+	return nil
 }
 
 // Decode returns the decoder's configuration.

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -345,5 +346,41 @@ func TestLookbackClosesWhatThePreviousJobLeftOpen(t *testing.T) {
 	}
 	if m := tree.Buckets["2026/11/20/11"].Manifest; m == nil || m.Records != 0 {
 		t.Errorf("11h between them is not closed empty: %+v", m)
+	}
+}
+
+// TestEarlyPanes: with early panes a bucket is written as it fills, one pane per firing, and
+// dedupe holds across panes: a copy in a later pane of an id an earlier pane wrote is
+// dropped. The processing time is advanced past the delay after each batch, so that no
+// firing is pending when the window closes (Prism crashes otherwise).
+func TestEarlyPanes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.EarlyPanes = time.Minute
+	c := teststream.NewConfig()
+	c.AddElements(ts("2026-11-20T10:05:00Z").UnixMilli(),
+		event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z"),
+		event("m2", "e2", "2026-11-20T10:05:00Z", "2026-11-20T10:04:30Z"))
+	c.AdvanceWatermark(ts("2026-11-20T10:06:00Z").UnixMilli())
+	c.AdvanceProcessingTime(2 * time.Minute.Milliseconds())
+	c.AddElements(ts("2026-11-20T10:20:00Z").UnixMilli(),
+		event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z"), // Pub/Sub redelivery
+		event("m3", "e3", "2026-11-20T10:20:00Z", "2026-11-20T10:19:00Z"))
+	c.AdvanceWatermark(ts("2026-11-20T10:21:00Z").UnixMilli())
+	c.AdvanceProcessingTime(2 * time.Minute.Milliseconds())
+	c.AdvanceWatermarkToInfinity()
+	tree := runStream(t, cfg, c)
+	b := tree.Buckets["2026/11/20/10"]
+	if b == nil || b.Manifest == nil {
+		t.Fatalf("10h not closed: %v", tree.Dirs())
+	}
+	if got := ids(b); !reflect.DeepEqual(got, []string{"e1", "e2", "e3"}) || b.Manifest.Records != 3 || b.Manifest.Duplicates != 1 {
+		t.Errorf("10h holds %v, manifest %d records, %d duplicates; want [e1 e2 e3], 3 and 1", got, b.Manifest.Records, b.Manifest.Duplicates)
+	}
+	panes := map[string]bool{}
+	for name := range b.Files {
+		panes[strings.Split(name, "-")[2]] = true // part-<run>-<pane>-<shard>.avro
+	}
+	if !reflect.DeepEqual(panes, map[string]bool{"0": true, "1": true}) {
+		t.Errorf("files %v: want files of panes 0 and 1", keys(b.Files))
 	}
 }
