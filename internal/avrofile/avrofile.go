@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 
 	"github.com/golang/snappy"
@@ -128,21 +127,6 @@ func Encode(codec *goavro.Codec, name string, records [][]byte) ([]byte, error) 
 	w := NewWriter(codec.Schema(), name)
 	for _, r := range records {
 		w.Append(r)
-	}
-	return w.Bytes(), nil
-}
-
-// EncodeNatives is Encode for records in goavro's native form: each is encoded to binary
-// with codec, then appended.
-func EncodeNatives(codec *goavro.Codec, name string, natives []any) ([]byte, error) {
-	w := NewWriter(codec.Schema(), name)
-	var rec []byte
-	for _, n := range natives {
-		var err error
-		if rec, err = codec.BinaryFromNative(rec[:0], n); err != nil {
-			return nil, fmt.Errorf("avro file %s: %w", name, err)
-		}
-		w.Append(rec)
 	}
 	return w.Bytes(), nil
 }

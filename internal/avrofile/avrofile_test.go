@@ -137,25 +137,6 @@ func TestBlocksMatchGoavro(t *testing.T) {
 	}
 }
 
-func TestEncodeNatives(t *testing.T) {
-	c := playTrack(t)
-	natives, bins := records(t, c, 50)
-	data, err := EncodeNatives(c, "n", natives)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, got := readGoavro(t, data); !reflect.DeepEqual(got, bins) {
-		t.Error("records read back differ")
-	}
-	if _, err := EncodeNatives(c, "n", []any{map[string]any{"event_id": 3}}); err == nil {
-		t.Error("a record that does not match the schema was written")
-	}
-	schema, recs, err := Read(data)
-	if err != nil || schema != replaygen.Schema || len(recs) != 50 {
-		t.Errorf("Read: %d records, %v", len(recs), err)
-	}
-}
-
 func TestEmptyFile(t *testing.T) {
 	c := playTrack(t)
 	data, _ := Encode(c, "e", nil)

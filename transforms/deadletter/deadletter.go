@@ -7,11 +7,12 @@ package deadletter
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
+	"maps"
 	"slices"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	"github.com/linkedin/goavro/v2"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
@@ -55,14 +56,10 @@ func (f *keyFn) ProcessElement(d message.DeadLetter, emit func(int, message.Dead
 
 type writeFn struct {
 	Target bucket.Target
-	codec  *goavro.Codec
 	store  *objstore.Store
 }
 
 func (f *writeFn) Setup(ctx context.Context) (err error) {
-	if f.codec, err = goavro.NewCodec(Schema); err != nil {
-		return err
-	}
 	f.store, err = objstore.Open(ctx, f.Target.Root)
 	return err
 }
@@ -84,28 +81,37 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 		return cmp.Or(cmp.Compare(a.Message.PublishTime, b.Message.PublishTime), cmp.Compare(a.Message.ID, b.Message.ID), cmp.Compare(a.Reason, b.Reason))
 	})
 	start := all[0].Bucket
-	natives := make([]any, 0, len(all))
-	for _, d := range all {
-		attrs := make(map[string]any, len(d.Message.Attributes))
-		for k, v := range d.Message.Attributes {
-			attrs[k] = v
-		}
-		natives = append(natives, map[string]any{
-			"message_id":   d.Message.ID,
-			"publish_time": d.Message.Published(),
-			"attributes":   attrs,
-			"data":         d.Message.Data,
-			"reason":       d.Reason,
-		})
-	}
 	name := bucket.Join(f.Target.DeadLetterDir(start), sink.FileName(f.Target.RunID, pane.Index, shard))
-	data, err := avrofile.EncodeNatives(f.codec, name, natives)
-	if err != nil {
-		return err
+	w := avrofile.NewWriter(Schema, name)
+	var rec []byte
+	for _, d := range all {
+		rec = Record(rec[:0], d)
+		w.Append(rec)
 	}
+	data := w.Bytes()
 	if err := f.store.Write(ctx, name, data); err != nil {
 		return err
 	}
 	emit(f.Target.Layout.Stamp(start), manifest.Entry{Bucket: start, Name: name, DeadLetter: true, Invalid: int64(len(all))})
 	return nil
+}
+
+// Record appends d to buf as a record of Schema in Avro binary. Attributes go in key order,
+// so that the same dead letters always give the same file (goavro encodes a map in Go's
+// random order).
+func Record(buf []byte, d message.DeadLetter) []byte {
+	str := func(buf []byte, s string) []byte {
+		return append(binary.AppendVarint(buf, int64(len(s))), s...)
+	}
+	buf = str(buf, d.Message.ID)
+	buf = binary.AppendVarint(buf, d.Message.PublishTime)
+	if n := len(d.Message.Attributes); n > 0 {
+		buf = binary.AppendVarint(buf, int64(n)) // one block of n entries
+		for _, k := range slices.Sorted(maps.Keys(d.Message.Attributes)) {
+			buf = str(str(buf, k), d.Message.Attributes[k])
+		}
+	}
+	buf = binary.AppendVarint(buf, 0) // end of the map
+	buf = append(binary.AppendVarint(buf, int64(len(d.Message.Data))), d.Message.Data...)
+	return str(buf, d.Reason)
 }
