@@ -10,7 +10,6 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
-	"google.golang.org/grpc/codes"
 )
 
 func launcherIn(t *testing.T, addr, stdin string, terminal bool, args ...string) run {
@@ -47,7 +46,7 @@ func TestRolloutRollbackDrainCancel(t *testing.T) {
 	}
 
 	write("v2.0.0")
-	srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", codes.FailedPrecondition)
+	srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
 	r = launcherIn(t, srv.Addr, "", false, append(deployArgs, "-o", "json")...)
 	var res struct {
 		Outcome string `json:"outcome"`

@@ -76,8 +76,21 @@ type Job struct {
 	StateTime  time.Time `json:"state_time"`
 	CreateTime time.Time `json:"create_time"`
 	ReplacedBy string    `json:"replaced_by,omitempty"`
+	// Replaces is the job an in-place update launched this job to replace; only Get
+	// knows it (listings are summaries).
+	Replaces string `json:"replaces,omitempty"`
+	// Error is the last error message of a FAILED job read with Get (from its job
+	// messages): why it failed, e.g. an update that was not compatible.
+	Error string `json:"error,omitempty"`
 	// Labels are nil when the job came from a listing: Dataflow lists summaries only.
 	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Incompatible reports whether a job is the replacement of an in-place update that
+// Dataflow found not compatible with the job it was to replace: it FAILED, and its error
+// says so. The old job runs on.
+func (j Job) Incompatible() bool {
+	return j.State == StateFailed && j.Replaces != "" && strings.Contains(strings.ToLower(j.Error), "not compatible")
 }
 
 func jobOf(pb *dataflowpb.Job) Job {
@@ -88,6 +101,7 @@ func jobOf(pb *dataflowpb.Job) Job {
 		Region:     pb.GetLocation(),
 		State:      stateOf(pb.GetCurrentState()),
 		ReplacedBy: pb.GetReplacedByJobId(),
+		Replaces:   pb.GetReplaceJobId(),
 		Labels:     maps.Clone(pb.GetLabels()),
 	}
 	if t := pb.GetCurrentStateTime(); t != nil {
@@ -158,8 +172,9 @@ type Config struct {
 
 // Client implements API with Google's clients.
 type Client struct {
-	flex *dfapi.FlexTemplatesClient
-	jobs *dfapi.JobsV1Beta3Client
+	flex     *dfapi.FlexTemplatesClient
+	jobs     *dfapi.JobsV1Beta3Client
+	messages *dfapi.MessagesV1Beta3Client
 }
 
 // Dial connects to Dataflow (or the emulator).
@@ -174,12 +189,18 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		flex.Close()
 		return nil, fmt.Errorf("dataflow: jobs client: %w", err)
 	}
-	return &Client{flex: flex, jobs: jobs}, nil
+	messages, err := dfapi.NewMessagesV1Beta3Client(ctx, opts...)
+	if err != nil {
+		flex.Close()
+		jobs.Close()
+		return nil, fmt.Errorf("dataflow: messages client: %w", err)
+	}
+	return &Client{flex: flex, jobs: jobs, messages: messages}, nil
 }
 
 // Close closes the connections.
 func (c *Client) Close() error {
-	return errors.Join(c.flex.Close(), c.jobs.Close())
+	return errors.Join(c.flex.Close(), c.jobs.Close(), c.messages.Close())
 }
 
 // Launch launches a Flex Template job.
@@ -244,13 +265,37 @@ func (c *Client) List(ctx context.Context, r ListRequest) ([]Job, error) {
 	}
 }
 
-// Get reads one job, with its labels (JOB_VIEW_DESCRIPTION).
+// Get reads one job, with its labels (JOB_VIEW_DESCRIPTION); for a FAILED job also its
+// last error message (ListJobMessages), since the Job resource does not say why it failed.
 func (c *Client) Get(ctx context.Context, project, region, id string) (Job, error) {
 	pb, err := c.jobs.GetJob(ctx, &dataflowpb.GetJobRequest{ProjectId: project, Location: region, JobId: id, View: dataflowpb.JobView_JOB_VIEW_DESCRIPTION})
 	if err != nil {
 		return Job{}, err
 	}
-	return jobOf(pb), nil
+	j := jobOf(pb)
+	if j.State == StateFailed {
+		if j.Error, err = c.lastError(ctx, project, region, id); err != nil {
+			return Job{}, fmt.Errorf("messages of job %s: %w", id, err)
+		}
+	}
+	return j, nil
+}
+
+// lastError returns the newest error message of a job, "" when it has none.
+func (c *Client) lastError(ctx context.Context, project, region, id string) (string, error) {
+	it := c.messages.ListJobMessages(ctx, &dataflowpb.ListJobMessagesRequest{ProjectId: project, Location: region, JobId: id,
+		MinimumImportance: dataflowpb.JobMessageImportance_JOB_MESSAGE_ERROR})
+	var last string
+	for {
+		m, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return last, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		last = m.GetMessageText()
+	}
 }
 
 // Drain asks a streaming job to drain.

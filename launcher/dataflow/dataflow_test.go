@@ -3,6 +3,7 @@ package dataflow_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,5 +85,35 @@ func TestBackoffIsBoundedAndJittered(t *testing.T) {
 	if !dataflow.Transient(status.Error(codes.Unavailable, "")) || dataflow.Transient(status.Error(codes.AlreadyExists, "")) ||
 		dataflow.Transient(errors.New("plain")) {
 		t.Error("Transient misclassifies")
+	}
+}
+
+// A cancel of a job still starting is refused until it is ready, and retried; a cancel of
+// a job that has terminated is done.
+func TestCancelRetriesAStartingJob(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	_, c := fleettest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
+	retries := 0
+	api := dataflow.WithRetry(c, dataflow.RetryPolicy{Attempts: 5, Initial: time.Millisecond, Max: time.Millisecond,
+		OnRetry: func(int, error, time.Duration) { mu.Lock(); now = now.Add(20 * time.Second); retries++; mu.Unlock() }})
+	j, err := api.Launch(ctx, dataflow.LaunchRequest{Project: "proj-a", Region: "europe-west1", JobName: "a", Template: "gs://b/s.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Cancel(ctx, "proj-a", "europe-west1", j.ID); !dataflow.NotReadyForCancel(err) {
+		t.Fatalf("cancel of a queued job without retries: %v, want not yet ready for canceling", err)
+	}
+	got, err := api.Cancel(ctx, "proj-a", "europe-west1", j.ID)
+	if err != nil || got.State != dataflow.StateCancelled || retries != 2 {
+		t.Fatalf("cancel: %s %v after %d retries, want CANCELLED after 2 (QUEUED for 30s)", got.State, err, retries)
+	}
+	if _, err := c.Cancel(ctx, "proj-a", "europe-west1", j.ID); !dataflow.HasTerminated(err) {
+		t.Errorf("cancel of a cancelled job without the decorator: %v, want Job has terminated", err)
+	}
+	if got, err := api.Cancel(ctx, "proj-a", "europe-west1", j.ID); err != nil || got.State != dataflow.StateCancelled || retries != 2 {
+		t.Errorf("cancel of a cancelled job: %s %v, want done", got.State, err)
 	}
 }

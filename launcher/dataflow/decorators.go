@@ -3,6 +3,7 @@ package dataflow
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -110,9 +111,28 @@ func (r retrying) Drain(ctx context.Context, project, region, id string) (j Job,
 	return j, err
 }
 
+// Cancel also retries a job that is "not yet ready for canceling" (still starting), and
+// takes "Job has terminated" as done: it returns the job as it ended.
 func (r retrying) Cancel(ctx context.Context, project, region, id string) (j Job, err error) {
-	err = r.p.Do(ctx, func(ctx context.Context) error { j, err = r.API.Cancel(ctx, project, region, id); return err })
+	p := r.p.withDefaults()
+	transient := p.Retryable
+	p.Retryable = func(err error) bool { return transient(err) || NotReadyForCancel(err) }
+	err = p.Do(ctx, func(ctx context.Context) error { j, err = r.API.Cancel(ctx, project, region, id); return err })
+	if HasTerminated(err) {
+		return r.Get(ctx, project, region, id)
+	}
 	return j, err
+}
+
+// NotReadyForCancel reports whether Dataflow refused a cancel because the job is still
+// starting; it accepts the cancel a little later.
+func NotReadyForCancel(err error) bool {
+	return status.Code(err) == codes.FailedPrecondition && strings.Contains(status.Convert(err).Message(), "not yet ready for canceling")
+}
+
+// HasTerminated reports whether Dataflow refused to change a job because it has terminated.
+func HasTerminated(err error) bool {
+	return status.Code(err) == codes.FailedPrecondition && strings.Contains(status.Convert(err).Message(), "Job has terminated")
 }
 
 // WithRateLimit makes every call wait for a token: mutations (Launch, Drain, Cancel) from

@@ -492,6 +492,12 @@ func wait(ctx context.Context, api dataflow.API, res *Result, opts Options) erro
 					opts.Progress.Step(r.JobName, "running", true)
 				case !j.State.Active():
 					r.Status, r.Error = Failed, fmt.Sprintf("job %s is %s", j.ID, j.State)
+					if j.Error != "" {
+						r.Error += ": " + j.Error
+					}
+					if j.Incompatible() {
+						r.Error += fmt.Sprintf(" (job %s runs on; deploy --allow-replace drains and replaces it)", j.Replaces)
+					}
 					opts.Progress.Step(r.JobName, string(j.State), false)
 				default:
 					still = append(still, i)

@@ -16,9 +16,19 @@
 //     update, same name);
 //   - unchanged: the active job is ours and matches;
 //   - recreate: the last job of that name FAILED or was CANCELLED;
+//   - replace (only with AllowReplace): Dataflow found the update to exactly this version
+//     and configuration not compatible (the replacement job FAILED saying so, the old job
+//     runs on): drain the old job and launch anew;
 //   - blocked: the active job of that name is not managed by eventdelivery (or belongs to
 //     another fleet), is draining or cancelling, cannot be updated yet because it is not
-//     RUNNING, or launching it would take its project past max_active_jobs_per_project.
+//     RUNNING (an update in progress included), its update was found not compatible
+//     (without AllowReplace), or launching it would take its project past
+//     max_active_jobs_per_project.
+//
+// A name is judged by its newest active job. During an in-place update two jobs of one
+// name are active: the old one runs until its replacement (a new id, Job.Replaces set)
+// runs. The replacement is the newest, whatever order the listing gives; the item shows
+// the update in progress ([Item.Replacing]) and never plans a second one.
 //
 // Managed active jobs of the fleet that match no event type are orphans; they are left
 // alone unless the plan is computed with Prune, which drains them.
@@ -30,6 +40,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
@@ -45,6 +56,7 @@ const (
 	Update    Action = "update"
 	Unchanged Action = "unchanged"
 	Recreate  Action = "recreate"
+	Replace   Action = "replace"
 	Blocked   Action = "blocked"
 	Drain     Action = "drain"
 	Keep      Action = "keep"
@@ -57,7 +69,7 @@ func (a Action) Symbol() string {
 		return "+"
 	case Update:
 		return "~"
-	case Recreate:
+	case Recreate, Replace:
 		return "-/+"
 	case Blocked:
 		return "!"
@@ -81,6 +93,12 @@ type Item struct {
 	Version string `json:"version"`
 	// Current is the job of that name the decision is based on, if any.
 	Current *dataflow.Job `json:"current,omitempty"`
+	// Replacing is set while an in-place update is in progress: the old job, which runs
+	// until Current (its replacement) runs.
+	Replacing *dataflow.Job `json:"replacing,omitempty"`
+	// FailedUpdate is the replacement job of the last in-place update to this version
+	// and configuration when it FAILED and Current runs on.
+	FailedUpdate *dataflow.Job `json:"failed_update,omitempty"`
 	// Desired is the effective configuration from the fleet file.
 	Desired fleet.Job `json:"-"`
 }
@@ -114,9 +132,13 @@ type Counts struct {
 	Update    int `json:"update"`
 	Unchanged int `json:"unchanged"`
 	Recreate  int `json:"recreate"`
+	Replace   int `json:"replace"`
 	Blocked   int `json:"blocked"`
-	Drain     int `json:"drain"`
-	Orphans   int `json:"orphans"`
+	// Updating counts the in-place updates in progress to the desired version (unchanged
+	// items whose job has not yet taken over).
+	Updating int `json:"updating"`
+	Drain    int `json:"drain"`
+	Orphans  int `json:"orphans"`
 }
 
 // Counts counts the plan's actions.
@@ -130,8 +152,13 @@ func (p *Plan) Counts() Counts {
 			c.Update++
 		case Unchanged:
 			c.Unchanged++
+			if it.Replacing != nil {
+				c.Updating++
+			}
 		case Recreate:
 			c.Recreate++
+		case Replace:
+			c.Replace++
 		case Blocked:
 			c.Blocked++
 		}
@@ -146,10 +173,10 @@ func (p *Plan) Counts() Counts {
 }
 
 // HasChanges reports whether the fleet differs from what runs: anything to create, update,
-// recreate or drain, or blocked.
+// recreate, replace or drain, blocked, or an update still in progress.
 func (p *Plan) HasChanges() bool {
 	c := p.Counts()
-	return c.Create+c.Update+c.Recreate+c.Drain+c.Blocked > 0
+	return c.Create+c.Update+c.Recreate+c.Replace+c.Drain+c.Blocked+c.Updating > 0
 }
 
 // Summary is the plan's one-line summary.
@@ -163,10 +190,17 @@ func (p *Plan) Summary() string {
 		return s
 	}
 	s := fmt.Sprintf("Plan: %d to create, %d to update, %d to recreate", c.Create, c.Update, c.Recreate)
+	if c.Replace > 0 {
+		s += fmt.Sprintf(", %d to replace", c.Replace)
+	}
 	if c.Drain > 0 {
 		s += fmt.Sprintf(", %d to drain", c.Drain)
 	}
-	s += fmt.Sprintf(", %d blocked.", c.Blocked)
+	s += fmt.Sprintf(", %d blocked", c.Blocked)
+	if c.Updating > 0 {
+		s += fmt.Sprintf(", %d updates in progress (deploy waits for them)", c.Updating)
+	}
+	s += "."
 	if n := c.Orphans - c.Drain; n > 0 {
 		s += fmt.Sprintf(" %d orphaned jobs left alone (deploy --prune drains them).", n)
 	}
@@ -229,12 +263,22 @@ func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism 
 		all = append(all, l...)
 	}
 	prefix := f.Name + "-"
+	// The newest create time per name: a FAILED job that new may be a failed update,
+	// whose labels, replaced job and error only GetJob gives.
+	newest := map[key]time.Time{}
+	for _, j := range all {
+		k := key{j.Project, j.Region, j.Name}
+		if t, ok := newest[k]; !ok || j.CreateTime.After(t) {
+			newest[k] = j.CreateTime
+		}
+	}
 	var mu sync.Mutex
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(parallelism)
 	for i := range all {
 		j := all[i]
-		if !j.State.Active() || !strings.HasPrefix(j.Name, prefix) || j.Labels != nil {
+		failedLast := j.State == dataflow.StateFailed && !j.CreateTime.Before(newest[key{j.Project, j.Region, j.Name}])
+		if !(j.State.Active() || failedLast) || !strings.HasPrefix(j.Name, prefix) || j.Labels != nil {
 			continue
 		}
 		g.Go(func() error {
@@ -242,11 +286,11 @@ func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism 
 			if err != nil {
 				return fmt.Errorf("get job %s (%s): %w", j.Name, j.ID, err)
 			}
-			mu.Lock()
-			all[i].Labels = full.Labels
-			if all[i].Labels == nil {
-				all[i].Labels = map[string]string{}
+			if full.Labels == nil {
+				full.Labels = map[string]string{}
 			}
+			mu.Lock()
+			all[i] = full
 			mu.Unlock()
 			return nil
 		})
@@ -261,6 +305,9 @@ func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism 
 type Options struct {
 	// Prune drains orphaned jobs.
 	Prune bool
+	// AllowReplace plans Replace (drain and launch anew) for a job whose in-place update
+	// Dataflow found not compatible; without it such a job is blocked.
+	AllowReplace bool
 }
 
 type key struct{ project, region, name string }
@@ -270,19 +317,21 @@ func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
 	desired := f.Jobs()
 	p := &Plan{Fleet: f.Name, Version: f.Version}
 
-	// The job each name is judged by: its active job, else its newest job.
-	active := map[key]dataflow.Job{}
-	newest := map[key]dataflow.Job{}
+	// The job each name is judged by: its newest active job, else its newest job.
+	active := map[key][]dataflow.Job{}
+	all := map[key][]dataflow.Job{}
 	activeIn := map[string]int{}
 	for _, j := range obs.Jobs {
 		k := key{j.Project, j.Region, j.Name}
 		if j.State.Active() {
-			active[k] = j
+			active[k] = append(active[k], j)
 			activeIn[j.Project]++
 		}
-		if n, ok := newest[k]; !ok || j.CreateTime.After(n.CreateTime) {
-			newest[k] = j
-		}
+		all[k] = append(all[k], j)
+	}
+	for k := range all {
+		newestFirst(all[k])
+		newestFirst(active[k])
 	}
 
 	wanted := map[key]bool{}
@@ -290,21 +339,16 @@ func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
 		k := key{d.Project, d.Region, d.Name}
 		wanted[k] = true
 		it := Item{EventType: d.EventType, JobName: d.Name, Project: d.Project, Region: d.Region, Version: d.Version, Desired: d}
-		if cur, ok := active[k]; ok {
-			it.Current = &cur
-			it.Action, it.Reason = judgeActive(f, d, cur)
-			if it.Action == Update && cur.State != dataflow.StateRunning {
-				it.Blocks, it.Action = Update, Blocked
-				it.Reason = fmt.Sprintf("%s; job %s is %s and only a running job can be updated: deploy again once it runs", it.Reason, cur.ID, cur.State)
-			}
-		} else if last, ok := newest[k]; ok && (last.State == dataflow.StateFailed || last.State == dataflow.StateCancelled) {
+		if len(active[k]) > 0 {
+			judge(f, d, &it, active[k], all[k][0], opts)
+		} else if last, ok := first(all[k]); ok && (last.State == dataflow.StateFailed || last.State == dataflow.StateCancelled) {
 			it.Current = &last
 			it.Action = Recreate
 			it.Reason = fmt.Sprintf("last job %s is %s since %s", last.ID, last.State, last.StateTime.UTC().Format("2006-01-02 15:04"))
 		} else {
 			it.Action = Create
 			it.Reason = "no active job"
-			if ok {
+			if last, ok := first(all[k]); ok {
 				it.Current = &last
 				it.Reason = fmt.Sprintf("last job %s is %s", last.ID, last.State)
 			}
@@ -352,6 +396,66 @@ func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
 	}
 	slices.SortFunc(p.Orphans, func(a, b Orphan) int { return strings.Compare(a.Job.Name, b.Job.Name) })
 	return p
+}
+
+// newestFirst sorts one name's jobs newest first: a replacement before the job it
+// replaces, otherwise by create time; ties keep the listing's order.
+func newestFirst(jobs []dataflow.Job) {
+	slices.SortStableFunc(jobs, func(a, b dataflow.Job) int {
+		switch {
+		case a.Replaces != "" && a.Replaces == b.ID:
+			return -1
+		case b.Replaces != "" && b.Replaces == a.ID:
+			return 1
+		}
+		return b.CreateTime.Compare(a.CreateTime)
+	})
+}
+
+func first(jobs []dataflow.Job) (dataflow.Job, bool) {
+	if len(jobs) == 0 {
+		return dataflow.Job{}, false
+	}
+	return jobs[0], true
+}
+
+// judge decides an item whose name has active jobs (newest first); last is the name's
+// newest job of all.
+func judge(f *fleet.Fleet, d fleet.Job, it *Item, active []dataflow.Job, last dataflow.Job, opts Options) {
+	cur := active[0]
+	it.Current = &cur
+	for _, o := range active[1:] {
+		if cur.Replaces != "" && o.ID == cur.Replaces {
+			it.Replacing = &o
+		}
+	}
+	it.Action, it.Reason = judgeActive(f, d, cur)
+	if it.Replacing != nil {
+		it.Reason = fmt.Sprintf("update in progress: job %s (%s) takes over from %s; %s", cur.ID, cur.State, it.Replacing.ID, it.Reason)
+	}
+	if it.Action == Update && cur.State != dataflow.StateRunning {
+		it.Blocks, it.Action = Update, Blocked
+		it.Reason = fmt.Sprintf("%s; job %s is %s and only a running job can be updated: deploy again once it runs", it.Reason, cur.ID, cur.State)
+		return
+	}
+	if it.Action != Update || last.State != dataflow.StateFailed || last.Replaces != cur.ID ||
+		last.Labels[fleet.LabelPipelineVersion] != fleet.LabelSafe(d.Version) || last.Labels[fleet.LabelConfigHash] != d.ConfigHash {
+		return
+	}
+	// The update to exactly this version and configuration was tried, and its
+	// replacement job failed; the old job runs on.
+	it.FailedUpdate = &last
+	switch {
+	case !last.Incompatible():
+		it.Reason = fmt.Sprintf("%s; the last update attempt %s FAILED: %s", it.Reason, last.ID, last.Error)
+	case opts.AllowReplace:
+		it.Action = Replace
+		it.Reason = fmt.Sprintf("%s; the update is not compatible (job %s FAILED: %s): drain %s and launch anew", it.Reason, last.ID, last.Error, cur.ID)
+	default:
+		it.Blocks, it.Action = Update, Blocked
+		it.Reason = fmt.Sprintf("%s; the update is not compatible (job %s FAILED: %s), job %s runs on: deploy --allow-replace drains and replaces it",
+			it.Reason, last.ID, last.Error, cur.ID)
+	}
 }
 
 func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string) {

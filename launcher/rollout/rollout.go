@@ -175,6 +175,8 @@ type Item struct {
 	// prevKnown is set when From is the exact previous version (from its
 	// template-version label), not just its label-safe form.
 	prevKnown bool
+	// planned is what was launched, for a replace after a late incompatible update.
+	planned plan.Item
 }
 
 // Wave is one wave's outcome.
@@ -272,7 +274,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %w", err)
 	}
-	p := plan.Compute(f, obs, plan.Options{})
+	p := plan.Compute(f, obs, plan.Options{AllowReplace: opts.AllowReplace})
 	var blocked []plan.Item
 	for _, it := range p.Items {
 		if it.Action == plan.Blocked {
@@ -428,7 +430,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 }
 
 func changes(a plan.Action) bool {
-	return a == plan.Update || a == plan.Create || a == plan.Recreate
+	return a == plan.Update || a == plan.Create || a == plan.Recreate || a == plan.Replace
 }
 
 type runner struct {
@@ -495,7 +497,7 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 	r.waitRunning(ctx, withStatus(out, Upgraded))
 	for _, it := range out {
 		r.res.Items = append(r.res.Items, *it)
-		if it.JobID != "" {
+		if it.JobID != "" && it.Status != Incompatible {
 			// Launched: watched, and rolled back on a failed gate, even when it did not
 			// start.
 			r.watched = append(r.watched, it)
@@ -518,17 +520,19 @@ func (r *runner) upgradeOne(ctx context.Context, it plan.Item, wave int) *Item {
 	d.Labels = maps.Clone(d.Labels)
 	d.Labels[fleet.LabelRolloutID] = r.res.ID
 	prev := previous(it.Current)
-	if prev != "" && it.Action == plan.Update {
+	inPlace := it.Action == plan.Update || it.Action == plan.Replace
+	if prev != "" && inPlace {
 		d.Labels[fleet.LabelPreviousVersion] = prev
 	}
 	out := &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region, Wave: wave,
 		Action: string(it.Action), To: it.Version, desired: it.Desired}
 	if prev != "" {
 		out.From, out.prevKnown = fleet.DecodeVersionLabel(prev), true
-	} else if it.Current != nil && it.Action == plan.Update {
+	} else if it.Current != nil && inPlace {
 		out.From = it.Current.Labels[fleet.LabelPipelineVersion]
 	}
 	it.Desired = d
+	out.planned = it
 	r.launch(ctx, it, out)
 	return out
 }
@@ -536,7 +540,11 @@ func (r *runner) upgradeOne(ctx context.Context, it plan.Item, wave int) *Item {
 // launch updates in place, or creates; on an incompatible update it replaces the job
 // when allowed.
 func (r *runner) launch(ctx context.Context, it plan.Item, out *Item) {
-	dopts := deploy.Options{Parallelism: 1, Retry: r.opts.Retry, RunID: r.runID, Logger: r.opts.Logger}
+	if it.Action == plan.Replace {
+		r.replace(ctx, it, out)
+		return
+	}
+	dopts := r.launchOptions()
 	res := deploy.Launch(ctx, r.api, it, dopts)
 	if res.Status != deploy.Failed {
 		out.Status, out.JobID = Upgraded, res.JobID
@@ -551,13 +559,23 @@ func (r *runner) launch(ctx context.Context, it plan.Item, out *Item) {
 		out.Status, out.Error = Incompatible, fmt.Sprintf("update rejected as incompatible, job %s left running: %v", it.Current.ID, grpcstatus.Convert(res.Err).Message())
 		return
 	}
-	out.Action = "replace"
+	r.replace(ctx, it, out)
+}
+
+func (r *runner) launchOptions() deploy.Options {
+	return deploy.Options{Parallelism: 1, Retry: r.opts.Retry, RunID: r.runID, Logger: r.opts.Logger}
+}
+
+// replace drains the item's running job, waits until it stopped and launches the new one
+// under the same name.
+func (r *runner) replace(ctx context.Context, it plan.Item, out *Item) {
+	out.Action, out.JobID = "replace", ""
 	if err := r.drain(ctx, it.Current); err != nil {
 		out.Status, out.Error = Failed, err.Error()
 		return
 	}
 	it.Action = plan.Recreate
-	res = deploy.Launch(ctx, r.api, it, dopts)
+	res := deploy.Launch(ctx, r.api, it, r.launchOptions())
 	if res.Status == deploy.Failed {
 		out.Status, out.Error = Failed, fmt.Sprintf("drained %s, then: %s", it.Current.ID, res.Error)
 		return
@@ -621,7 +639,7 @@ func (r *runner) waitRunning(ctx context.Context, items []*Item) {
 		if err != nil {
 			r.opts.Logger.Warn("poll failed", "err", err)
 		}
-		var still []*Item
+		var still, replace []*Item
 		for _, it := range pending {
 			j, ok := states[it.JobID]
 			switch {
@@ -629,10 +647,30 @@ func (r *runner) waitRunning(ctx context.Context, items []*Item) {
 				still = append(still, it)
 			case j.State == dataflow.StateRunning:
 				it.since = j.StateTime
+			case j.Incompatible() && it.Action == string(plan.Update):
+				// Dataflow accepted the update, then found it not compatible: the old
+				// job runs on.
+				if !r.opts.AllowReplace {
+					it.Status, it.Error = Incompatible, fmt.Sprintf("update not compatible, job %s left running: %s", j.Replaces, j.Error)
+					continue
+				}
+				replace = append(replace, it)
 			case !j.State.Active():
 				it.Status, it.Error = Failed, fmt.Sprintf("job %s is %s", j.ID, j.State)
 			default:
 				still = append(still, it)
+			}
+		}
+		if len(replace) > 0 {
+			var g errgroup.Group
+			g.SetLimit(r.opts.Parallelism)
+			for _, it := range replace {
+				g.Go(func() error { r.replace(ctx, it.planned, it); return nil })
+			}
+			_ = g.Wait()
+			still = append(still, withStatus(replace, Upgraded)...)
+			if d := r.opts.Clock.Now().Add(r.opts.StartTimeout); d.After(deadline) {
+				deadline = d
 			}
 		}
 		pending = still

@@ -28,7 +28,6 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
-	"google.golang.org/grpc/codes"
 )
 
 // clock is the one clock of a test: the fakes' job transitions and metric windows and
@@ -318,7 +317,7 @@ func TestIncompatibleUpdate(t *testing.T) {
 			before := h.active()
 			f := h.load("v2.0.0")
 			h.seedHealthy(f)
-			h.df.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", codes.FailedPrecondition)
+			h.df.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
 			opts := h.options()
 			opts.AllowReplace = allow
 			var progress strings.Builder

@@ -99,6 +99,12 @@ func Build(f *fleet.Fleet, obs *plan.Observed) *Report {
 		default:
 			row.Category = Starting
 		}
+		switch {
+		case it.Replacing != nil:
+			row.Detail = fmt.Sprintf("update in progress: replaces %s (%s)", it.Replacing.ID, it.Replacing.State)
+		case it.FailedUpdate != nil && row.Category == Drifted:
+			row.Detail += fmt.Sprintf("; update to %s FAILED (%s)", d.Version, it.FailedUpdate.ID)
+		}
 		r.Rows = append(r.Rows, row)
 	}
 	for _, o := range p.Orphans {

@@ -81,10 +81,13 @@ func Plan(w io.Writer, f Format, p *plan.Plan) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, it := range p.Items {
-		if it.Action == plan.Unchanged {
+		if it.Action == plan.Unchanged && it.Replacing == nil {
 			continue
 		}
 		action := string(it.Action)
+		if it.Replacing != nil && it.Action == plan.Unchanged {
+			action = "updating"
+		}
 		if it.Blocks != "" {
 			action += " (" + string(it.Blocks) + ")"
 		}

@@ -12,8 +12,9 @@
 //
 // # Behavior
 //
-// It implements FlexTemplatesService.LaunchFlexTemplate and JobsV1Beta3's GetJob,
-// ListJobs, AggregatedListJobs and UpdateJob, with the rules the launcher depends on:
+// It implements FlexTemplatesService.LaunchFlexTemplate, JobsV1Beta3's GetJob,
+// ListJobs, AggregatedListJobs and UpdateJob, and MessagesV1Beta3.ListJobMessages, with
+// the rules the launcher depends on:
 //
 //   - A launched job is QUEUED, PENDING after half the start delay and RUNNING after the
 //     start delay ([WithStartDelay]). Transitions are computed from the server's clock
@@ -24,15 +25,26 @@
 //     labels): otherwise INVALID_ARGUMENT.
 //   - At most one active job per name per project and region: a second launch without
 //     update fails with ALREADY_EXISTS.
-//   - A launch with update=true replaces the RUNNING job of that name: the old job becomes
-//     JOB_STATE_UPDATED with replaced_by_job_id set, the new one gets a new id, the same
-//     name and replace_job_id. Without a running job of that name: NOT_FOUND; with one that
-//     is not RUNNING yet: FAILED_PRECONDITION.
+//   - A launch answers with the new job's id, project, name and location only: no state
+//     (JOB_STATE_UNKNOWN) and no times, as Dataflow's response does.
+//   - A launch with update=true replaces the RUNNING job of that name with a new job (a
+//     new id, the same name, replace_job_id set). The handover is Dataflow's: both jobs
+//     are active until the new one runs; then the old one becomes JOB_STATE_UPDATED with
+//     replaced_by_job_id. If the new job fails instead, the old one runs on. An update
+//     targets the newest active job of the name: without one, NOT_FOUND; when it is not
+//     RUNNING (an update still in progress included), FAILED_PRECONDITION.
+//   - An incompatible update ([WithIncompatibleUpdate]) is accepted like any other; its
+//     new job FAILS when it would have started, with an error message saying it is not
+//     compatible (ListJobMessages, JOB_MESSAGE_ERROR), and the old job runs on. A job
+//     can also fail before it runs for any reason ([WithStartFailure]: an image,
+//     parameter, network or quota problem); the launch call succeeds all the same.
 //   - More active jobs in a project than its quota ([WithMaxActiveJobsPerProject], default
 //     25, counted across regions): RESOURCE_EXHAUSTED.
 //   - UpdateJob with requested_state JOB_STATE_DRAINED drains a RUNNING job (DRAINING, then
-//     DRAINED after [WithDrainDelay]); JOB_STATE_CANCELLED cancels any active job
-//     (CANCELLING, then CANCELLED after [WithCancelDelay]).
+//     DRAINED after [WithDrainDelay]); JOB_STATE_CANCELLED cancels an active job
+//     (CANCELLING, then CANCELLED after [WithCancelDelay]), except one still QUEUED:
+//     FAILED_PRECONDITION "not yet ready for canceling" (retry). Any change of a job
+//     that has stopped: FAILED_PRECONDITION "Job has terminated".
 //   - ListJobs returns summaries (no labels, no environment), newest first, filtered by
 //     ACTIVE, TERMINATED or ALL (the default) and optionally by name, in pages of at most
 //     [WithPageSize] jobs (default 10) with page tokens. GetJob returns the full job,
@@ -48,17 +60,19 @@
 //
 //   - Templates are not read: the spec path must be a gs:// path, and parameters are only
 //     checked when the template was registered with [WithTemplate].
-//   - No workers, no steps, no metrics, no messages; jobs never fail on their own (use
-//     [Server.FailJob]). Every launched job is a streaming job.
+//   - No workers, no steps, no metrics; messages only for failures. Jobs never fail on
+//     their own (use [Server.FailJob], [WithStartFailure]); in particular the launch
+//     environment is recorded but never checked: a network, subnetwork, service account
+//     or KMS key that does not exist, or an exhausted CPU or IP quota, fails a real job
+//     after launch and never a fake one. Every launched job is a streaming job.
 //   - An in-place update is compatible unless its template was marked with
-//     [WithIncompatibleUpdate]; then the launch itself fails (FAILED_PRECONDITION or
-//     INVALID_ARGUMENT, "...not compatible...") and the running job is left alone. Dataflow
-//     documents the same outcome ("if the compatibility check fails, your prior job
-//     continues running ... and your replacement job returns an error"), but for a Flex
-//     Template the check runs after the launcher container has started, so the error may
-//     also surface later as a FAILED replacement job. The old job is UPDATED at once
-//     rather than after the new one has taken over.
-//   - Drain is only accepted for RUNNING jobs; cancel for any active job.
+//     [WithIncompatibleUpdate]. The real check compares job graphs, coders and
+//     transform names; the error text is Dataflow's in shape, not word for word.
+//   - A replacement job takes over at once when it runs; real Dataflow may keep both
+//     jobs RUNNING for a while (the old one stops after it handed over its state).
+//   - Quota: an update's replacement is not checked against the active job quota,
+//     although it is active alongside the old job until it takes over.
+//   - Drain is only accepted for RUNNING jobs; cancel for any active job not QUEUED.
 //   - CreateJob, CheckActiveJobs, SnapshotJob and the other services are not implemented
 //     (UNIMPLEMENTED).
 //   - A ListJobs request without a location lists every location (Dataflow lists
@@ -93,6 +107,7 @@ const (
 	MethodListJobs           = "ListJobs"
 	MethodAggregatedListJobs = "AggregatedListJobs"
 	MethodUpdateJob          = "UpdateJob"
+	MethodListJobMessages    = "ListJobMessages"
 )
 
 // Fault makes calls of one method fail. With AfterEffect, a launch creates the job although
@@ -109,7 +124,8 @@ type config struct {
 	inject       fakeserver.Config
 	templates    map[string][]string
 	projectQuota map[string]int
-	incompatible map[string]codes.Code
+	incompatible map[string]bool
+	startFail    map[string]string
 }
 
 // Option configures a Server.
@@ -162,12 +178,21 @@ func WithTemplate(gcsPath string, parameters ...string) Option {
 }
 
 // WithIncompatibleUpdate makes every in-place update (a launch with update=true) to the
-// template at gcsPath fail its compatibility check, as an update whose job graph changed
-// incompatibly does: the launch fails with code (FAILED_PRECONDITION or INVALID_ARGUMENT)
-// and a message saying the new job is not compatible, and the running job keeps running.
-// A launch of that template without update is not affected.
-func WithIncompatibleUpdate(gcsPath string, code codes.Code) Option {
-	return func(c *config) { c.incompatible[gcsPath] = code }
+// template at gcsPath fail its compatibility check the way a Flex Template update does:
+// the launch succeeds and returns the new job's id, and when the new job would start it
+// FAILS instead, with an error message (ListJobMessages) saying it is not compatible,
+// while the old job keeps running. A launch of that template without update is not
+// affected.
+func WithIncompatibleUpdate(gcsPath string) Option {
+	return func(c *config) { c.incompatible[gcsPath] = true }
+}
+
+// WithStartFailure makes every job launched from the template at gcsPath fail before it
+// runs, with message as its error (ListJobMessages), as a job does whose image, parameters,
+// network or quota are wrong: the launch call succeeds, the job goes QUEUED and then
+// FAILED instead of RUNNING.
+func WithStartFailure(gcsPath, message string) Option {
+	return func(c *config) { c.startFail[gcsPath] = message }
 }
 
 // Service holds the fake's state and implements the Dataflow gRPC services. Most users
@@ -176,6 +201,7 @@ func WithIncompatibleUpdate(gcsPath string, code codes.Code) Option {
 type Service struct {
 	dataflowpb.UnimplementedJobsV1Beta3Server
 	dataflowpb.UnimplementedFlexTemplatesServiceServer
+	dataflowpb.UnimplementedMessagesV1Beta3Server
 
 	inject *fakeserver.Injector
 
@@ -195,6 +221,9 @@ type job struct {
 	pendingAt  time.Time
 	finishAt   time.Time // of a drain or cancel
 	finishWith dataflowpb.JobState
+	// failWith, when set, is the error the job fails with instead of running.
+	failWith string
+	messages []*dataflowpb.JobMessage
 }
 
 // New returns a Service; register it on a gRPC server with Register and install its
@@ -207,7 +236,8 @@ func New(opts ...Option) *Service {
 		inject:       fakeserver.Config{Seed: 1},
 		templates:    map[string][]string{},
 		projectQuota: map[string]int{},
-		incompatible: map[string]codes.Code{},
+		incompatible: map[string]bool{},
+		startFail:    map[string]string{},
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -223,6 +253,7 @@ func New(opts ...Option) *Service {
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	dataflowpb.RegisterJobsV1Beta3Server(r, s)
 	dataflowpb.RegisterFlexTemplatesServiceServer(r, s)
+	dataflowpb.RegisterMessagesV1Beta3Server(r, s)
 }
 
 // Server is a Service listening on a local port.
@@ -281,16 +312,27 @@ func (s *Service) SetStartDelay(d time.Duration) {
 	s.cfg.startDelay = d
 }
 
-// SetIncompatibleUpdate is [WithIncompatibleUpdate] on a running server; codes.OK removes
+// SetIncompatibleUpdate is [WithIncompatibleUpdate] on a running server; false removes
 // the mark.
-func (s *Service) SetIncompatibleUpdate(gcsPath string, code codes.Code) {
+func (s *Service) SetIncompatibleUpdate(gcsPath string, incompatible bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if code == codes.OK {
+	if !incompatible {
 		delete(s.cfg.incompatible, gcsPath)
 		return
 	}
-	s.cfg.incompatible[gcsPath] = code
+	s.cfg.incompatible[gcsPath] = true
+}
+
+// SetStartFailure is [WithStartFailure] on a running server; an empty message removes it.
+func (s *Service) SetStartFailure(gcsPath, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if message == "" {
+		delete(s.cfg.startFail, gcsPath)
+		return
+	}
+	s.cfg.startFail[gcsPath] = message
 }
 
 // SetDrainDelay changes how long drains requested from now on take.
@@ -350,8 +392,19 @@ func (s *Service) FailJob(id string) error {
 	if !isActive(j.pb.CurrentState) {
 		return status.Errorf(codes.FailedPrecondition, "job %s is %s", id, j.pb.CurrentState)
 	}
-	s.setState(j, dataflowpb.JobState_JOB_STATE_FAILED, s.cfg.now())
+	s.fail(j, s.cfg.now(), "Workflow failed. (fakedataflow: FailJob)")
 	return nil
+}
+
+// fail makes a job FAILED at a time with an error message.
+func (s *Service) fail(j *job, at time.Time, message string) {
+	s.setState(j, dataflowpb.JobState_JOB_STATE_FAILED, at)
+	j.messages = append(j.messages, &dataflowpb.JobMessage{
+		Id:                fmt.Sprintf("%s-%d", j.pb.Id, len(j.messages)+1),
+		Time:              timestamppb.New(at),
+		MessageText:       message,
+		MessageImportance: dataflowpb.JobMessageImportance_JOB_MESSAGE_ERROR,
+	})
 }
 
 // isActive reports whether a state counts as active for name uniqueness and quota.
@@ -365,15 +418,14 @@ func isActive(st dataflowpb.JobState) bool {
 	return true
 }
 
-// advance brings every job's state up to the clock. Callers hold mu.
+// advance brings every job's state up to the clock, oldest job first. Callers hold mu.
 func (s *Service) advance() {
 	now := s.cfg.now()
-	for _, j := range s.jobs {
+	for _, j := range s.sorted(false) {
 		switch j.pb.CurrentState {
 		case dataflowpb.JobState_JOB_STATE_QUEUED, dataflowpb.JobState_JOB_STATE_PENDING:
 			if !now.Before(j.runningAt) {
-				s.setState(j, dataflowpb.JobState_JOB_STATE_RUNNING, j.runningAt)
-				j.pb.StartTime = timestamppb.New(j.runningAt)
+				s.start(j)
 			} else if j.pb.CurrentState == dataflowpb.JobState_JOB_STATE_QUEUED && !now.Before(j.pendingAt) {
 				s.setState(j, dataflowpb.JobState_JOB_STATE_PENDING, j.pendingAt)
 			}
@@ -382,6 +434,22 @@ func (s *Service) advance() {
 				s.setState(j, j.finishWith, j.finishAt)
 			}
 		}
+	}
+}
+
+// start makes a job that reached its start time RUNNING, or FAILED when it was launched to
+// fail. A replacement job that runs takes over: the job it replaces becomes UPDATED. A
+// replacement that fails leaves the old job running.
+func (s *Service) start(j *job) {
+	if j.failWith != "" {
+		s.fail(j, j.runningAt, j.failWith)
+		return
+	}
+	s.setState(j, dataflowpb.JobState_JOB_STATE_RUNNING, j.runningAt)
+	j.pb.StartTime = timestamppb.New(j.runningAt)
+	if old, ok := s.jobs[j.pb.ReplaceJobId]; ok && old.pb.CurrentState == dataflowpb.JobState_JOB_STATE_RUNNING {
+		s.setState(old, dataflowpb.JobState_JOB_STATE_UPDATED, j.runningAt)
+		old.pb.ReplacedByJobId = j.pb.Id
 	}
 }
 
@@ -478,15 +546,17 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		return &dataflowpb.LaunchFlexTemplateResponse{}, nil
 	}
 
+	// current is the newest active job of the name: during an update's handover, the
+	// replacement.
 	var current *job
 	active := 0
-	for _, j := range s.jobs {
+	for _, j := range s.sorted(true) {
 		if !isActive(j.pb.CurrentState) {
 			continue
 		}
 		if j.pb.ProjectId == req.GetProjectId() {
 			active++
-			if j.pb.Location == req.GetLocation() && j.pb.Name == lp.GetJobName() {
+			if j.pb.Location == req.GetLocation() && j.pb.Name == lp.GetJobName() && current == nil {
 				current = j
 			}
 		}
@@ -499,11 +569,6 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		if current.pb.CurrentState != dataflowpb.JobState_JOB_STATE_RUNNING {
 			return nil, status.Errorf(codes.FailedPrecondition, "(%s): job %s (%s) is %s; only a running job can be updated",
 				req.GetProjectId(), lp.GetJobName(), current.pb.Id, current.pb.CurrentState)
-		}
-		if code, ok := s.cfg.incompatible[template]; ok {
-			return nil, status.Errorf(code, "(%s): Workflow failed. Causes: The new job is not compatible with %s (job %s). "+
-				"The original job has not been aborted. (fakedataflow: updates to %s are marked incompatible)",
-				req.GetProjectId(), current.pb.Id, lp.GetJobName(), template)
 		}
 	} else {
 		if current != nil {
@@ -542,14 +607,20 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		env:       proto.CloneOf(lp.GetEnvironment()),
 		runningAt: now.Add(s.cfg.startDelay),
 		pendingAt: now.Add(s.cfg.startDelay / 2),
+		failWith:  s.cfg.startFail[template],
 	}
-	if current != nil {
-		s.setState(current, dataflowpb.JobState_JOB_STATE_UPDATED, now)
-		current.pb.ReplacedByJobId = id
+	if lp.GetUpdate() {
 		j.pb.ReplaceJobId = current.pb.Id
+		if s.cfg.incompatible[template] && j.failWith == "" {
+			j.failWith = fmt.Sprintf("Workflow failed. Causes: The new job is not compatible with %s. "+
+				"The original job has not been aborted. (fakedataflow: updates to %s are marked incompatible)", current.pb.Id, template)
+		}
 	}
 	s.jobs[id] = j
-	return &dataflowpb.LaunchFlexTemplateResponse{Job: summary(j.pb)}, nil
+	// Dataflow answers a launch with the new job's identity only: no state yet.
+	return &dataflowpb.LaunchFlexTemplateResponse{Job: &dataflowpb.Job{
+		Id: id, ProjectId: j.pb.ProjectId, Name: j.pb.Name, Location: j.pb.Location,
+	}}, nil
 }
 
 // summary is what ListJobs returns of a job (JOB_VIEW_SUMMARY).
@@ -674,7 +745,7 @@ func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest)
 	now := s.cfg.now()
 	st := j.pb.CurrentState
 	if !isActive(st) {
-		return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job %s is in terminal state %s and cannot be updated", req.GetProjectId(), j.pb.Id, st)
+		return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job has terminated in state %s: %s", req.GetProjectId(), st, j.pb.Id)
 	}
 	switch want := req.GetJob().GetRequestedState(); want {
 	case dataflowpb.JobState_JOB_STATE_DRAINED, dataflowpb.JobState_JOB_STATE_DRAINING:
@@ -688,6 +759,9 @@ func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest)
 		}
 		j.pb.RequestedState = dataflowpb.JobState_JOB_STATE_DRAINED
 	case dataflowpb.JobState_JOB_STATE_CANCELLED, dataflowpb.JobState_JOB_STATE_CANCELLING:
+		if st == dataflowpb.JobState_JOB_STATE_QUEUED {
+			return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job %s is not yet ready for canceling. Please retry in a few minutes.", req.GetProjectId(), j.pb.Id)
+		}
 		if st != dataflowpb.JobState_JOB_STATE_CANCELLING {
 			s.setState(j, dataflowpb.JobState_JOB_STATE_CANCELLING, now)
 			j.finishAt, j.finishWith = now.Add(s.cfg.cancelDelay), dataflowpb.JobState_JOB_STATE_CANCELLED
@@ -698,4 +772,26 @@ func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest)
 	}
 	s.advance()
 	return proto.CloneOf(j.pb), nil
+}
+
+// ListJobMessages returns a job's messages, oldest first, at or above the minimum
+// importance. Only failures write messages in the fake.
+func (s *Service) ListJobMessages(_ context.Context, req *dataflowpb.ListJobMessagesRequest) (*dataflowpb.ListJobMessagesResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	if req.GetProjectId() == "" || req.GetJobId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "project_id and job_id are required")
+	}
+	j, err := s.lookup(req.GetProjectId(), req.GetLocation(), req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	resp := &dataflowpb.ListJobMessagesResponse{}
+	for _, m := range j.messages {
+		if m.GetMessageImportance() >= req.GetMinimumImportance() {
+			resp.JobMessages = append(resp.JobMessages, proto.CloneOf(m))
+		}
+	}
+	return resp, nil
 }

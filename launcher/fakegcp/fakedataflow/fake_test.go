@@ -3,6 +3,7 @@ package fakedataflow_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,8 +52,11 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != dataflow.StateQueued {
-		t.Errorf("launched job is %s, want QUEUED", j.State)
+	if j.State != dataflow.StateUnknown || !j.StateTime.IsZero() {
+		t.Errorf("launch response: %s at %s, want no state (UNKNOWN, no time)", j.State, j.StateTime)
+	}
+	if got, _ := c.Get(ctx, "proj-a", "europe-west1", j.ID); got.State != dataflow.StateQueued {
+		t.Errorf("launched job is %s, want QUEUED", got.State)
 	}
 	clk.Add(5 * time.Second)
 	if got, _ := c.Get(ctx, "proj-a", "europe-west1", j.ID); got.State != dataflow.StatePending {
@@ -74,13 +78,12 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, _ := c.Get(ctx, "proj-a", "europe-west1", j.ID)
-	if j2.ID == j.ID || j2.Name != j.Name || old.State != dataflow.StateUpdated || old.ReplacedBy != j2.ID {
-		t.Errorf("update: new %+v, old %+v", j2, old)
+	if j2.ID == j.ID || j2.Name != j.Name {
+		t.Errorf("update: new %+v, old %+v", j2, j)
 	}
-	// Updating a job that is not running yet is refused.
+	// Updating while an update is in progress is refused: the newest job is not running.
 	if _, err := c.Launch(ctx, up); code(err) != codes.FailedPrecondition {
-		t.Errorf("update of a queued job: %v, want FAILED_PRECONDITION", err)
+		t.Errorf("update during an update: %v, want FAILED_PRECONDITION", err)
 	}
 	missing := launch("nope")
 	missing.Update = true
@@ -105,8 +108,16 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A job still starting (QUEUED) is not ready for canceling; PENDING is.
+	if _, err := c.Cancel(ctx, "proj-a", "europe-west1", j3.ID); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not yet ready for canceling") {
+		t.Errorf("cancel of a queued job: %v, want FAILED_PRECONDITION not yet ready for canceling", err)
+	}
+	clk.Add(5 * time.Second)
 	if x, err := c.Cancel(ctx, "proj-a", "europe-west1", j3.ID); err != nil || x.State != dataflow.StateCancelled {
 		t.Errorf("cancel: %+v %v", x, err)
+	}
+	if _, err := c.Cancel(ctx, "proj-a", "europe-west1", j3.ID); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "Job has terminated") {
+		t.Errorf("cancel of a cancelled job: %v, want FAILED_PRECONDITION Job has terminated", err)
 	}
 	if n := len(srv.Jobs()); n != 3 {
 		t.Errorf("%d jobs, want 3", n)
@@ -232,4 +243,125 @@ func TestFaults(t *testing.T) {
 	if _, err := c.Get(cctx, "proj-a", "europe-west1", "x"); code(err) != codes.DeadlineExceeded {
 		t.Errorf("latency: %v, want DEADLINE_EXCEEDED", err)
 	}
+}
+
+// get reads a job and fails the test on an error.
+func get(t *testing.T, c *dataflow.Client, id string) dataflow.Job {
+	t.Helper()
+	j, err := c.Get(context.Background(), "proj-a", "europe-west1", id)
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return j
+}
+
+func running(t *testing.T, c *dataflow.Client, clk *clock, name string) dataflow.Job {
+	t.Helper()
+	j, err := c.Launch(context.Background(), launch(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(10 * time.Second)
+	if j = get(t, c, j.ID); j.State != dataflow.StateRunning {
+		t.Fatalf("%s is %s, want RUNNING", name, j.State)
+	}
+	return j
+}
+
+func update(name, template string) dataflow.LaunchRequest {
+	r := launch(name)
+	r.Update, r.Template = true, template
+	return r
+}
+
+// An in-place update hands over like Dataflow's: the old job runs until the new one (new
+// id, same name) runs, then it is UPDATED; both are active meanwhile.
+func TestUpdateHandover(t *testing.T) {
+	ctx := context.Background()
+	_, c, clk := start(t, fakedataflow.WithStartDelay(10*time.Second))
+	old := running(t, c, clk, "play-track")
+	nw, err := c.Launch(ctx, update("play-track", "gs://b/t/v2/spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(5 * time.Second)
+	active, _ := c.List(ctx, dataflow.ListRequest{Project: "proj-a", Region: "europe-west1", Filter: dataflow.Active, Name: "play-track"})
+	if len(active) != 2 || active[0].ID != nw.ID || active[1].ID != old.ID {
+		t.Fatalf("during the handover: %+v, want the new and the old job active, newest first", active)
+	}
+	if o, n := get(t, c, old.ID), get(t, c, nw.ID); o.State != dataflow.StateRunning || o.ReplacedBy != "" || n.State != dataflow.StatePending || n.Replaces != old.ID {
+		t.Errorf("during the handover: old %s (replaced by %q), new %s replacing %q", o.State, o.ReplacedBy, n.State, n.Replaces)
+	}
+	// A plain launch of the name still fails: the name is taken.
+	if _, err := c.Launch(ctx, launch("play-track")); code(err) != codes.AlreadyExists {
+		t.Errorf("launch during the handover: %v, want ALREADY_EXISTS", err)
+	}
+	clk.Add(5 * time.Second)
+	o, n := get(t, c, old.ID), get(t, c, nw.ID)
+	if o.State != dataflow.StateUpdated || o.ReplacedBy != nw.ID || n.State != dataflow.StateRunning || !o.StateTime.Equal(n.StateTime) {
+		t.Errorf("after the handover: old %s (replaced by %q) at %s, new %s at %s", o.State, o.ReplacedBy, o.StateTime, n.State, n.StateTime)
+	}
+}
+
+// An incompatible update is accepted, and fails later as the new job, with a message;
+// the old job runs on. A new job that fails for any reason leaves the old one running.
+func TestIncompatibleUpdateFailsAsTheNewJob(t *testing.T) {
+	ctx := context.Background()
+	srv, c, clk := start(t, fakedataflow.WithStartDelay(10*time.Second),
+		fakedataflow.WithIncompatibleUpdate("gs://b/t/v2/spec.json"),
+		fakedataflow.WithStartFailure("gs://b/t/bad/spec.json", "Failed to read the image: not found"))
+	old := running(t, c, clk, "play-track")
+	nw, err := c.Launch(ctx, update("play-track", "gs://b/t/v2/spec.json"))
+	if err != nil {
+		t.Fatalf("incompatible update: the launch call must succeed, got %v", err)
+	}
+	clk.Add(10 * time.Second)
+	n, o := get(t, c, nw.ID), get(t, c, old.ID)
+	if !n.Incompatible() || !strings.Contains(n.Error, "not compatible with "+old.ID) {
+		t.Errorf("new job: %s %q, want FAILED, not compatible", n.State, n.Error)
+	}
+	if o.State != dataflow.StateRunning || o.ReplacedBy != "" {
+		t.Errorf("old job: %s (replaced by %q), want RUNNING", o.State, o.ReplacedBy)
+	}
+	// The same for a replacement that fails for another reason; it is not incompatible.
+	bad, err := c.Launch(ctx, update("play-track", "gs://b/t/bad/spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(10 * time.Second)
+	if b, o := get(t, c, bad.ID), get(t, c, old.ID); b.State != dataflow.StateFailed || b.Incompatible() || b.Error != "Failed to read the image: not found" || o.State != dataflow.StateRunning {
+		t.Errorf("failed replacement: %s %q (incompatible %v), old %s", b.State, b.Error, b.Incompatible(), o.State)
+	}
+	// A compatible update after that takes over.
+	srv.SetIncompatibleUpdate("gs://b/t/v2/spec.json", false)
+	good, err := c.Launch(ctx, update("play-track", "gs://b/t/v2/spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(10 * time.Second)
+	if g, o := get(t, c, good.ID), get(t, c, old.ID); g.State != dataflow.StateRunning || o.State != dataflow.StateUpdated {
+		t.Errorf("compatible update: new %s, old %s", g.State, o.State)
+	}
+}
+
+// A job can fail before it runs (bad image, parameters, network, quota): the launch call
+// succeeds, the job goes QUEUED, then FAILED with its error, and frees its name.
+func TestFailureBeforeRunning(t *testing.T) {
+	ctx := context.Background()
+	srv, c, clk := start(t, fakedataflow.WithStartDelay(10*time.Second))
+	srv.SetStartFailure("gs://b/t/v1/spec.json", "Workflow failed. Causes: Network default is not accessible")
+	j, err := c.Launch(ctx, launch("play-track"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := get(t, c, j.ID); g.State != dataflow.StateQueued || g.Error != "" {
+		t.Errorf("before its start: %s %q", g.State, g.Error)
+	}
+	clk.Add(10 * time.Second)
+	g := get(t, c, j.ID)
+	if g.State != dataflow.StateFailed || g.Error != "Workflow failed. Causes: Network default is not accessible" || g.Incompatible() {
+		t.Errorf("after its start: %s %q", g.State, g.Error)
+	}
+	srv.SetStartFailure("gs://b/t/v1/spec.json", "")
+	running(t, c, clk, "play-track")
 }
