@@ -13,7 +13,16 @@
 // policy per group that lists their job names; the largest group takes the prefix
 // filter and excludes the others. A 300-type fleet with no overrides has 8 policies;
 // each distinct override adds one per signal it changes. Pub/Sub backlog is per
-// subscription, so that policy lists subscription ids, at most [MaxListed] per policy.
+// subscription, so that policy lists subscription ids.
+//
+// # Limits
+//
+// Cloud Monitoring refuses a condition filter longer than 2,048 characters
+// ([MaxFilterLength]). A listed group (or the backlog's subscription ids) is therefore
+// split into policies whose lists fit [ListBudget] characters (and at most [MaxListed]
+// names); when the largest group's exclusion list would not fit, that group is listed
+// like the others. [Desired] checks every filter, display name and label against the
+// API's limits before anything is written.
 //
 // # Ownership
 //
@@ -31,6 +40,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
@@ -50,6 +60,15 @@ const (
 
 // MaxListed is the most job names or subscription ids one policy's filter lists.
 const MaxListed = 100
+
+// MaxFilterLength is the longest condition filter Cloud Monitoring accepts
+// (alert.proto: "must not exceed 2048 Unicode characters").
+const MaxFilterLength = 2048
+
+// ListBudget is the characters of a filter left for a list of quoted names
+// (`"a", "b"`): the limit less room for the longest fixed part of a filter
+// (metric type, resource type, label, `one_of()`).
+const ListBudget = MaxFilterLength - 256
 
 // Signal is what a policy watches.
 type Signal string
@@ -145,8 +164,8 @@ func Desired(f *fleet.Fleet) ([]Policy, error) {
 				key += "-" + hex.EncodeToString(h[:])[:6]
 			}
 			if sig == Backlog {
-				// Subscriptions have no common prefix: list them, MaxListed per policy.
-				for ci, chunk := range chunks(g.members, MaxListed) {
+				// Subscriptions have no common prefix: list them, within the budget.
+				for ci, chunk := range chunks(g.members, subscriptionID) {
 					k := key
 					if ci > 0 {
 						k = fmt.Sprintf("%s-%d", key, ci+1)
@@ -163,11 +182,13 @@ func Desired(f *fleet.Fleet) ([]Policy, error) {
 						others = append(others, j)
 					}
 				}
-				sel := selector{fleet: f.Name, exclude: jobNames(others)}
-				out = append(out, finish(f, Policy{Key: key, Signal: sig, EventTypes: names(g.members)}, signalPolicy(f, sig, g.members[0], sel)))
-				continue
+				if fits(jobNames(others)) {
+					sel := selector{fleet: f.Name, exclude: jobNames(others)}
+					out = append(out, finish(f, Policy{Key: key, Signal: sig, EventTypes: names(g.members)}, signalPolicy(f, sig, g.members[0], sel)))
+					continue
+				}
 			}
-			for ci, chunk := range chunks(g.members, MaxListed) {
+			for ci, chunk := range chunks(g.members, jobName) {
 				k := key
 				if ci > 0 {
 					k = fmt.Sprintf("%s-%d", key, ci+1)
@@ -177,8 +198,53 @@ func Desired(f *fleet.Fleet) ([]Policy, error) {
 			}
 		}
 	}
+	for _, p := range out {
+		if err := checkLimits(p.Spec); err != nil {
+			return nil, fmt.Errorf("policy %s: %w", p.Key, err)
+		}
+	}
 	return out, nil
 }
+
+// checkLimits checks a policy against the limits of alert.proto that a fleet can reach.
+func checkLimits(p *monitoringpb.AlertPolicy) error {
+	if n := utf8.RuneCountInString(p.GetDisplayName()); n > 512 {
+		return fmt.Errorf("display name of %d characters; Cloud Monitoring takes 512", n)
+	}
+	if n := len(p.GetConditions()); n > 6 {
+		return fmt.Errorf("%d conditions; Cloud Monitoring takes 6", n)
+	}
+	for _, c := range p.GetConditions() {
+		for _, filter := range []string{c.GetConditionThreshold().GetFilter(), c.GetConditionAbsent().GetFilter()} {
+			if n := utf8.RuneCountInString(filter); n > MaxFilterLength {
+				return fmt.Errorf("condition %q: filter of %d characters; Cloud Monitoring takes %d", c.GetDisplayName(), n, MaxFilterLength)
+			}
+		}
+	}
+	return nil
+}
+
+func jobName(j fleet.Job) string { return j.Name }
+
+// subscriptionID is the id of a job's subscription, what the backlog filter lists.
+func subscriptionID(j fleet.Job) string {
+	id := j.Parameters[fleet.ParamSubscription]
+	return id[strings.LastIndex(id, "/")+1:]
+}
+
+// listLength is the characters a list of names takes in a filter: quoted, ", " between.
+func listLength(names []string) int {
+	n := 0
+	for i, s := range names {
+		if i > 0 {
+			n += 2
+		}
+		n += len(fmt.Sprintf("%q", s))
+	}
+	return n
+}
+
+func fits(names []string) bool { return len(names) <= MaxListed && listLength(names) <= ListBudget }
 
 func finish(f *fleet.Fleet, p Policy, spec *monitoringpb.AlertPolicy) Policy {
 	spec.UserLabels = map[string]string{
@@ -209,13 +275,24 @@ func jobNames(jobs []fleet.Job) []string {
 	return out
 }
 
-func chunks(jobs []fleet.Job, n int) [][]fleet.Job {
+// chunks splits jobs, in order, into the fewest runs whose ids (distinct) fit in one
+// filter list.
+func chunks(jobs []fleet.Job, id func(fleet.Job) string) [][]fleet.Job {
 	var out [][]fleet.Job
-	for len(jobs) > n {
-		out = append(out, jobs[:n])
-		jobs = jobs[n:]
+	start := 0
+	var ids []string
+	for i, j := range jobs {
+		next := ids
+		if !slices.Contains(ids, id(j)) {
+			next = append(slices.Clone(ids), id(j))
+		}
+		if i > start && !fits(next) {
+			out = append(out, jobs[start:i])
+			start, next = i, []string{id(j)}
+		}
+		ids = next
 	}
-	return append(out, jobs)
+	return append(out, jobs[start:])
 }
 
 // settingsOf is what decides a job's policy for a signal; "" means the signal is off
@@ -429,8 +506,7 @@ func backlogPolicy(f *fleet.Fleet, jobs []fleet.Job) *monitoringpb.AlertPolicy {
 	a := jobs[0].Alerts
 	var subs []string
 	for _, j := range jobs {
-		id := j.Parameters[fleet.ParamSubscription]
-		id = id[strings.LastIndex(id, "/")+1:]
+		id := subscriptionID(j)
 		if !slices.Contains(subs, id) {
 			subs = append(subs, id)
 		}

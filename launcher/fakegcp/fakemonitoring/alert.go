@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"google.golang.org/grpc/codes"
@@ -27,33 +28,73 @@ var (
 	policyNameRe     = regexp.MustCompile(`^projects/([^/]+)/alertPolicies/([^/]+)$`)
 )
 
+// Limits of alert.proto, enforced as the API does (lengths in Unicode characters unless
+// the proto says bytes).
 const (
 	maxConditions     = 6
 	maxAlertAlignment = 25 * time.Hour
+	// MaxFilterLength is the longest condition filter (and denominator filter).
+	MaxFilterLength     = 2048
+	maxDisplayName      = 512
+	maxUserLabels       = 64
+	maxLabelChars       = 63
+	maxLabelBytes       = 128
+	maxDocContentChars  = 8192
+	maxDocContentBytes  = 10240
+	maxDocSubjectBytes  = 10240
+	maxDocLinks         = 3
+	maxLinkDisplayName  = 63
+	maxLinkURL          = 2083
+	maxPromQLRuleFields = 2048
 )
+
+// chars counts Unicode characters.
+func chars(s string) int { return utf8.RuneCountInString(s) }
+
+// checkFilterLength refuses a filter longer than the API takes.
+func checkFilterLength(field, filter string) error {
+	if n := chars(filter); n > MaxFilterLength {
+		return invalid("%s: the filter is %d characters long; it must not exceed %d", field, n, MaxFilterLength)
+	}
+	return nil
+}
 
 // validatePolicy applies the API's rules to a policy about to be stored. Callers hold mu.
 func (s *Service) validatePolicy(project string, p *monitoringpb.AlertPolicy) error {
 	switch {
 	case strings.TrimSpace(p.GetDisplayName()) == "":
 		return invalid("alert_policy.display_name is required")
-	case len(p.GetDisplayName()) > 512:
-		return invalid("alert_policy.display_name is longer than 512 characters")
+	case chars(p.GetDisplayName()) > maxDisplayName:
+		return invalid("alert_policy.display_name is %d characters long; at most %d", chars(p.GetDisplayName()), maxDisplayName)
 	case len(p.GetConditions()) == 0:
 		return invalid("alert_policy.conditions: at least one condition is required")
 	case len(p.GetConditions()) > maxConditions:
 		return invalid("alert_policy.conditions: %d conditions; at most %d", len(p.GetConditions()), maxConditions)
 	case len(p.GetConditions()) > 1 && p.GetCombiner() == monitoringpb.AlertPolicy_COMBINE_UNSPECIFIED:
 		return invalid("alert_policy.combiner is required when a policy has more than one condition")
-	case len(p.GetUserLabels()) > 64:
-		return invalid("alert_policy.user_labels: at most 64 labels")
-	case len(p.GetDocumentation().GetContent()) > 10240:
-		return invalid("alert_policy.documentation.content is longer than 10240 bytes")
+	case len(p.GetUserLabels()) > maxUserLabels:
+		return invalid("alert_policy.user_labels: %d labels; at most %d", len(p.GetUserLabels()), maxUserLabels)
+	case chars(p.GetDocumentation().GetContent()) > maxDocContentChars || len(p.GetDocumentation().GetContent()) > maxDocContentBytes:
+		return invalid("alert_policy.documentation.content is %d characters (%d bytes) long; at most %d characters and %d bytes",
+			chars(p.GetDocumentation().GetContent()), len(p.GetDocumentation().GetContent()), maxDocContentChars, maxDocContentBytes)
+	case len(p.GetDocumentation().GetSubject()) > maxDocSubjectBytes:
+		return invalid("alert_policy.documentation.subject is %d bytes long; at most %d", len(p.GetDocumentation().GetSubject()), maxDocSubjectBytes)
+	case len(p.GetDocumentation().GetLinks()) > maxDocLinks:
+		return invalid("alert_policy.documentation.links: %d links; at most %d", len(p.GetDocumentation().GetLinks()), maxDocLinks)
 	case p.GetDocumentation() != nil && p.GetDocumentation().GetMimeType() != "" && p.GetDocumentation().GetMimeType() != "text/markdown":
 		return invalid("alert_policy.documentation.mime_type %q: only text/markdown is supported", p.GetDocumentation().GetMimeType())
 	}
+	for i, l := range p.GetDocumentation().GetLinks() {
+		if chars(l.GetDisplayName()) > maxLinkDisplayName || chars(l.GetUrl()) > maxLinkURL {
+			return invalid("alert_policy.documentation.links[%d]: display_name at most %d and url at most %d characters", i, maxLinkDisplayName, maxLinkURL)
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(p.GetUserLabels())) {
-		if !userLabelKeyRe.MatchString(k) || !userLabelValueRe.MatchString(p.GetUserLabels()[k]) {
+		v := p.GetUserLabels()[k]
+		if chars(k) > maxLabelChars || len(k) > maxLabelBytes || chars(v) > maxLabelChars || len(v) > maxLabelBytes {
+			return invalid("alert_policy.user_labels: %q=%q: keys and values are limited to %d characters or %d bytes", k, v, maxLabelChars, maxLabelBytes)
+		}
+		if !userLabelKeyRe.MatchString(k) || !userLabelValueRe.MatchString(v) {
 			return invalid("alert_policy.user_labels: %q=%q: keys start with a lowercase letter; keys and values hold at most 63 lowercase letters, digits, '_' or '-'", k, p.GetUserLabels()[k])
 		}
 	}
@@ -85,6 +126,12 @@ func (s *Service) validateCondition(project, field string, c *monitoringpb.Alert
 	case *monitoringpb.AlertPolicy_Condition_ConditionThreshold:
 		t := x.ConditionThreshold
 		field += ".condition_threshold"
+		if err := checkFilterLength(field+".filter", t.GetFilter()); err != nil {
+			return err
+		}
+		if err := checkFilterLength(field+".denominator_filter", t.GetDenominatorFilter()); err != nil {
+			return err
+		}
 		sel, err := s.compileFilter(project, t.GetFilter())
 		if err != nil {
 			return invalid("%s.filter: %v", field, err)
@@ -111,6 +158,9 @@ func (s *Service) validateCondition(project, field string, c *monitoringpb.Alert
 	case *monitoringpb.AlertPolicy_Condition_ConditionAbsent:
 		a := x.ConditionAbsent
 		field += ".condition_absent"
+		if err := checkFilterLength(field+".filter", a.GetFilter()); err != nil {
+			return err
+		}
 		sel, err := s.compileFilter(project, a.GetFilter())
 		if err != nil {
 			return invalid("%s.filter: %v", field, err)
@@ -129,6 +179,12 @@ func (s *Service) validateCondition(project, field string, c *monitoringpb.Alert
 	case *monitoringpb.AlertPolicy_Condition_ConditionPrometheusQueryLanguage:
 		q := x.ConditionPrometheusQueryLanguage
 		field += ".condition_prometheus_query_language"
+		switch {
+		case strings.TrimSpace(q.GetQuery()) == "":
+			return invalid("%s.query must not be empty", field)
+		case chars(q.GetRuleGroup()) > maxPromQLRuleFields || chars(q.GetAlertRule()) > maxPromQLRuleFields:
+			return invalid("%s: rule_group and alert_rule are limited to %d characters", field, maxPromQLRuleFields)
+		}
 		if !q.GetDisableMetricValidation() {
 			if err := s.checkPromQL(project, q.GetQuery()); err != nil {
 				return invalid("%s.query: %v", field, err)

@@ -29,6 +29,11 @@
 //     alignment periods are 60 s to 25 h; a threshold duration is whole minutes, an
 //     absence duration whole minutes and at least 120 s. PromQL conditions are parsed
 //     (brackets, selectors, ranges, functions) and every metric they name must exist.
+//     The limits alert.proto states hold: filters and denominator filters at most 2,048
+//     characters ([MaxFilterLength]), display names 512, at most 64 user labels of 63
+//     characters (128 bytes), documentation content 8,192 characters and 10,240 bytes,
+//     subject 10,240 bytes, at most 3 links (display name 63, url 2,083), PromQL rule
+//     group and alert rule 2,048, a non-empty PromQL query.
 //     Any violation is INVALID_ARGUMENT; a missing policy NOT_FOUND. The server assigns
 //     policy and condition names and creation and mutation records from its clock.
 //   - NotificationChannelService: List, Get, Create, Delete.
@@ -60,8 +65,9 @@
 //   - ListTimeSeries aligns windows back from the interval's end and never interpolates;
 //     percentiles, ALIGN_RATE and ALIGN_PERCENT_CHANGE are validated but not computed.
 //   - PromQL is checked, not evaluated; MQL and SQL conditions are refused.
-//   - The filter length, the number of policies per project and other quotas are not
-//     enforced.
+//   - The number of policies per metrics scope, of conditions per project, of
+//     notification channels per policy and other quotas are not enforced; nor is the
+//     size of a whole request.
 package fakemonitoring
 
 import (
