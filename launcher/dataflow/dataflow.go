@@ -126,7 +126,18 @@ type LaunchRequest struct {
 	ServiceAccount string
 	MachineType    string
 	MaxWorkers     int
-	Labels         map[string]string
+	// Network and Subnetwork place the workers (Dataflow's default: the network
+	// "default"); PrivateIPs gives them no external IP.
+	Network             string
+	Subnetwork          string
+	PrivateIPs          bool
+	StagingLocation     string
+	LauncherMachineType string
+	WorkerRegion        string
+	WorkerZone          string
+	KMSKeyName          string
+	Experiments         []string
+	Labels              map[string]string
 	// Update replaces the running job of the same name in place.
 	Update bool
 }
@@ -219,6 +230,15 @@ func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
 				MaxWorkers:            int32(r.MaxWorkers),
 				AdditionalUserLabels:  r.Labels,
 				EnableStreamingEngine: true,
+				Network:               r.Network,
+				Subnetwork:            r.Subnetwork,
+				IpConfiguration:       ipConfiguration(r.PrivateIPs),
+				StagingLocation:       r.StagingLocation,
+				LauncherMachineType:   r.LauncherMachineType,
+				WorkerRegion:          r.WorkerRegion,
+				WorkerZone:            r.WorkerZone,
+				KmsKeyName:            r.KMSKeyName,
+				AdditionalExperiments: r.Experiments,
 			},
 			Update: r.Update,
 		},
@@ -231,6 +251,14 @@ func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
 		j.Labels = maps.Clone(r.Labels)
 	}
 	return j, nil
+}
+
+// ipConfiguration leaves the choice to Dataflow (public) unless private IPs are asked for.
+func ipConfiguration(private bool) dataflowpb.WorkerIPAddressConfiguration {
+	if private {
+		return dataflowpb.WorkerIPAddressConfiguration_WORKER_IP_PRIVATE
+	}
+	return dataflowpb.WorkerIPAddressConfiguration_WORKER_IP_UNSPECIFIED
 }
 
 // List lists jobs, following page tokens.

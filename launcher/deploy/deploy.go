@@ -351,6 +351,16 @@ func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchReques
 		MaxWorkers:     d.Environment.MaxWorkers,
 		Labels:         maps.Clone(d.Labels),
 		Update:         update,
+
+		Network:             d.Environment.Network,
+		Subnetwork:          d.Environment.Subnetwork,
+		PrivateIPs:          d.Environment.IPConfiguration == "private",
+		StagingLocation:     d.Environment.StagingLocation,
+		LauncherMachineType: d.Environment.LauncherMachineType,
+		WorkerRegion:        d.Environment.WorkerRegion,
+		WorkerZone:          d.Environment.WorkerZone,
+		KMSKeyName:          d.Environment.KMSKeyName,
+		Experiments:         d.Environment.Experiments,
 	}
 }
 

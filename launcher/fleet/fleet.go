@@ -77,6 +77,15 @@ type Settings struct {
 	ServiceAccount          string
 	MachineType             string
 	MaxWorkers              int
+	Network                 string
+	Subnetwork              string
+	IPConfiguration         string // "public" or "private"
+	StagingLocation         string
+	LauncherMachineType     string
+	WorkerRegion            string
+	WorkerZone              string
+	KMSKeyName              string
+	AdditionalExperiments   []string
 	SkewTolerance           string
 	MaxFuture               string
 	BucketWidth             string
@@ -142,6 +151,21 @@ type Environment struct {
 	ServiceAccount string `json:"service_account,omitempty"`
 	MachineType    string `json:"machine_type,omitempty"`
 	MaxWorkers     int    `json:"max_workers,omitempty"`
+	// Network and Subnetwork place the workers; Dataflow uses the network "default"
+	// without them.
+	Network    string `json:"network,omitempty"`
+	Subnetwork string `json:"subnetwork,omitempty"`
+	// IPConfiguration is "private" (no external IPs), "public" or "" (Dataflow's default,
+	// public).
+	IPConfiguration string `json:"ip_configuration,omitempty"`
+	// StagingLocation is where the launcher VM stages the pipeline binary; default
+	// <temp_location>/staging.
+	StagingLocation     string   `json:"staging_location,omitempty"`
+	LauncherMachineType string   `json:"launcher_machine_type,omitempty"`
+	WorkerRegion        string   `json:"worker_region,omitempty"`
+	WorkerZone          string   `json:"worker_zone,omitempty"`
+	KMSKeyName          string   `json:"kms_key_name,omitempty"`
+	Experiments         []string `json:"additional_experiments,omitempty"`
 }
 
 // JobName returns the Dataflow job name of an event type in a fleet.
@@ -207,10 +231,19 @@ func (f *Fleet) job(et EventType) Job {
 		params[ParamShards] = strconv.Itoa(s.Shards)
 	}
 	env := Environment{
-		TempLocation:   s.TempLocation,
-		ServiceAccount: s.ServiceAccount,
-		MachineType:    s.MachineType,
-		MaxWorkers:     s.MaxWorkers,
+		TempLocation:        s.TempLocation,
+		ServiceAccount:      s.ServiceAccount,
+		MachineType:         s.MachineType,
+		MaxWorkers:          s.MaxWorkers,
+		Network:             s.Network,
+		Subnetwork:          s.Subnetwork,
+		IPConfiguration:     s.IPConfiguration,
+		StagingLocation:     s.StagingLocation,
+		LauncherMachineType: s.LauncherMachineType,
+		WorkerRegion:        s.WorkerRegion,
+		WorkerZone:          s.WorkerZone,
+		KMSKeyName:          s.KMSKeyName,
+		Experiments:         slices.Clone(s.AdditionalExperiments),
 	}
 	maxActive := s.MaxActiveJobsPerProject
 	if maxActive == 0 {
@@ -230,6 +263,12 @@ func (f *Fleet) job(et EventType) Job {
 		Line:                    et.Line,
 	}
 	j.ConfigHash = configHash(j, s.Labels)
+	// The default staging location follows temp_location, which is hashed already; only
+	// an explicit one is part of the hash, so that fleets launched before the key
+	// existed keep their hash.
+	if j.Environment.StagingLocation == "" && s.TempLocation != "" {
+		j.Environment.StagingLocation = strings.TrimSuffix(s.TempLocation, "/") + "/staging"
+	}
 	labels := maps.Clone(s.Labels)
 	if labels == nil {
 		labels = map[string]string{}
@@ -266,6 +305,22 @@ func configHash(j Job, userLabels map[string]string) string {
 	w("env.service_account", j.Environment.ServiceAccount)
 	w("env.machine_type", j.Environment.MachineType)
 	w("env.max_workers", strconv.Itoa(j.Environment.MaxWorkers))
+	// Keys added later are hashed only when set, so that existing jobs keep their hash.
+	for _, kv := range [][2]string{
+		{"network", j.Environment.Network},
+		{"subnetwork", j.Environment.Subnetwork},
+		{"ip_configuration", j.Environment.IPConfiguration},
+		{"staging_location", j.Environment.StagingLocation},
+		{"launcher_machine_type", j.Environment.LauncherMachineType},
+		{"worker_region", j.Environment.WorkerRegion},
+		{"worker_zone", j.Environment.WorkerZone},
+		{"kms_key_name", j.Environment.KMSKeyName},
+		{"additional_experiments", strings.Join(j.Environment.Experiments, ",")},
+	} {
+		if kv[1] != "" {
+			w("env."+kv[0], kv[1])
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(userLabels)) {
 		w("label."+k, userLabels[k])
 	}
@@ -293,6 +348,15 @@ func merge(d, o Settings) Settings {
 		ServiceAccount:          pick(d.ServiceAccount, o.ServiceAccount),
 		MachineType:             pick(d.MachineType, o.MachineType),
 		MaxWorkers:              pickInt(d.MaxWorkers, o.MaxWorkers),
+		Network:                 pick(d.Network, o.Network),
+		Subnetwork:              pick(d.Subnetwork, o.Subnetwork),
+		IPConfiguration:         pick(d.IPConfiguration, o.IPConfiguration),
+		StagingLocation:         pick(d.StagingLocation, o.StagingLocation),
+		LauncherMachineType:     pick(d.LauncherMachineType, o.LauncherMachineType),
+		WorkerRegion:            pick(d.WorkerRegion, o.WorkerRegion),
+		WorkerZone:              pick(d.WorkerZone, o.WorkerZone),
+		KMSKeyName:              pick(d.KMSKeyName, o.KMSKeyName),
+		AdditionalExperiments:   d.AdditionalExperiments,
 		SkewTolerance:           pick(d.SkewTolerance, o.SkewTolerance),
 		MaxFuture:               pick(d.MaxFuture, o.MaxFuture),
 		BucketWidth:             pick(d.BucketWidth, o.BucketWidth),
@@ -302,6 +366,9 @@ func merge(d, o Settings) Settings {
 		EarlyPanes:              pick(d.EarlyPanes, o.EarlyPanes),
 		MaxActiveJobsPerProject: pickInt(d.MaxActiveJobsPerProject, o.MaxActiveJobsPerProject),
 		Alerts:                  mergeAlerts(d.Alerts, o.Alerts),
+	}
+	if o.AdditionalExperiments != nil {
+		s.AdditionalExperiments = o.AdditionalExperiments
 	}
 	if len(d.Labels)+len(o.Labels) > 0 {
 		s.Labels = maps.Clone(d.Labels)

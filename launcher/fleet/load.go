@@ -52,12 +52,19 @@ var (
 	labelValueRe   = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
 	sourceRe       = regexp.MustCompile(`^(attribute|field):[A-Za-z_][A-Za-z0-9_.\-]*$`)
 	serviceAcctRe  = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.gserviceaccount\.com$`)
+	networkRe      = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	// subnetworkRe is a full URL (required for Shared VPC) or regions/R/subnetworks/S;
+	// group 1 is the region.
+	subnetworkRe = regexp.MustCompile(`^(?:https://www\.googleapis\.com/compute/v1/projects/[a-z][-a-z0-9.:]*[a-z0-9]/)?regions/([a-z]+-[a-z]+[0-9]+)/subnetworks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	zoneRe       = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+-[a-z]$`)
+	kmsKeyRe     = regexp.MustCompile(`^projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+$`)
+	experimentRe = regexp.MustCompile(`^[A-Za-z0-9_.\-]+(=[^\s,]+)?$`)
 )
 
 // Keys allowed in each mapping.
 var (
 	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types", "rollout"}
-	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "alerts"}
+	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "network", "subnetwork", "ip_configuration", "staging_location", "launcher_machine_type", "worker_region", "worker_zone", "kms_key_name", "additional_experiments", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "alerts"}
 	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
 )
 
@@ -332,6 +339,31 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 			}
 		case "machine_type":
 			s.MachineType = p.str(n, sub(k))
+		case "launcher_machine_type":
+			s.LauncherMachineType = p.str(n, sub(k))
+		case "network":
+			s.Network = p.matching(n, sub(k), networkRe, "is not a VPC network name such as prod-vpc")
+		case "subnetwork":
+			s.Subnetwork = p.matching(n, sub(k), subnetworkRe,
+				"is not regions/REGION/subnetworks/NAME or https://www.googleapis.com/compute/v1/projects/HOST_PROJECT/regions/REGION/subnetworks/NAME (the full URL for Shared VPC)")
+		case "ip_configuration":
+			s.IPConfiguration = p.str(n, sub(k))
+			if s.IPConfiguration != "" && s.IPConfiguration != "public" && s.IPConfiguration != "private" {
+				p.add(n.Line, sub(k), "%q: want public or private", s.IPConfiguration)
+			}
+		case "staging_location":
+			s.StagingLocation = p.str(n, sub(k))
+			if s.StagingLocation != "" && !strings.HasPrefix(s.StagingLocation, "gs://") {
+				p.add(n.Line, sub(k), "%q must be a gs:// path", s.StagingLocation)
+			}
+		case "worker_region":
+			s.WorkerRegion = p.matching(n, sub(k), regionRe, "is not a region such as europe-west1")
+		case "worker_zone":
+			s.WorkerZone = p.matching(n, sub(k), zoneRe, "is not a zone such as europe-west1-b")
+		case "kms_key_name":
+			s.KMSKeyName = p.matching(n, sub(k), kmsKeyRe, "is not projects/P/locations/L/keyRings/R/cryptoKeys/K")
+		case "additional_experiments":
+			s.AdditionalExperiments = p.experiments(n, sub(k))
 		case "max_workers":
 			s.MaxWorkers = p.positiveInt(n, sub(k), 1000)
 		case "shards":
@@ -363,6 +395,38 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 		}
 	}
 	return s
+}
+
+// matching reads a string that must match re; problem completes "%q ...".
+func (p *parser) matching(n *yaml.Node, field string, re *regexp.Regexp, problem string) string {
+	v := p.str(n, field)
+	if v != "" && !re.MatchString(v) {
+		p.add(n.Line, field, "%q %s", v, problem)
+	}
+	return v
+}
+
+// experiments reads a list of Dataflow experiments (NAME or NAME=VALUE).
+func (p *parser) experiments(n *yaml.Node, field string) []string {
+	if n.Kind != yaml.SequenceNode {
+		p.add(n.Line, field, "expected a list of experiments, got %s", kindName(n))
+		return nil
+	}
+	out := []string{}
+	for i, e := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		v := p.str(e, f)
+		switch {
+		case v == "":
+		case !experimentRe.MatchString(v):
+			p.add(e.Line, f, "%q is not an experiment such as enable_prime or name=value", v)
+		case contains(out, v):
+			p.add(e.Line, f, "duplicate experiment %q", v)
+		default:
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (p *parser) labels(n *yaml.Node, field string) map[string]string {
@@ -485,6 +549,21 @@ func (p *parser) checkEffective(f *Fleet, et EventType, field string) {
 	} {
 		if r.val == "" {
 			p.add(et.Line, field+"."+r.key, "required: set it in defaults or in the event type")
+		}
+	}
+	if s.WorkerRegion != "" && s.WorkerZone != "" {
+		p.add(et.Line, field+".worker_zone", "worker_region %s and worker_zone %s are both set; Dataflow takes one of them", s.WorkerRegion, s.WorkerZone)
+	}
+	if m := subnetworkRe.FindStringSubmatch(s.Subnetwork); m != nil {
+		workers := s.Region
+		switch {
+		case s.WorkerRegion != "":
+			workers = s.WorkerRegion
+		case s.WorkerZone != "":
+			workers = s.WorkerZone[:strings.LastIndex(s.WorkerZone, "-")]
+		}
+		if workers != "" && m[1] != workers {
+			p.add(et.Line, field+".subnetwork", "subnetwork %s is in %s, but the workers run in %s", s.Subnetwork, m[1], workers)
 		}
 	}
 	if f.Name != "" && et.Name != "" {

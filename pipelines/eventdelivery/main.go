@@ -69,6 +69,9 @@ func run(ctx context.Context) error {
 		runner = "dataflow"
 	}
 	cfg.Runner = runner
+	if runner == "dataflow" {
+		defaultStagingLocation(flag.CommandLine)
+	}
 	if err := cfg.CheckRunner(runner); err != nil {
 		return err
 	}
@@ -96,4 +99,18 @@ func run(ctx context.Context) error {
 		slog.Info("stopped gracefully", "event_type", cfg.EventType, "run_id", cfg.RunID)
 	}
 	return nil
+}
+
+// defaultStagingLocation sets --staging_location to <temp_location>/staging when it is
+// empty and a temp location is known: Beam Go's Dataflow runner refuses to submit without
+// one ("no GCS staging location specified").
+func defaultStagingLocation(fs *flag.FlagSet) {
+	staging, temp := fs.Lookup("staging_location"), fs.Lookup("temp_location")
+	if staging == nil || temp == nil || staging.Value.String() != "" || temp.Value.String() == "" {
+		return
+	}
+	v := strings.TrimSuffix(temp.Value.String(), "/") + "/staging"
+	if err := fs.Set("staging_location", v); err == nil {
+		slog.Info("no --staging_location: staging under the temp location", "staging_location", v)
+	}
 }

@@ -128,6 +128,17 @@ func TestDataflowTranslation(t *testing.T) {
 	}
 }
 
+// On Dataflow without --staging_location, the pipeline stages under --temp_location
+// instead of failing ("no GCS staging location specified").
+func TestStagingLocationDefaultsToTempLocation(t *testing.T) {
+	_, stderr, code := runCLI(t, "--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
+		"--temp_location=gs://b/tmp/", "--event_type=play-track", "--schema="+schemaFile,
+		"--subscription=projects/p/subscriptions/play-track", "--output=gs://b/raw")
+	if code != 0 || !strings.Contains(stderr, "staging_location=gs://b/tmp/staging") {
+		t.Errorf("exit %d, want 0 and staging under gs://b/tmp/staging:\n%s", code, stderr)
+	}
+}
+
 // TestEarlyPanesOnDataflowOnly: --early_panes puts an early processing-time firing on the
 // GroupByKey that writes files in the Dataflow job, and is refused on Prism and for replays.
 func TestEarlyPanesOnDataflowOnly(t *testing.T) {

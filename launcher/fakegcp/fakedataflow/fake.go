@@ -97,6 +97,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -126,6 +127,8 @@ type config struct {
 	projectQuota map[string]int
 	incompatible map[string]bool
 	startFail    map[string]string
+	networks     map[string][]string // by project
+	noPublicIPs  map[string]bool     // by project
 }
 
 // Option configures a Server.
@@ -195,6 +198,20 @@ func WithStartFailure(gcsPath, message string) Option {
 	return func(c *config) { c.startFail[gcsPath] = message }
 }
 
+// WithNetworks declares the VPC networks of a project. Once a project has any, a job
+// launched there into another network (without one: "default") fails before it runs, as
+// on a project without a default network.
+func WithNetworks(project string, networks ...string) Option {
+	return func(c *config) { c.networks[project] = append(c.networks[project], networks...) }
+}
+
+// WithExternalIPsForbidden makes a project forbid external IPs (the organisation policy
+// constraints/compute.vmExternalIpAccess): a job launched there without
+// ip_configuration WORKER_IP_PRIVATE fails before it runs.
+func WithExternalIPsForbidden(project string) Option {
+	return func(c *config) { c.noPublicIPs[project] = true }
+}
+
 // Service holds the fake's state and implements the Dataflow gRPC services. Most users
 // want [Server]; Service is for serving the fake on a gRPC server together with other
 // fakes (see [Service.Register] and [Service.UnaryInterceptor]).
@@ -238,6 +255,8 @@ func New(opts ...Option) *Service {
 		projectQuota: map[string]int{},
 		incompatible: map[string]bool{},
 		startFail:    map[string]string{},
+		networks:     map[string][]string{},
+		noPublicIPs:  map[string]bool{},
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -542,6 +561,9 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 	if err := validateLabels(labels); err != nil {
 		return nil, err
 	}
+	if err := validateEnvironment(lp.GetEnvironment()); err != nil {
+		return nil, err
+	}
 	if req.GetValidateOnly() {
 		return &dataflowpb.LaunchFlexTemplateResponse{}, nil
 	}
@@ -596,10 +618,7 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 			CreateTime:       timestamppb.New(now),
 			Labels:           maps.Clone(labels),
 			Location:         req.GetLocation(),
-			Environment: &dataflowpb.Environment{
-				ServiceAccountEmail: lp.GetEnvironment().GetServiceAccountEmail(),
-				TempStoragePrefix:   lp.GetEnvironment().GetTempLocation(),
-			},
+			Environment:      jobEnvironment(lp.GetEnvironment()),
 		},
 		seq:       s.seq,
 		template:  template,
@@ -608,6 +627,9 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		runningAt: now.Add(s.cfg.startDelay),
 		pendingAt: now.Add(s.cfg.startDelay / 2),
 		failWith:  s.cfg.startFail[template],
+	}
+	if j.failWith == "" {
+		j.failWith = s.placementFailure(req.GetProjectId(), lp.GetEnvironment())
 	}
 	if lp.GetUpdate() {
 		j.pb.ReplaceJobId = current.pb.Id
@@ -621,6 +643,83 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 	return &dataflowpb.LaunchFlexTemplateResponse{Job: &dataflowpb.Job{
 		Id: id, ProjectId: j.pb.ProjectId, Name: j.pb.Name, Location: j.pb.Location,
 	}}, nil
+}
+
+// validateEnvironment refuses launch environments Dataflow refuses at launch.
+func validateEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment) error {
+	switch {
+	case env.GetWorkerRegion() != "" && env.GetWorkerZone() != "":
+		return status.Error(codes.InvalidArgument, "worker_region and worker_zone are mutually exclusive")
+	case env.GetZone() != "" && (env.GetWorkerRegion() != "" || env.GetWorkerZone() != ""):
+		return status.Error(codes.InvalidArgument, "zone is deprecated and cannot be combined with worker_region or worker_zone")
+	case env.GetStagingLocation() != "" && !strings.HasPrefix(env.GetStagingLocation(), "gs://"):
+		return status.Errorf(codes.InvalidArgument, "staging_location %q is not a gs:// path", env.GetStagingLocation())
+	case env.GetTempLocation() != "" && !strings.HasPrefix(env.GetTempLocation(), "gs://"):
+		return status.Errorf(codes.InvalidArgument, "temp_location %q is not a gs:// path", env.GetTempLocation())
+	case env.GetKmsKeyName() != "" && !kmsKeyRe.MatchString(env.GetKmsKeyName()):
+		return status.Errorf(codes.InvalidArgument, "kms_key_name %q is not projects/P/locations/L/keyRings/R/cryptoKeys/K", env.GetKmsKeyName())
+	}
+	return nil
+}
+
+var kmsKeyRe = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
+
+// placementFailure is the error a job fails with before it runs because of where its
+// workers would go, "" when they can go there. Callers hold mu.
+func (s *Service) placementFailure(project string, env *dataflowpb.FlexTemplateRuntimeEnvironment) string {
+	network := env.GetNetwork()
+	if network == "" {
+		network = "default"
+	}
+	if nets := s.cfg.networks[project]; len(nets) > 0 && env.GetSubnetwork() == "" && !slices.Contains(nets, network) {
+		return fmt.Sprintf("Workflow failed. Causes: Network %s is not accessible to Dataflow Service account or does not exist", network)
+	}
+	if s.cfg.noPublicIPs[project] && env.GetIpConfiguration() != dataflowpb.WorkerIPAddressConfiguration_WORKER_IP_PRIVATE {
+		return "Workflow failed. Causes: Constraint constraints/compute.vmExternalIpAccess violated for project " + project +
+			": external IPs are not allowed; launch with ip_configuration WORKER_IP_PRIVATE"
+	}
+	return ""
+}
+
+// jobEnvironment is how a job reports the environment it was launched with: Dataflow's
+// Environment, the workers' settings in its one worker pool, the locations in the SDK
+// pipeline options.
+func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment) *dataflowpb.Environment {
+	experiments := slices.Clone(env.GetAdditionalExperiments())
+	if env.GetEnableStreamingEngine() && !slices.Contains(experiments, "enable_streaming_engine") {
+		experiments = append(experiments, "enable_streaming_engine")
+	}
+	ip := env.GetIpConfiguration()
+	zone := env.GetWorkerZone()
+	if zone == "" {
+		zone = env.GetZone()
+	}
+	options := map[string]any{}
+	for k, v := range map[string]string{"tempLocation": env.GetTempLocation(), "stagingLocation": env.GetStagingLocation()} {
+		if v != "" {
+			options[k] = v
+		}
+	}
+	sdk, _ := structpb.NewStruct(map[string]any{"options": options})
+	return &dataflowpb.Environment{
+		TempStoragePrefix:   env.GetTempLocation(),
+		ServiceAccountEmail: env.GetServiceAccountEmail(),
+		ServiceKmsKeyName:   env.GetKmsKeyName(),
+		Experiments:         experiments,
+		WorkerRegion:        env.GetWorkerRegion(),
+		WorkerZone:          env.GetWorkerZone(),
+		UsePublicIps:        ip != dataflowpb.WorkerIPAddressConfiguration_WORKER_IP_PRIVATE,
+		SdkPipelineOptions:  sdk,
+		WorkerPools: []*dataflowpb.WorkerPool{{
+			Kind:                "harness",
+			MachineType:         env.GetMachineType(),
+			Network:             env.GetNetwork(),
+			Subnetwork:          env.GetSubnetwork(),
+			IpConfiguration:     ip,
+			Zone:                zone,
+			AutoscalingSettings: &dataflowpb.AutoscalingSettings{MaxNumWorkers: env.GetMaxWorkers()},
+		}},
+	}
 }
 
 // summary is what ListJobs returns of a job (JOB_VIEW_SUMMARY).
