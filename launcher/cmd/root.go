@@ -252,6 +252,7 @@ func (o *apiOptions) open(ctx context.Context, g *globalOptions, env Env) (f *fl
 	if api, closeAPI, err = o.dial(ctx, env, logger); err != nil {
 		return nil, nil, nil, nil, err
 	}
+	api = dataflow.WithLaunchPace(api, f.LaunchesPerMinute())
 	return f, api, logger, closeAPI, nil
 }
 

@@ -117,3 +117,32 @@ func TestCancelRetriesAStartingJob(t *testing.T) {
 		t.Errorf("cancel of a cancelled job: %s %v, want done", got.State, err)
 	}
 }
+
+// Launches are paced per project: a project's burst passes at once, the next launch waits
+// for its pace; other projects are not held up.
+func TestLaunchPacePerProject(t *testing.T) {
+	ctx := context.Background()
+	srv, c := fleettest.Dataflow(t)
+	api := dataflow.WithLaunchPace(c, map[string]int{"proj-a": 2})
+	req := func(project, name string) dataflow.LaunchRequest {
+		return dataflow.LaunchRequest{Project: project, Region: "europe-west1", JobName: name, Template: "gs://b/s.json"}
+	}
+	for _, name := range []string{"a", "b"} {
+		if _, err := api.Launch(ctx, req("proj-a", name)); err != nil {
+			t.Fatalf("launch %s within the burst: %v", name, err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := api.Launch(short, req("proj-a", "c")); err == nil {
+		t.Error("third launch in a minute at 2/min went through at once")
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if _, err := api.Launch(short, req("proj-b", name)); err != nil {
+			t.Errorf("unpaced project: %v", err)
+		}
+	}
+	if n := srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 5 {
+		t.Errorf("%d launches reached Dataflow, want 5", n)
+	}
+}

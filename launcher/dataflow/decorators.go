@@ -185,3 +185,29 @@ func (l limited) Cancel(ctx context.Context, project, region, id string) (Job, e
 	}
 	return l.API.Cancel(ctx, project, region, id)
 }
+
+// WithLaunchPace paces launches per project: at most perMinute[project] a minute, after a
+// burst of as many; projects not in the map are not paced. Every Flex Template launch
+// starts a launcher VM that lives for minutes, so the pace bounds the VMs, CPUs and IP
+// addresses a deploy holds at once in a project.
+func WithLaunchPace(api API, perMinute map[string]int) API {
+	p := &paced{API: api, limiters: map[string]*rate.Limiter{}}
+	for project, n := range perMinute {
+		if n > 0 {
+			p.limiters[project] = rate.NewLimiter(rate.Limit(float64(n)/60), n)
+		}
+	}
+	return p
+}
+
+type paced struct {
+	API
+	limiters map[string]*rate.Limiter // read-only after construction
+}
+
+func (p *paced) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
+	if err := wait(ctx, p.limiters[req.Project]); err != nil {
+		return Job{}, err
+	}
+	return p.API.Launch(ctx, req)
+}

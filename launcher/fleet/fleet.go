@@ -20,6 +20,7 @@
 package fleet
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
@@ -48,6 +49,15 @@ var ReservedLabels = []string{LabelManagedBy, LabelFleet, LabelEventType, LabelP
 // DefaultMaxActiveJobsPerProject is Dataflow's default quota of concurrently active jobs
 // per project.
 const DefaultMaxActiveJobsPerProject = 25
+
+// DefaultLaunchesPerMinute is how many Flex Template launches per minute deploy starts
+// in one project by default. Every launch runs a launcher VM for a few minutes, so this
+// bounds the launcher VMs (CPUs, IP addresses) a deploy holds at once.
+const DefaultLaunchesPerMinute = 10
+
+// LauncherVMMinutes is how long a Flex Template launcher VM is assumed to live, for the
+// plan's estimate of VMs at once.
+const LauncherVMMinutes = 5
 
 // Fleet is a parsed and validated fleet file.
 type Fleet struct {
@@ -95,6 +105,9 @@ type Settings struct {
 	EarlyPanes              string
 	Labels                  map[string]string
 	MaxActiveJobsPerProject int
+	// LaunchesPerMinute paces deploy's launches in the project (the smallest value of
+	// its event types applies).
+	LaunchesPerMinute int
 	// Alerts are the `alerts:` block: thresholds and notification channels of the
 	// fleet's Cloud Monitoring alert policies. They are not part of the job's
 	// configuration (changing them never touches a job).
@@ -139,6 +152,8 @@ type Job struct {
 	ConfigHash string `json:"config_hash"`
 	// MaxActiveJobsPerProject is the quota the planner checks Project against.
 	MaxActiveJobsPerProject int `json:"max_active_jobs_per_project"`
+	// LaunchesPerMinute is the launch pace of Project.
+	LaunchesPerMinute int `json:"launches_per_minute"`
 	// Alerts are the event type's effective alert thresholds and channels.
 	Alerts Alerts `json:"alerts"`
 	// Line is where the event type is defined in the fleet file.
@@ -259,6 +274,7 @@ func (f *Fleet) job(et EventType) Job {
 		Parameters:              params,
 		Environment:             env,
 		MaxActiveJobsPerProject: maxActive,
+		LaunchesPerMinute:       cmp.Or(s.LaunchesPerMinute, DefaultLaunchesPerMinute),
 		Alerts:                  s.Alerts.effective(),
 		Line:                    et.Line,
 	}
@@ -365,6 +381,7 @@ func merge(d, o Settings) Settings {
 		Shards:                  pickInt(d.Shards, o.Shards),
 		EarlyPanes:              pick(d.EarlyPanes, o.EarlyPanes),
 		MaxActiveJobsPerProject: pickInt(d.MaxActiveJobsPerProject, o.MaxActiveJobsPerProject),
+		LaunchesPerMinute:       pickInt(d.LaunchesPerMinute, o.LaunchesPerMinute),
 		Alerts:                  mergeAlerts(d.Alerts, o.Alerts),
 	}
 	if o.AdditionalExperiments != nil {
@@ -378,4 +395,16 @@ func merge(d, o Settings) Settings {
 		maps.Copy(s.Labels, o.Labels)
 	}
 	return s
+}
+
+// LaunchesPerMinute returns the launch pace of every project of the fleet: the smallest
+// launches_per_minute of its event types.
+func (f *Fleet) LaunchesPerMinute() map[string]int {
+	out := map[string]int{}
+	for _, j := range f.Jobs() {
+		if n, ok := out[j.Project]; !ok || j.LaunchesPerMinute < n {
+			out[j.Project] = j.LaunchesPerMinute
+		}
+	}
+	return out
 }

@@ -64,7 +64,7 @@ var (
 // Keys allowed in each mapping.
 var (
 	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types", "rollout"}
-	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "network", "subnetwork", "ip_configuration", "staging_location", "launcher_machine_type", "worker_region", "worker_zone", "kms_key_name", "additional_experiments", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "alerts"}
+	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "network", "subnetwork", "ip_configuration", "staging_location", "launcher_machine_type", "worker_region", "worker_zone", "kms_key_name", "additional_experiments", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "launches_per_minute", "alerts"}
 	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
 )
 
@@ -370,6 +370,8 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 			s.Shards = p.positiveInt(n, sub(k), 1<<16)
 		case "max_active_jobs_per_project":
 			s.MaxActiveJobsPerProject = p.positiveInt(n, sub(k), 100000)
+		case "launches_per_minute":
+			s.LaunchesPerMinute = p.positiveInt(n, sub(k), 6000)
 		case "skew_tolerance":
 			s.SkewTolerance = p.duration(n, sub(k), true)
 		case "max_future":

@@ -124,6 +124,8 @@ type Plan struct {
 	Items   []Item   `json:"items"`
 	Orphans []Orphan `json:"orphans"`
 	Quotas  []Quota  `json:"quotas"`
+	// Starts is what the deploy starts per project and region, for CPU and IP quotas.
+	Starts []Start `json:"starts"`
 }
 
 // Counts per action.
@@ -382,6 +384,8 @@ func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
 	for _, proj := range slicesSortedKeys(limits) {
 		p.Quotas = append(p.Quotas, Quota{Project: proj, Active: activeIn[proj], After: after[proj], Limit: limits[proj]})
 	}
+
+	p.Starts = starts(p.Items)
 
 	for _, j := range obs.Jobs {
 		if !j.State.Active() || wanted[key{j.Project, j.Region, j.Name}] ||

@@ -103,6 +103,12 @@ func Plan(w io.Writer, f Format, p *plan.Plan) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(p.Starts) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, st := range p.Starts {
+		fmt.Fprintln(w, "Starts in "+st.String())
+	}
 	if p.HasChanges() || len(p.Orphans) > 0 {
 		fmt.Fprintln(w)
 	}
