@@ -38,6 +38,15 @@
 //     compatible (ListJobMessages, JOB_MESSAGE_ERROR), and the old job runs on. A job
 //     can also fail before it runs for any reason ([WithStartFailure]: an image,
 //     parameter, network or quota problem); the launch call succeeds all the same.
+//   - The launch environment is recorded ([Server.Jobs]) and GetJob reports it the way
+//     Dataflow does: temp location, service account, KMS key, experiments, worker
+//     region and zone, public IPs in the Environment; machine type, network,
+//     subnetwork, IP configuration and max workers in its one worker pool; temp and
+//     staging locations in the SDK pipeline options. worker_region with worker_zone, a
+//     non-gs:// staging or temp location or a malformed KMS key name: INVALID_ARGUMENT.
+//     A project given networks ([WithNetworks]) fails jobs launched into any other
+//     network (without one: "default") before they run; one that forbids external IPs
+//     ([WithExternalIPsForbidden]) fails jobs without private IPs.
 //   - More active jobs in a project than its quota ([WithMaxActiveJobsPerProject], default
 //     25, counted across regions): RESOURCE_EXHAUSTED.
 //   - UpdateJob with requested_state JOB_STATE_DRAINED drains a RUNNING job (DRAINING, then
