@@ -86,6 +86,20 @@ func TestBackoffIsBoundedAndJittered(t *testing.T) {
 		dataflow.Transient(errors.New("plain")) {
 		t.Error("Transient misclassifies")
 	}
+	// A rate limit is worth a retry; the active jobs quota is not.
+	rateLimit := status.Error(codes.ResourceExhausted, "Quota exceeded for quota metric 'Job requests' and limit 'Job requests per minute per user'")
+	if !dataflow.Transient(rateLimit) {
+		t.Error("a rate limit is not retried")
+	}
+	ctx := context.Background()
+	_, c := fleettest.Dataflow(t, fakedataflow.WithMaxActiveJobsPerProject(1))
+	if _, err := c.Launch(ctx, dataflow.LaunchRequest{Project: "proj-a", Region: "europe-west1", JobName: "a", Template: "gs://b/s.json"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Launch(ctx, dataflow.LaunchRequest{Project: "proj-a", Region: "europe-west1", JobName: "b", Template: "gs://b/s.json"})
+	if status.Code(err) != codes.ResourceExhausted || dataflow.Transient(err) {
+		t.Errorf("the active jobs quota: %v, transient %v; want RESOURCE_EXHAUSTED, not retried", err, dataflow.Transient(err))
+	}
 }
 
 // A cancel of a job still starting is refused until it is ready, and retried; a cancel of

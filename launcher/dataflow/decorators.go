@@ -12,11 +12,15 @@ import (
 )
 
 // Transient reports whether an error is worth retrying: the service was unavailable, the
-// call timed out, or it was aborted or failed inside the service.
+// call timed out, was aborted or failed inside the service, or a rate limit was hit.
+// RESOURCE_EXHAUSTED is a rate limit unless it says a quota (of active jobs, CPUs, IPs)
+// is insufficient: waiting a few seconds does not raise a quota.
 func Transient(err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Internal:
 		return true
+	case codes.ResourceExhausted:
+		return !strings.Contains(strings.ToLower(status.Convert(err).Message()), "insufficient quota")
 	}
 	return false
 }
