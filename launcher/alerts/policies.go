@@ -540,6 +540,18 @@ func driftPolicy(f *fleet.Fleet, after time.Duration, channels []string) *monito
 	if channels == nil {
 		channels = []string{}
 	}
+	// Jobs that failed, or never ran (a launch that failed before the job started writes
+	// no Dataflow metrics, so job-down cannot see it): from the launcher's own metric.
+	// status writes no series for a category without jobs, so missing data means none.
+	down := threshold("jobs failed or missing (launcher status)",
+		filter(monitoring.MetricJobs)+` AND metric.label.category = one_of("failed", "missing")`,
+		[]*monitoringpb.Aggregation{{
+			AlignmentPeriod:    durationpb.New(10 * time.Minute),
+			PerSeriesAligner:   monitoringpb.Aggregation_ALIGN_MAX,
+			CrossSeriesReducer: monitoringpb.Aggregation_REDUCE_SUM,
+			GroupByFields:      []string{"metric.label.category"},
+		}}, 0, 0)
+	down.GetConditionThreshold().EvaluationMissingData = monitoringpb.AlertPolicy_Condition_EVALUATION_MISSING_DATA_INACTIVE
 	return &monitoringpb.AlertPolicy{
 		DisplayName:          fmt.Sprintf("%s: jobs off the pinned version for %s", f.Name, fmtDur(after)),
 		Combiner:             monitoringpb.AlertPolicy_OR,
@@ -554,8 +566,10 @@ func driftPolicy(f *fleet.Fleet, after time.Duration, channels []string) *monito
 					Trigger:  &monitoringpb.AlertPolicy_Condition_Trigger{Type: &monitoringpb.AlertPolicy_Condition_Trigger_Count{Count: 1}},
 				}},
 			},
+			down,
 		},
-		Documentation: doc(f, Drift, "Some event types have not run the pinned version and configuration of the fleet file for longer than the threshold (from `launcher status --publish-metrics`, run on a schedule), or the scheduled status run stopped."),
+		Documentation: doc(f, Drift, "Some event types have not run the pinned version and configuration of the fleet file for longer than the threshold, "+
+			"or their job failed or never ran (a launch that failed before the job started; from `launcher status --publish-metrics`, run on a schedule), or the scheduled status run stopped."),
 	}
 }
 
