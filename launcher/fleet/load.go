@@ -52,6 +52,7 @@ var (
 	labelValueRe   = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
 	sourceRe       = regexp.MustCompile(`^(attribute|field):[A-Za-z_][A-Za-z0-9_.\-]*$`)
 	serviceAcctRe  = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.gserviceaccount\.com$`)
+	gsRe           = regexp.MustCompile(`^gs://`)
 	networkRe      = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// subnetworkRe is a full URL (required for Shared VPC) or regions/R/subnetworks/S;
 	// group 1 is the region.
@@ -318,20 +319,11 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 				p.add(n.Line, sub(k), "%q is not a valid project id (6-30 of [a-z0-9-], starting with a letter)", s.Project)
 			}
 		case "region":
-			s.Region = p.str(n, sub(k))
-			if s.Region != "" && !regionRe.MatchString(s.Region) {
-				p.add(n.Line, sub(k), "%q is not a region such as europe-west1", s.Region)
-			}
+			s.Region = p.matching(n, sub(k), regionRe, "is not a region such as europe-west1")
 		case "output":
-			s.Output = p.str(n, sub(k))
-			if s.Output != "" && !strings.HasPrefix(s.Output, "gs://") {
-				p.add(n.Line, sub(k), "%q must be a gs:// path", s.Output)
-			}
+			s.Output = p.matching(n, sub(k), gsRe, "must be a gs:// path")
 		case "temp_location":
-			s.TempLocation = p.str(n, sub(k))
-			if s.TempLocation != "" && !strings.HasPrefix(s.TempLocation, "gs://") {
-				p.add(n.Line, sub(k), "%q must be a gs:// path", s.TempLocation)
-			}
+			s.TempLocation = p.matching(n, sub(k), gsRe, "must be a gs:// path")
 		case "service_account":
 			s.ServiceAccount = p.str(n, sub(k))
 			if s.ServiceAccount != "" && !serviceAcctRe.MatchString(s.ServiceAccount) {
@@ -352,10 +344,7 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 				p.add(n.Line, sub(k), "%q: want public or private", s.IPConfiguration)
 			}
 		case "staging_location":
-			s.StagingLocation = p.str(n, sub(k))
-			if s.StagingLocation != "" && !strings.HasPrefix(s.StagingLocation, "gs://") {
-				p.add(n.Line, sub(k), "%q must be a gs:// path", s.StagingLocation)
-			}
+			s.StagingLocation = p.matching(n, sub(k), gsRe, "must be a gs:// path")
 		case "worker_region":
 			s.WorkerRegion = p.matching(n, sub(k), regionRe, "is not a region such as europe-west1")
 		case "worker_zone":

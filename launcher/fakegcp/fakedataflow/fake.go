@@ -754,15 +754,28 @@ func (s *Service) lookup(project, location, id string) (*job, error) {
 	return j, nil
 }
 
-// GetJob returns a job.
-func (s *Service) GetJob(_ context.Context, req *dataflowpb.GetJobRequest) (*dataflowpb.Job, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// jobRequest is a request that names one job.
+type jobRequest interface {
+	GetProjectId() string
+	GetLocation() string
+	GetJobId() string
+}
+
+// requested brings the states up to the clock and returns the job a request names.
+// Callers hold mu.
+func (s *Service) requested(req jobRequest) (*job, error) {
 	s.advance()
 	if req.GetProjectId() == "" || req.GetJobId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "project_id and job_id are required")
 	}
-	j, err := s.lookup(req.GetProjectId(), req.GetLocation(), req.GetJobId())
+	return s.lookup(req.GetProjectId(), req.GetLocation(), req.GetJobId())
+}
+
+// GetJob returns a job.
+func (s *Service) GetJob(_ context.Context, req *dataflowpb.GetJobRequest) (*dataflowpb.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.requested(req)
 	if err != nil {
 		return nil, err
 	}
@@ -887,11 +900,7 @@ func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest)
 func (s *Service) ListJobMessages(_ context.Context, req *dataflowpb.ListJobMessagesRequest) (*dataflowpb.ListJobMessagesResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.advance()
-	if req.GetProjectId() == "" || req.GetJobId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "project_id and job_id are required")
-	}
-	j, err := s.lookup(req.GetProjectId(), req.GetLocation(), req.GetJobId())
+	j, err := s.requested(req)
 	if err != nil {
 		return nil, err
 	}
