@@ -4,10 +4,12 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
@@ -134,5 +136,53 @@ func TestFailedUpdateIsRecognised(t *testing.T) {
 	}
 	if !slices.Equal(updates, []string{v2.Jobs()[0].Name}) {
 		t.Errorf("updates launched: %v", updates)
+	}
+}
+
+// A deploy during an update in progress launches nothing: it waits until the new job has
+// taken over.
+func TestDeployWaitsForAnUpdateInProgress(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { // every call to the fake takes a second
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Second)
+		return now
+	}
+	srv, c := fleettest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
+	dir := t.TempDir()
+	v1 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1})
+	v2 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1, Version: "v2.0.0"})
+	old := launchAs(t, c, v1.Jobs()[0], false)
+	for { // each read advances the clock by a second
+		j, err := c.Get(ctx, "proj-000", "europe-west1", old.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == dataflow.StateRunning {
+			break
+		}
+	}
+	upd := launchAs(t, c, v2.Jobs()[0], true)
+
+	obs, err := plan.Observe(ctx, c, v2, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan.Compute(v2, obs, plan.Options{})
+	res, err := deploy.Apply(ctx, c, p, deploy.Options{Wait: true, PollInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := res.Items[0]; it.Action != plan.Unchanged || it.Status != deploy.Running || it.JobID != upd.ID {
+		t.Errorf("deploy during the update: %+v", it)
+	}
+	if n := srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 2 {
+		t.Errorf("%d launches, want 2 (the job and its one update)", n)
+	}
+	if j, _ := c.Get(ctx, "proj-000", "europe-west1", old.ID); j.State != dataflow.StateUpdated || j.ReplacedBy != upd.ID {
+		t.Errorf("old job %s replaced by %q", j.State, j.ReplacedBy)
 	}
 }
