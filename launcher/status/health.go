@@ -14,7 +14,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 	"golang.org/x/sync/errgroup"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
 	"google.golang.org/genproto/googleapis/api/monitoredres"
@@ -176,8 +176,8 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 	if err != nil {
 		return fmt.Errorf("open %s: %w", out, err)
 	}
-	layout := bucket.Layout{Width: d.BucketWidth(), Skew: d.SkewTolerance()}
-	t := bucket.Target{Root: out, EventType: d.EventType, Layout: layout}
+	layout := output.Layout{Width: d.BucketWidth(), Skew: d.SkewTolerance()}
+	t := output.Target{Root: out, EventType: d.EventType, Layout: layout}
 	now := opts.Now.UnixMilli()
 	newest := layout.Start(now - layout.Width.Milliseconds() - layout.Skew.Milliseconds())
 	h := row.Health
@@ -202,14 +202,14 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 		}
 		return nil
 	}
-	h.LastClosed = bucket.Format(last)
+	h.LastClosed = output.Format(last)
 	next := layout.Next(last)
 	if due := layout.CloseTime(next); due < now {
 		h.OverdueSeconds = float64(now-due) / 1000
 	}
 	if !d.Alerts.ClosedHourOff && h.OverdueSeconds > margin.Seconds() && !young {
 		h.Problems = append(h.Problems, fmt.Sprintf("bucket %s not closed %s after its close time (margin %s)",
-			bucket.Format(next), secs(h.OverdueSeconds), margin))
+			output.Format(next), secs(h.OverdueSeconds), margin))
 	}
 	return nil
 }

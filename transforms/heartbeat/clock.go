@@ -6,25 +6,26 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/stop"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
-	"github.com/eventdelivery/eventdelivery/transforms/manifest"
+	"github.com/eventdelivery/eventdelivery/output"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*tick)(nil)).Elem())
-	register.DoFn5x2[context.Context, *clockWatermark, *sdf.LockRTracker, []byte, func(beam.EventTime, manifest.Entry), sdf.ProcessContinuation, error](&clockFn{})
+	register.DoFn5x2[context.Context, *clockWatermark, *sdf.LockRTracker, []byte, func(beam.EventTime, message.Entry), sdf.ProcessContinuation, error](&clockFn{})
 }
 
-// Clock returns PCollection<manifest.Entry>: every `every`, on the wall clock, a heartbeat
+// Clock returns PCollection<message.Entry>: every `every`, on the wall clock, a heartbeat
 // for the oldest bucket still open (the bucket of now − L), so that a live job closes every
 // bucket, empty ones too, even when its subscription is idle. Its watermark follows the
 // clock. It runs until stopper (may be nil) is stopped; then it finishes and the pipeline
 // can drain.
-func Clock(s beam.Scope, l bucket.Layout, every time.Duration, stopper *stop.Stopper) beam.PCollection {
+func Clock(s beam.Scope, l output.Layout, every time.Duration, stopper *stop.Stopper) beam.PCollection {
 	s = s.Scope("heartbeat.Clock")
 	key := ""
 	if stopper != nil {
@@ -89,7 +90,7 @@ func (f *clockFn) CreateWatermarkEstimator(state int64) *clockWatermark {
 }
 func (f *clockFn) WatermarkEstimatorState(w *clockWatermark) int64 { return w.state }
 
-func (f *clockFn) ProcessElement(_ context.Context, w *clockWatermark, rt *sdf.LockRTracker, _ []byte, emit func(beam.EventTime, manifest.Entry)) (sdf.ProcessContinuation, error) {
+func (f *clockFn) ProcessElement(_ context.Context, w *clockWatermark, rt *sdf.LockRTracker, _ []byte, emit func(beam.EventTime, message.Entry)) (sdf.ProcessContinuation, error) {
 	if stop.Stopped(f.StopKey) {
 		rt.TryClaim(true)
 		return sdf.StopProcessing(), nil
@@ -97,10 +98,10 @@ func (f *clockFn) ProcessElement(_ context.Context, w *clockWatermark, rt *sdf.L
 	if !rt.TryClaim(false) {
 		return sdf.StopProcessing(), nil
 	}
-	l := bucket.Layout{Width: f.Width, Skew: f.Skew}
+	l := output.Layout{Width: f.Width, Skew: f.Skew}
 	now := time.Now().UnixMilli()
 	h := l.Start(now - f.Skew.Milliseconds())
-	emit(l.Stamp(h), manifest.Entry{Bucket: h})
+	emit(mtime.FromMilliseconds(l.Stamp(h)), message.Entry{Bucket: h})
 	// The watermark follows the clock: the heartbeat just emitted is stamped after now.
 	if now > w.state {
 		w.state = now
