@@ -88,6 +88,17 @@ func (l Layout) NotBefore(ts int64) int64 {
 	return h
 }
 
+// MaxLookbackBuckets bounds how many buckets a lookback inspects, whatever the bucket width.
+const MaxLookbackBuckets = 1000
+
+// LookbackFrom returns the oldest bucket a lookback of span before now (Unix ms) inspects:
+// the bucket of now − span, or MaxLookbackBuckets before the bucket of now if that is later.
+// The pipeline (closing what a predecessor left open) and the launcher (finding the last
+// closed bucket) look back the same way.
+func (l Layout) LookbackFrom(now int64, span time.Duration) int64 {
+	return max(l.Start(now-span.Milliseconds()), l.Start(now)-MaxLookbackBuckets*l.widthMs())
+}
+
 // Next returns the bucket after start.
 func (l Layout) Next(start int64) int64 { return start + l.widthMs() }
 

@@ -97,3 +97,19 @@ func TestNotBefore(t *testing.T) {
 		}
 	}
 }
+
+func TestLookbackFrom(t *testing.T) {
+	now := ms("2026-11-20T10:20:00Z")
+	for _, tc := range []struct {
+		width, span time.Duration
+		want        string
+	}{
+		{time.Hour, 48 * time.Hour, "2026-11-18T10:00:00Z"},
+		{time.Hour, 90 * time.Minute, "2026-11-20T08:00:00Z"},
+		{time.Second, 48 * time.Hour, "2026-11-20T10:03:20Z"}, // bounded to 1,000 buckets
+	} {
+		if got := (Layout{Width: tc.width}).LookbackFrom(now, tc.span); got != ms(tc.want) {
+			t.Errorf("LookbackFrom(width %v, span %v) = %s, want %s", tc.width, tc.span, Format(got), tc.want)
+		}
+	}
+}

@@ -58,8 +58,9 @@ type HealthOptions struct {
 	Project string
 	// Manifests returns the store for an output root; nil skips the closed hours.
 	Manifests func(ctx context.Context, root string) (ManifestChecker, error)
-	// Lookback is how many buckets back the last closed one is looked for (default 48).
-	Lookback int
+	// Lookback is how far back the last closed bucket is looked for (default 48h), as the
+	// pipeline's --lookback (output.Layout.LookbackFrom).
+	Lookback time.Duration
 	// Parallelism bounds concurrent manifest reads (default 16).
 	Parallelism int
 	// Thresholds, when set, replaces a job's alert settings as the thresholds it is
@@ -81,7 +82,7 @@ const healthWindow = 10 * time.Minute
 // Jobs that are not running are judged by their state alone.
 func (r *Report) AddHealth(ctx context.Context, f *fleet.Fleet, opts HealthOptions) error {
 	if opts.Lookback <= 0 {
-		opts.Lookback = 48
+		opts.Lookback = 48 * time.Hour
 	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 16
@@ -183,7 +184,7 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 	h := row.Health
 	var last int64
 	found := false
-	for i, start := 0, newest; i < opts.Lookback; i, start = i+1, start-layout.Width.Milliseconds() {
+	for start, from := newest, layout.LookbackFrom(now, opts.Lookback); start >= from; start -= layout.Width.Milliseconds() {
 		ok, err := st.Exists(ctx, t.ManifestPath(start))
 		if err != nil {
 			return fmt.Errorf("%s: %w", d.EventType, err)
@@ -198,7 +199,7 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 	young := opts.Now.Sub(row.Since) < layout.Width*2+layout.Skew+margin && !opts.JudgeYoung
 	if !found {
 		if !d.Alerts.ClosedHourOff && !young {
-			h.Problems = append(h.Problems, fmt.Sprintf("no closed bucket in the last %d", opts.Lookback))
+			h.Problems = append(h.Problems, fmt.Sprintf("no closed bucket in the last %s", opts.Lookback))
 		}
 		return nil
 	}

@@ -17,10 +17,7 @@ func init() {
 	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, int64), error](&lookbackFn{})
 }
 
-// MaxLookbackBuckets bounds how many buckets Lookback inspects, whatever the bucket width.
-const MaxLookbackBuckets = 1000
-
-// Lookback finds the buckets of the last `span` before now (Unix ms; 0 means the wall clock)
+// Lookback finds the buckets of the last `span` before now (output.Layout.LookbackFrom) (Unix ms; 0 means the wall clock)
 // that hold files but no manifest — left open by a job this one replaces, or by a replay
 // that reached the present — and returns them (PCollection<int64> of bucket starts, stamped
 // for their bucket) for FillGaps, so that this job closes them once its watermark passes
@@ -47,8 +44,7 @@ func (f *lookbackFn) ProcessElement(ctx context.Context, _ []byte, emit func(bea
 		now = time.Now().UnixMilli()
 	}
 	l := f.Target.Layout
-	from := max(l.Start(now-f.Span.Milliseconds()), l.Start(now)-MaxLookbackBuckets*l.Width.Milliseconds())
-	for h := from; h <= now; h = l.Next(h) {
+	for h := l.LookbackFrom(now, f.Span); h <= now; h = l.Next(h) {
 		files, err := st.List(ctx, output.Join(f.Target.Dir(h), output.DataFiles))
 		if err != nil {
 			return err
