@@ -13,10 +13,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/eventdelivery/eventdelivery/internal/livegen"
-	"github.com/eventdelivery/eventdelivery/internal/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
 	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"

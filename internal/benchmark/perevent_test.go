@@ -8,7 +8,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
