@@ -18,14 +18,14 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
-	"github.com/eventdelivery/eventdelivery/internal/livegen"
-	"github.com/eventdelivery/eventdelivery/internal/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 	"github.com/eventdelivery/eventdelivery/internal/version"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 )
 
 var (
@@ -40,7 +40,7 @@ func init() {
 
 // printClosed prints one line per bucket as the pipeline closes it (the DoFn runs in this
 // process on Prism).
-func printClosed(m bucket.Manifest) {
+func printClosed(m output.Manifest) {
 	fmt.Printf("closed %s  records %5d  duplicates %4d  skewed %4d  invalid %3d  files %d\n",
 		m.BucketStart, m.Records, m.Duplicates, m.Skewed, m.Invalid, len(m.Files))
 }
@@ -70,11 +70,11 @@ func live(ctx context.Context) error {
 	}
 	fmt.Printf("Prism web UI: %s\n", ui)
 
-	output := filepath.Join(*out, "buckets")
+	buckets := filepath.Join(*out, "buckets")
 	if err := os.RemoveAll(*out); err != nil {
 		return err
 	}
-	cfg, err := config(ctx, "--subscription="+names.Subscription, "--output="+output,
+	cfg, err := config(ctx, "--subscription="+names.Subscription, "--output="+buckets,
 		"--bucket_width="+width.String(), "--skew_tolerance=5s", "--max_future=5s", "--run_id=live-demo")
 	if err != nil {
 		return err
@@ -115,7 +115,7 @@ func live(ctx context.Context) error {
 	}
 	if sigCtx.Err() == nil && len(events) > 0 {
 		last := cfg.Layout.Start(events[len(events)-1].Sent.UnixMilli())
-		fmt.Printf("Published. Waiting for the last bucket (%s) to close...\n", bucket.Format(last))
+		fmt.Printf("Published. Waiting for the last bucket (%s) to close...\n", output.Format(last))
 		waitFor(sigCtx, cfg.Target().ManifestPath(last), 2*time.Minute)
 	}
 	fmt.Println("Stopping gracefully: the reader stops pulling, what was read is written, unfinished buckets stay open.")
@@ -139,7 +139,7 @@ func summary(ctx context.Context, cfg delivery.Config, events []livegen.Event, n
 	if err != nil {
 		return err
 	}
-	var m bucket.Manifest
+	var m output.Manifest
 	closed, open := 0, 0
 	for _, d := range tree.Dirs() {
 		b := tree.Buckets[d]

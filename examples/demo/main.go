@@ -25,10 +25,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 	"github.com/eventdelivery/eventdelivery/internal/version"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/replay"
 )
 
@@ -106,20 +106,20 @@ func run(ctx context.Context) error {
 }
 
 func printManifests(root string) error {
-	paths, err := filepath.Glob(filepath.Join(root, "*", "*", "*", "*", bucket.ManifestName))
+	paths, err := filepath.Glob(filepath.Join(root, "*", "*", "*", "*", output.ManifestName))
 	if err != nil {
 		return err
 	}
 	sort.Strings(paths)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "hour (UTC)\trecords\tduplicates\tskewed\tinvalid\tfiles\t")
-	var total bucket.Manifest
+	var total output.Manifest
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		var m bucket.Manifest
+		var m output.Manifest
 		if err := json.Unmarshal(b, &m); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 )
 
 func playTrack(t testing.TB) *goavro.Codec {

@@ -20,11 +20,10 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
-	"github.com/eventdelivery/eventdelivery/transforms/dedupe"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 	"github.com/eventdelivery/eventdelivery/transforms/replay"
 )
@@ -38,15 +37,15 @@ func init() {
 // Config returns the configuration both pipelines run with: the play-track event type,
 // hour buckets by client time, L = 30m, 4 shards, a wall clock far ahead so that every hour
 // closes, reading input and writing under output.
-func Config(input, output string) delivery.Config {
+func Config(input, out string) delivery.Config {
 	return delivery.Config{
 		EventType:  "play-track",
 		Schema:     replaygen.Schema,
 		Input:      input,
-		Output:     output,
+		Output:     out,
 		BucketTime: decode.Source{Kind: decode.Field, Name: "client_time"},
 		EventID:    decode.Source{Kind: decode.Attribute, Name: "event_id"},
-		Layout:     bucket.Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute},
+		Layout:     output.Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute},
 		Shards:     4,
 		RunID:      "bench",
 		Version:    "bench",
@@ -62,13 +61,13 @@ func Baseline(s beam.Scope, cfg delivery.Config) beam.PCollection {
 	msgs, _ := replay.Read(s, cfg.Input, cfg.Target())
 	events, _ := decode.Decode(s, msgs, cfg.Decode())
 	keyed := beam.ParDo(s, &shardFn{Shards: cfg.Shards}, events)
-	return beam.ParDo(s, &writeFn{Root: cfg.Output, Dir: bucket.Join(cfg.Output, cfg.EventType+"/baseline"), Schema: cfg.Schema}, beam.GroupByKey(s, keyed))
+	return beam.ParDo(s, &writeFn{Root: cfg.Output, Dir: output.Join(cfg.Output, cfg.EventType+"/baseline"), Schema: cfg.Schema}, beam.GroupByKey(s, keyed))
 }
 
 type shardFn struct{ Shards int }
 
 func (f *shardFn) ProcessElement(e message.Event, emit func(int, message.Event)) {
-	emit(dedupe.Shard(e.ID, f.Shards), e)
+	emit(output.Shard(e.ID, f.Shards), e)
 }
 
 type writeFn struct {
@@ -89,7 +88,7 @@ func (f *writeFn) Teardown() error {
 }
 
 func (f *writeFn) ProcessElement(ctx context.Context, shard int, iter func(*message.Event) bool, emit func(int64)) error {
-	name := bucket.Join(f.Dir, fmt.Sprintf("part-%d.avro", shard))
+	name := output.Join(f.Dir, fmt.Sprintf("part-%d.avro", shard))
 	w := avrofile.NewWriter(f.Schema, name)
 	var e message.Event
 	for iter(&e) {
@@ -113,7 +112,7 @@ type Replay struct {
 
 // Add counts msgs into r, placing them with layout; seen holds the (bucket, event id) pairs
 // counted so far.
-func (r *Replay) Add(msgs []replaygen.Message, layout bucket.Layout, seen map[string]bool) {
+func (r *Replay) Add(msgs []replaygen.Message, layout output.Layout, seen map[string]bool) {
 	for _, m := range msgs {
 		r.Messages++
 		if !m.Valid {
@@ -135,7 +134,7 @@ func (r *Replay) Add(msgs []replaygen.Message, layout bucket.Layout, seen map[st
 // Pub/Sub redeliveries), 3% skewed clocks, 2% invalid messages, all in Avro binary, published
 // over span from start. They are generated in chunks of at most 100,000 so that a large
 // replay does not sit in memory; layout places them, for the expected counts.
-func WriteReplay(path string, n int, start time.Time, span time.Duration, layout bucket.Layout) (Replay, error) {
+func WriteReplay(path string, n int, start time.Time, span time.Duration, layout output.Layout) (Replay, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return Replay{}, err

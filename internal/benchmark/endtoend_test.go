@@ -27,9 +27,9 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -90,19 +90,19 @@ func check(b *testing.B, name string, cfg delivery.Config, r Replay) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	names, err := st.Walk(ctx, bucket.Join(cfg.Output, cfg.EventType))
+	names, err := st.Walk(ctx, output.Join(cfg.Output, cfg.EventType))
 	if err != nil {
 		b.Fatal(err)
 	}
 	var records, listed, dups int64
 	for _, n := range names {
 		switch {
-		case strings.HasSuffix(n, "/"+bucket.ManifestName):
+		case strings.HasSuffix(n, "/"+output.ManifestName):
 			data, err := st.Read(ctx, n)
 			if err != nil {
 				b.Fatal(err)
 			}
-			var m bucket.Manifest
+			var m output.Manifest
 			if err := json.Unmarshal(data, &m); err != nil {
 				b.Fatal(err)
 			}
@@ -301,12 +301,12 @@ func (f *expandFn) ProcessElement(c chunk, emit func(beam.EventTime, message.Mes
 // beatFn is the benchmark's wall clock: a heartbeat for the hour of each chunk, stamped
 // for its bucket, as heartbeat.Clock sends them in a live job.
 type beatFn struct {
-	Layout bucket.Layout
+	Layout output.Layout
 }
 
 func (f *beatFn) ProcessElement(c chunk, emit func(beam.EventTime, int64)) {
 	hour := c.Start - c.Start%time.Hour.Milliseconds()
-	emit(f.Layout.Stamp(hour), hour)
+	emit(mtime.FromMilliseconds(f.Layout.Stamp(hour)), hour)
 }
 
 // hourSample is what the process held during an hour: the least live heap after a GC
@@ -343,7 +343,7 @@ func sampleHour(at int64, out string) {
 		writeHeapProfile(filepath.Join(dir, time.UnixMilli(at).UTC().Format("heap-1504.pprof")))
 	}
 	if at == h {
-		closed, _ := filepath.Glob(filepath.Join(out, "*", "*", "*", "*", "*", bucket.ManifestName))
+		closed, _ := filepath.Glob(filepath.Join(out, "*", "*", "*", "*", "*", output.ManifestName))
 		got.Closed = len(closed)
 	}
 	samples[h] = got

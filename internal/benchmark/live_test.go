@@ -13,12 +13,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/eventdelivery/eventdelivery/internal/livegen"
-	"github.com/eventdelivery/eventdelivery/internal/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 	"github.com/eventdelivery/eventdelivery/transforms/pubsubread"
@@ -108,7 +108,7 @@ func runLive(b *testing.B, sub string, n int) (read, closed time.Duration) {
 	out := b.TempDir()
 	cfg := Config("", out)
 	cfg.Input, cfg.Subscription, cfg.NowMs, cfg.RunID = "", sub, 0, "bench-live"
-	cfg.Layout = bucket.Layout{Width: time.Second, MaxFuture: time.Minute}
+	cfg.Layout = output.Layout{Width: time.Second, MaxFuture: time.Minute}
 	cfg.BucketTime = delivery.Config{}.BucketTime // publish time
 	readCount.Store(0)
 	readWant.Store(int64(n))

@@ -8,9 +8,9 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
-	"github.com/eventdelivery/eventdelivery/transforms/dedupe"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
@@ -78,7 +78,7 @@ func BenchmarkPerEvent(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			e := &events[i%len(events)]
 			start, _ := layout.Place(e.Time, e.PublishTime)
-			sum += layout.Stamp(start).Milliseconds()
+			sum += layout.Stamp(start)
 		}
 		_ = sum
 	})
@@ -86,7 +86,7 @@ func BenchmarkPerEvent(b *testing.B) {
 		b.ReportAllocs()
 		sum := 0
 		for i := 0; b.Loop(); i++ {
-			sum += dedupe.Shard(events[i%len(events)].ID, cfg.Shards)
+			sum += output.Shard(events[i%len(events)].ID, cfg.Shards)
 		}
 		_ = sum
 	})
@@ -121,7 +121,7 @@ func BenchmarkPerEvent(b *testing.B) {
 				b.Fatal(reason)
 			}
 			start, _ := layout.Place(e.Time, e.PublishTime)
-			sum += dedupe.Shard(e.ID, cfg.Shards) + int(start&1)
+			sum += output.Shard(e.ID, cfg.Shards) + int(start&1)
 			w.Append(e.Record)
 		}
 		w.Bytes()
@@ -139,7 +139,7 @@ func BenchmarkPerEvent(b *testing.B) {
 				b.Fatal(reason)
 			}
 			layout.Place(e.Time, e.PublishTime)
-			dedupe.Shard(e.ID, cfg.Shards)
+			output.Shard(e.ID, cfg.Shards)
 			n, _, err := c.NativeFromBinary(e.Record)
 			if err != nil {
 				b.Fatal(err)

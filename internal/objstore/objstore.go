@@ -1,81 +1,171 @@
-// Package objstore reads and writes whole objects on any of Beam's filesystems (local disk,
-// gs:// through Cloud Storage), with the few operations the pipeline needs.
+// Package objstore reads and writes whole objects on local disk or, for gs:// paths, on
+// Cloud Storage, with the few operations the pipeline and the launcher need. It does not
+// link Beam: Cloud Storage goes through Google's storage client (which honours
+// STORAGE_EMULATOR_HOST, so fake-gcs-server works), local paths through package os.
 package objstore
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // gs:// paths
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // local paths
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
 )
 
-// Store is a filesystem opened for one root path.
+// Store serves the paths of one root: a local folder, or gs:// URLs.
 type Store struct {
-	fs    filesystem.Interface
-	local bool
+	gcs *storage.Client // nil for local paths
 }
 
-// Open returns the store that serves paths like root.
+// Open returns the store that serves paths like root: local disk for a plain path, Cloud
+// Storage for a gs:// URL. Without credentials it falls back to unauthenticated access
+// (public buckets, emulators), as Beam's gs:// filesystem does.
 func Open(ctx context.Context, root string) (*Store, error) {
-	fs, err := filesystem.New(ctx, root)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", root, err)
+	if !strings.Contains(root, "://") {
+		return &Store{}, nil
 	}
-	return &Store{fs: fs, local: !strings.Contains(root, "://")}, nil
+	if !strings.HasPrefix(root, "gs://") {
+		return nil, fmt.Errorf("open %s: only local paths and gs:// URLs are supported", root)
+	}
+	c, err := storage.NewClient(ctx, option.WithScopes(storage.ScopeReadWrite))
+	if err != nil {
+		slog.Warn("no Cloud Storage credentials; falling back to unauthenticated access", "root", root, "error", err)
+		if c, err = storage.NewClient(ctx, option.WithoutAuthentication()); err != nil {
+			return nil, fmt.Errorf("open %s: %w", root, err)
+		}
+	}
+	return &Store{gcs: c}, nil
 }
 
-// Close releases the filesystem's clients. A nil Store (a DoFn whose Setup failed) closes
-// as nothing.
+// Close releases the store's clients. A nil Store (a DoFn whose Setup failed) closes as
+// nothing.
 func (s *Store) Close() error {
-	if s == nil {
+	if s == nil || s.gcs == nil {
 		return nil
 	}
-	return s.fs.Close()
+	return s.gcs.Close()
+}
+
+// object returns the Cloud Storage object of a gs:// path.
+func (s *Store) object(p string) (*storage.ObjectHandle, error) {
+	b, name, err := parse(p)
+	if err != nil {
+		return nil, err
+	}
+	return s.gcs.Bucket(b).Object(name), nil
+}
+
+// parse splits gs://bucket/name.
+func parse(p string) (bucket, name string, err error) {
+	rest, ok := strings.CutPrefix(p, "gs://")
+	if !ok {
+		return "", "", fmt.Errorf("%s is not a gs:// path", p)
+	}
+	bucket, name, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%s: no bucket", p)
+	}
+	return bucket, name, nil
 }
 
 // Exists reports whether the object at path exists. Errors other than absence are returned,
 // so that a failing store is never mistaken for an empty one.
 func (s *Store) Exists(ctx context.Context, path string) (bool, error) {
-	if s.local {
+	if s.gcs == nil {
 		_, err := os.Stat(path)
 		if os.IsNotExist(err) {
 			return false, nil
 		}
 		return err == nil, err
 	}
-	names, err := s.fs.List(ctx, path)
+	o, err := s.object(path)
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", path, err)
 	}
-	for _, n := range names {
-		if n == path {
-			return true, nil
+	if _, err := o.Attrs(ctx); err != nil {
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return false, nil
 		}
+		return false, fmt.Errorf("stat %s: %w", path, err)
 	}
-	return false, nil
+	return true, nil
 }
 
-// List returns the objects matching glob, sorted by the filesystem.
+// List returns the objects matching glob, in name order. A * matches any run of characters
+// other than '/', as in path.Match.
 func (s *Store) List(ctx context.Context, glob string) ([]string, error) {
-	names, err := s.fs.List(ctx, glob)
+	if s.gcs == nil {
+		names, err := filepath.Glob(glob)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", glob, err)
+		}
+		return names, nil
+	}
+	b, pattern, err := parse(glob)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", glob, err)
 	}
-	return names, nil
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("list %s: %w", glob, err)
+	}
+	prefix := pattern
+	if i := strings.IndexAny(pattern, `*?[\`); i >= 0 {
+		prefix = pattern[:i]
+	}
+	names, err := s.listPrefix(ctx, b, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", glob, err)
+	}
+	var out []string
+	for _, n := range names {
+		if ok, _ := path.Match(pattern, n); ok {
+			out = append(out, "gs://"+b+"/"+n)
+		}
+	}
+	return out, nil
+}
+
+// listPrefix returns the names of the objects of bucket b that start with prefix.
+func (s *Store) listPrefix(ctx context.Context, b, prefix string) ([]string, error) {
+	it := s.gcs.Bucket(b).Objects(ctx, &storage.Query{Prefix: prefix})
+	var names []string
+	for {
+		a, err := it.Next()
+		if err == iterator.Done {
+			return names, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, a.Name)
+	}
 }
 
 // Walk returns every object under prefix (a folder or a gs:// URL), at any depth.
 func (s *Store) Walk(ctx context.Context, prefix string) ([]string, error) {
 	prefix = strings.TrimSuffix(prefix, "/")
-	if !s.local {
-		return s.List(ctx, prefix+"/**")
+	if s.gcs != nil {
+		b, dir, err := parse(prefix + "/")
+		if err != nil {
+			return nil, fmt.Errorf("walk %s: %w", prefix, err)
+		}
+		names, err := s.listPrefix(ctx, b, dir)
+		if err != nil {
+			return nil, fmt.Errorf("walk %s: %w", prefix, err)
+		}
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = "gs://" + b + "/" + n
+		}
+		return out, nil
 	}
 	var out []string
 	err := filepath.WalkDir(prefix, func(p string, d os.DirEntry, err error) error {
@@ -95,7 +185,18 @@ func (s *Store) Walk(ctx context.Context, prefix string) ([]string, error) {
 
 // Read returns the whole object at path.
 func (s *Store) Read(ctx context.Context, path string) ([]byte, error) {
-	r, err := s.fs.OpenRead(ctx, path)
+	if s.gcs == nil {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		return b, nil
+	}
+	o, err := s.object(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	r, err := o.NewReader(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -110,36 +211,18 @@ func (s *Store) Read(ctx context.Context, path string) ([]byte, error) {
 // Write stores data at path in one piece: readers see the old object or the new one, never
 // a part (Cloud Storage objects are atomic; on disk the file is written aside and renamed).
 func (s *Store) Write(ctx context.Context, path string, data []byte) error {
-	if s.local {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-		if err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if _, err := tmp.Write(data); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if err := tmp.Close(); err != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if err := os.Rename(tmp.Name(), path); err != nil {
+	if s.gcs == nil {
+		if err := writeLocal(path, data); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 		return nil
 	}
-	w, err := s.fs.OpenWrite(ctx, path)
+	o, err := s.object(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := io.Copy(w, bytes.NewReader(data)); err != nil {
+	w := o.NewWriter(ctx)
+	if _, err := w.Write(data); err != nil {
 		w.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -147,4 +230,29 @@ func (s *Store) Write(ctx context.Context, path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeLocal writes data beside path and renames it into place.
+func writeLocal(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -226,7 +226,7 @@ type statusOptions struct {
 	PublishMetrics bool
 	Watch          bool
 	Interval       time.Duration
-	Lookback       int
+	Lookback       time.Duration
 }
 
 func (o *statusOptions) Validate() error {
@@ -236,8 +236,8 @@ func (o *statusOptions) Validate() error {
 	switch {
 	case o.Watch && o.Interval < time.Second:
 		return fmt.Errorf("--interval must be at least 1s")
-	case o.Lookback < 1:
-		return fmt.Errorf("--lookback must be at least 1")
+	case o.Lookback <= 0:
+		return fmt.Errorf("--lookback must be positive, got %s", o.Lookback)
 	}
 	return nil
 }
@@ -352,7 +352,7 @@ missing. With --watch: the code of the last report.`,
 	cmd.Flags().BoolVar(&o.PublishMetrics, "publish-metrics", false, "write jobs per version and jobs off the pinned version to Cloud Monitoring")
 	cmd.Flags().BoolVar(&o.Watch, "watch", false, "refresh the report every --interval until interrupted")
 	cmd.Flags().DurationVar(&o.Interval, "interval", 30*time.Second, "time between two reports with --watch")
-	cmd.Flags().IntVar(&o.Lookback, "lookback", 48, "how many buckets back --health looks for the last closed one")
+	cmd.Flags().DurationVar(&o.Lookback, "lookback", 48*time.Hour, "how far back --health looks for the last closed bucket (as the pipeline's --lookback)")
 	root.AddCommand(cmd)
 }
 

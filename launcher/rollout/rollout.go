@@ -83,7 +83,7 @@ type Health struct {
 	// Manifests opens an output root to look for _SUCCESS manifests; nil skips closed
 	// hours.
 	Manifests func(ctx context.Context, root string) (status.ManifestChecker, error)
-	Lookback  int
+	Lookback  time.Duration
 }
 
 // Options configure Run and Rollback.

@@ -27,7 +27,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 )
 
 // clock is the one clock of a test: the fakes' job transitions and metric windows and
@@ -231,10 +231,10 @@ func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range f.Jobs() {
-		target := bucket.Target{Root: "gs://bucket/raw", EventType: d.EventType, Layout: bucket.Layout{Width: time.Hour, Skew: 30 * time.Minute}}
+		target := output.Target{Root: "gs://bucket/raw", EventType: d.EventType, Layout: output.Layout{Width: time.Hour, Skew: 30 * time.Minute}}
 		for hr := 6; hr <= 14; hr++ {
 			start := time.Date(2026, 3, 1, hr, 0, 0, 0, time.UTC).UnixMilli()
-			m, _ := json.Marshal(bucket.Manifest{EventType: d.EventType, BucketStart: bucket.Format(start)})
+			m, _ := json.Marshal(output.Manifest{EventType: d.EventType, BucketStart: output.Format(start)})
 			if err := st.Write(ctx, target.ManifestPath(start), m); err != nil {
 				t.Fatal(err)
 			}

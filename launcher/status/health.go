@@ -14,7 +14,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 	"golang.org/x/sync/errgroup"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
 	"google.golang.org/genproto/googleapis/api/monitoredres"
@@ -58,8 +58,9 @@ type HealthOptions struct {
 	Project string
 	// Manifests returns the store for an output root; nil skips the closed hours.
 	Manifests func(ctx context.Context, root string) (ManifestChecker, error)
-	// Lookback is how many buckets back the last closed one is looked for (default 48).
-	Lookback int
+	// Lookback is how far back the last closed bucket is looked for (default 48h), as the
+	// pipeline's --lookback (output.Layout.LookbackFrom).
+	Lookback time.Duration
 	// Parallelism bounds concurrent manifest reads (default 16).
 	Parallelism int
 	// Thresholds, when set, replaces a job's alert settings as the thresholds it is
@@ -81,7 +82,7 @@ const healthWindow = 10 * time.Minute
 // Jobs that are not running are judged by their state alone.
 func (r *Report) AddHealth(ctx context.Context, f *fleet.Fleet, opts HealthOptions) error {
 	if opts.Lookback <= 0 {
-		opts.Lookback = 48
+		opts.Lookback = 48 * time.Hour
 	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 16
@@ -176,14 +177,14 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 	if err != nil {
 		return fmt.Errorf("open %s: %w", out, err)
 	}
-	layout := bucket.Layout{Width: d.BucketWidth(), Skew: d.SkewTolerance()}
-	t := bucket.Target{Root: out, EventType: d.EventType, Layout: layout}
+	layout := output.Layout{Width: d.BucketWidth(), Skew: d.SkewTolerance()}
+	t := output.Target{Root: out, EventType: d.EventType, Layout: layout}
 	now := opts.Now.UnixMilli()
 	newest := layout.Start(now - layout.Width.Milliseconds() - layout.Skew.Milliseconds())
 	h := row.Health
 	var last int64
 	found := false
-	for i, start := 0, newest; i < opts.Lookback; i, start = i+1, start-layout.Width.Milliseconds() {
+	for start, from := newest, layout.LookbackFrom(now, opts.Lookback); start >= from; start -= layout.Width.Milliseconds() {
 		ok, err := st.Exists(ctx, t.ManifestPath(start))
 		if err != nil {
 			return fmt.Errorf("%s: %w", d.EventType, err)
@@ -198,18 +199,18 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 	young := opts.Now.Sub(row.Since) < layout.Width*2+layout.Skew+margin && !opts.JudgeYoung
 	if !found {
 		if !d.Alerts.ClosedHourOff && !young {
-			h.Problems = append(h.Problems, fmt.Sprintf("no closed bucket in the last %d", opts.Lookback))
+			h.Problems = append(h.Problems, fmt.Sprintf("no closed bucket in the last %s", opts.Lookback))
 		}
 		return nil
 	}
-	h.LastClosed = bucket.Format(last)
+	h.LastClosed = output.Format(last)
 	next := layout.Next(last)
 	if due := layout.CloseTime(next); due < now {
 		h.OverdueSeconds = float64(now-due) / 1000
 	}
 	if !d.Alerts.ClosedHourOff && h.OverdueSeconds > margin.Seconds() && !young {
 		h.Problems = append(h.Problems, fmt.Sprintf("bucket %s not closed %s after its close time (margin %s)",
-			bucket.Format(next), secs(h.OverdueSeconds), margin))
+			output.Format(next), secs(h.OverdueSeconds), margin))
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 )
 
 // TestHealthFromSeededMetricsAndManifests seeds Monitoring and the output bucket with one
@@ -55,12 +55,12 @@ func TestHealthFromSeededMetricsAndManifests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		target := bucket.Target{Root: "gs://bucket/raw", EventType: d.EventType, Layout: bucket.Layout{Width: time.Hour, Skew: 30 * time.Minute}}
+		target := output.Target{Root: "gs://bucket/raw", EventType: d.EventType, Layout: output.Layout{Width: time.Hour, Skew: 30 * time.Minute}}
 		last := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC) // closed on time
 		if i == 3 {
 			last = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC) // 09:00 was due at 10:30: overdue 1h50m
 		}
-		m, _ := json.Marshal(bucket.Manifest{EventType: d.EventType, BucketStart: bucket.Format(last.UnixMilli())})
+		m, _ := json.Marshal(output.Manifest{EventType: d.EventType, BucketStart: output.Format(last.UnixMilli())})
 		if err := st.Write(ctx, target.ManifestPath(last.UnixMilli()), m); err != nil {
 			t.Fatal(err)
 		}

@@ -12,10 +12,10 @@ import (
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
-	"github.com/eventdelivery/eventdelivery/internal/livegen"
-	"github.com/eventdelivery/eventdelivery/internal/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 	"github.com/eventdelivery/eventdelivery/transforms/replay"
 )
 

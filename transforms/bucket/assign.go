@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
@@ -24,11 +26,11 @@ func init() {
 
 var (
 	skewedEvents = beam.NewCounter("eventdelivery", "skewed")
-	// MovedFromClosed counts events moved on because another job closed their bucket.
-	MovedFromClosed = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
-	// AlreadyDelivered counts events not written again because this run id closed their
+	// movedFromClosed counts events moved on because another job closed their bucket.
+	movedFromClosed = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
+	// alreadyDelivered counts events not written again because this run id closed their
 	// bucket already (a replay rerun).
-	AlreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
+	alreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
 )
 
 // Assign places every event (PCollection<message.Event>, timestamped with its publish time)
@@ -37,7 +39,7 @@ var (
 // buckets it saw (PCollection<int64>, bucket starts, not windowed, a few per bundle).
 //
 // opts (such as EarlyPanes) set the trigger of the GroupByKey that writes the events.
-func Assign(s beam.Scope, events beam.PCollection, t Target, opts ...beam.WindowIntoOption) (placed, seen beam.PCollection) {
+func Assign(s beam.Scope, events beam.PCollection, t output.Target, opts ...beam.WindowIntoOption) (placed, seen beam.PCollection) {
 	s = s.Scope("bucket.Assign")
 	if err := t.Layout.Validate(); err != nil {
 		panic("bucket.Assign: " + err.Error())
@@ -47,14 +49,14 @@ func Assign(s beam.Scope, events beam.PCollection, t Target, opts ...beam.Window
 }
 
 // AssignDeadLetters places every dead letter in the bucket of its publish time, like Assign.
-func AssignDeadLetters(s beam.Scope, dead beam.PCollection, t Target) (placed, seen beam.PCollection) {
+func AssignDeadLetters(s beam.Scope, dead beam.PCollection, t output.Target) (placed, seen beam.PCollection) {
 	s = s.Scope("bucket.AssignDeadLetters")
 	placed, seen = beam.ParDo2(s, &assignDeadFn{placer: placer{Target: t}}, dead)
 	return Window(s, placed, t.Layout), seen
 }
 
 // Window windows stamped elements so that each bucket's window ends at its close time.
-func Window(s beam.Scope, col beam.PCollection, l Layout, opts ...beam.WindowIntoOption) beam.PCollection {
+func Window(s beam.Scope, col beam.PCollection, l output.Layout, opts ...beam.WindowIntoOption) beam.PCollection {
 	return beam.WindowInto(s, window.NewFixedWindows(l.WindowSize()), col, opts...)
 }
 
@@ -72,9 +74,9 @@ func EarlyPanes(every time.Duration) []beam.WindowIntoOption {
 
 // placer holds what both assign DoFns share: the target and its bucket status cache.
 type placer struct {
-	Target Target
+	Target output.Target
 	store  *objstore.Store
-	closes *Closes
+	closes *output.Closes
 	seen   map[int64]bool
 }
 
@@ -83,7 +85,7 @@ func (p *placer) Setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.store, p.closes = st, NewCloses(p.Target, st)
+	p.store, p.closes = st, output.NewCloses(p.Target, st)
 	// Placement runs per event: ask the store about an open bucket every few seconds, not
 	// every bundle. The sink asks again, per bundle, before it writes.
 	p.closes.OpenFor = placeCheckEvery
@@ -101,18 +103,18 @@ func (p *placer) start() {
 func (p *placer) place(ctx context.Context, start int64, emitSeen func(beam.EventTime, int64)) (to int64, moved, ok bool, err error) {
 	to, moved, ok, err = p.closes.Resolve(ctx, start)
 	if err != nil {
-		return 0, false, false, fmt.Errorf("bucket %s: %w", Format(start), err)
+		return 0, false, false, fmt.Errorf("bucket %s: %w", output.Format(start), err)
 	}
 	if !ok {
-		AlreadyDelivered.Inc(ctx, 1)
+		alreadyDelivered.Inc(ctx, 1)
 		return 0, false, false, nil
 	}
 	if moved {
-		MovedFromClosed.Inc(ctx, 1)
+		movedFromClosed.Inc(ctx, 1)
 	}
 	if !p.seen[to] {
 		p.seen[to] = true
-		emitSeen(p.Target.Layout.Stamp(to), to)
+		emitSeen(mtime.FromMilliseconds(p.Target.Layout.Stamp(to)), to)
 	}
 	return to, moved, true, nil
 }
@@ -142,7 +144,7 @@ func (f *assignFn) ProcessElement(ctx context.Context, et beam.EventTime, e mess
 	if e.Skewed {
 		skewedEvents.Inc(ctx, 1)
 	}
-	emit(f.Target.Layout.Stamp(to), e)
+	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(to)), e)
 	return nil
 }
 
@@ -162,6 +164,6 @@ func (f *assignDeadFn) ProcessElement(ctx context.Context, et beam.EventTime, d 
 		return err
 	}
 	d.Bucket = to
-	emit(f.Target.Layout.Stamp(to), d)
+	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(to)), d)
 	return nil
 }

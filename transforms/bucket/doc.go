@@ -13,4 +13,7 @@
 // element of bucket H is stamped C(H) − 1ms, where C(H) = H + W + L is its close time, and
 // windowed into fixed windows of gcd(W, L). The window holding the bucket ends exactly at
 // C(H). Stamps only move forward (C(H) > p), so nothing becomes late.
+//
+// The geometry itself (output.Layout) and the manifest check (output.Closes) are part of
+// the output contract, package output; this package carries them through Beam.
 package bucket

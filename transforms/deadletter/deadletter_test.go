@@ -1,53 +1,30 @@
 package deadletter
 
 import (
-	"bytes"
-	"reflect"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/linkedin/goavro/v2"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
-// Record writes what goavro reads back as the dead letter, and the same bytes every time
-// (goavro's own encoder writes a map in Go's random order).
-func TestRecord(t *testing.T) {
-	codec, err := goavro.NewCodec(Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs := map[string]string{"event_id": "e1", "googclient_schemaencoding": "JSON", "a": "1", "z": "", "m": "ü"}
-	for _, d := range []message.DeadLetter{
-		{Message: message.Message{ID: "m1", PublishTime: 1795172640123, Attributes: attrs, Data: []byte{0, 1, 2}}, Reason: "undecodable: x"},
-		{Message: message.Message{ID: "", PublishTime: -5}, Reason: ""},
-	} {
-		first := Record(nil, d)
-		for range 20 {
-			if again := Record(nil, d); !bytes.Equal(again, first) {
-				t.Fatalf("%s: bytes differ between encodings", d.Message.ID)
-			}
-		}
-		native, rest, err := codec.NativeFromBinary(first)
-		if err != nil || len(rest) != 0 {
-			t.Fatalf("%s: goavro reads %v, %d bytes left", d.Message.ID, err, len(rest))
-		}
-		wantAttrs := map[string]any{}
-		for k, v := range d.Message.Attributes {
-			wantAttrs[k] = v
-		}
-		want := map[string]any{
-			"message_id": d.Message.ID, "publish_time": time.UnixMilli(d.Message.PublishTime).UTC(),
-			"attributes": wantAttrs, "data": d.Message.Data, "reason": d.Reason,
-		}
-		if len(d.Message.Data) == 0 {
-			want["data"] = []byte{}
-		}
-		got := native.(map[string]any)
-		got["publish_time"] = got["publish_time"].(time.Time).UTC()
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("goavro reads %v, want %v", got, want)
-		}
+// Write refuses a shard count it cannot key by when the pipeline is built, not later.
+func TestWriteRefusesNoShards(t *testing.T) {
+	for _, shards := range []int{0, -1} {
+		_, s := beam.NewPipelineWithRoot()
+		dead := beam.Create(s, message.DeadLetter{Reason: "x"})
+		tg := output.Target{Root: t.TempDir(), EventType: "play-track", Layout: output.Layout{Width: time.Hour}}
+		func() {
+			defer func() {
+				r := recover()
+				if msg, _ := r.(string); !strings.HasPrefix(msg, "deadletter.Write: shards") {
+					t.Errorf("shards %d: recovered %v, want a deadletter.Write panic naming shards", shards, r)
+				}
+			}()
+			Write(s, dead, tg, shards)
+		}()
 	}
 }

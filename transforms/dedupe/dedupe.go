@@ -3,8 +3,8 @@
 //
 // # Behavior
 //
-// Events are keyed by a shard of their event id (hash % shards) and grouped; each pane of a
-// shard becomes a Batch. A stateful DoFn keyed by the shard remembers the ids already
+// Events are keyed by a shard of their event id (output.Shard) and grouped; each pane of a
+// shard becomes a message.Batch. A stateful DoFn keyed by the shard remembers the ids already
 // written in earlier panes of the same window (bucket), so dedupe is exact by event id
 // across panes, while the state is read at most once per pane instead of once per event.
 // State is per window and is dropped when the bucket's window closes. Within a pane the
@@ -14,8 +14,6 @@ package dedupe
 import (
 	"cmp"
 	"context"
-	"hash/fnv"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -23,34 +21,24 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func init() {
-	beam.RegisterType(reflect.TypeOf((*Batch)(nil)).Elem())
 	register.DoFn2x0[message.Event, func(int, message.Event)](&keyFn{})
-	register.DoFn4x0[beam.PaneInfo, int, func(*message.Event) bool, func(int, Batch)](&batchFn{})
-	register.DoFn5x1[context.Context, state.Provider, int, Batch, func(Batch), error](&dedupeFn{})
+	register.DoFn4x0[beam.PaneInfo, int, func(*message.Event) bool, func(int, message.Batch)](&batchFn{})
+	register.DoFn5x1[context.Context, state.Provider, int, message.Batch, func(message.Batch), error](&dedupeFn{})
 	register.Emitter2[int, message.Event]()
-	register.Emitter2[int, Batch]()
-	register.Emitter1[Batch]()
+	register.Emitter2[int, message.Batch]()
+	register.Emitter1[message.Batch]()
 	register.Iter1[message.Event]()
 }
 
 var duplicates = beam.NewCounter("eventdelivery", "duplicates")
 
-// Batch is one pane of one shard of one bucket: the events to write, deduplicated.
-type Batch struct {
-	Shard      int
-	Bucket     int64 // bucket start, Unix ms
-	Pane       int64 // the pane's index: 0 for the first
-	Last       bool  // no pane follows for this shard and bucket
-	Events     []message.Event
-	Duplicates int64 // copies dropped from this pane
-}
-
 // Dedupe groups PCollection<message.Event> (windowed by bucket.Assign) by shard of event id
-// and returns PCollection<Batch> with every duplicate of an event id within a bucket removed.
+// and returns PCollection<message.Batch> with every duplicate of an event id within a bucket removed.
 func Dedupe(s beam.Scope, events beam.PCollection, shards int) beam.PCollection {
 	s = s.Scope("dedupe.Dedupe")
 	if shards < 1 {
@@ -61,23 +49,16 @@ func Dedupe(s beam.Scope, events beam.PCollection, shards int) beam.PCollection 
 	return beam.ParDo(s, &dedupeFn{Seen: state.MakeBagState[[]string]("seen")}, batches)
 }
 
-// Shard returns the shard of key among n.
-func Shard(key string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(n))
-}
-
 type keyFn struct{ Shards int }
 
 func (f *keyFn) ProcessElement(e message.Event, emit func(int, message.Event)) {
-	emit(Shard(e.ID, f.Shards), e)
+	emit(output.Shard(e.ID, f.Shards), e)
 }
 
 type batchFn struct{}
 
-func (f *batchFn) ProcessElement(pane beam.PaneInfo, shard int, iter func(*message.Event) bool, emit func(int, Batch)) {
-	b := Batch{Shard: shard, Pane: pane.Index, Last: pane.IsLast}
+func (f *batchFn) ProcessElement(pane beam.PaneInfo, shard int, iter func(*message.Event) bool, emit func(int, message.Batch)) {
+	b := message.Batch{Shard: shard, Pane: pane.Index, Last: pane.IsLast}
 	var e message.Event
 	for iter(&e) {
 		b.Events = append(b.Events, e)
@@ -92,7 +73,7 @@ type dedupeFn struct {
 	Seen state.Bag[[]string] // ids written by earlier panes of this shard and window
 }
 
-func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int, b Batch, emit func(Batch)) error {
+func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int, b message.Batch, emit func(message.Batch)) error {
 	seen := map[string]bool{}
 	if b.Pane > 0 {
 		earlier, _, err := f.Seen.Read(sp)

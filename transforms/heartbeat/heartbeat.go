@@ -12,23 +12,24 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
-	"github.com/eventdelivery/eventdelivery/transforms/manifest"
+	"github.com/eventdelivery/eventdelivery/output"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*span)(nil)).Elem())
 	register.Combiner2[span, int64](&spanFn{})
-	register.DoFn3x0[[]byte, func(*span) bool, func(beam.EventTime, manifest.Entry)](&fillFn{})
-	register.Function1x1[int64, manifest.Entry](beat)
-	register.Emitter2[beam.EventTime, manifest.Entry]()
+	register.DoFn3x0[[]byte, func(*span) bool, func(beam.EventTime, message.Entry)](&fillFn{})
+	register.Function1x1[int64, message.Entry](beat)
+	register.Emitter2[beam.EventTime, message.Entry]()
 	register.Iter1[span]()
 }
 
 // FillGaps takes the buckets seen (PCollection<int64> of bucket starts, in the global
-// window, as bucket.Assign returns them) and returns PCollection<manifest.Entry>: a
+// window, as bucket.Assign returns them) and returns PCollection<message.Entry>: a
 // heartbeat for every bucket from the earliest to the latest seen, so that the buckets
 // without data between them are closed too.
 //
@@ -36,7 +37,7 @@ func init() {
 // holds the close of every bucket until then (the heartbeats come from an Impulse that waits
 // for the range as a side input, and an element pending at the start of time holds the
 // watermark). A live job uses Clock instead.
-func FillGaps(s beam.Scope, l bucket.Layout, seen ...beam.PCollection) beam.PCollection {
+func FillGaps(s beam.Scope, l output.Layout, seen ...beam.PCollection) beam.PCollection {
 	s = s.Scope("heartbeat.FillGaps")
 	all := beam.Flatten(s, seen...)
 	rng := beam.Combine(s, &spanFn{}, all)
@@ -44,12 +45,12 @@ func FillGaps(s beam.Scope, l bucket.Layout, seen ...beam.PCollection) beam.PCol
 }
 
 // Beats turns buckets (PCollection<int64>, stamped for their bucket, such as Lookback
-// returns) into heartbeats (PCollection<manifest.Entry>) with the same stamps.
+// returns) into heartbeats (PCollection<message.Entry>) with the same stamps.
 func Beats(s beam.Scope, buckets beam.PCollection) beam.PCollection {
 	return beam.ParDo(s.Scope("heartbeat.Beats"), beat, buckets)
 }
 
-func beat(start int64) manifest.Entry { return manifest.Entry{Bucket: start} }
+func beat(start int64) message.Entry { return message.Entry{Bucket: start} }
 
 // span is the range of buckets seen.
 type span struct {
@@ -80,15 +81,15 @@ type fillFn struct {
 	Width, Skew time.Duration
 }
 
-func (f *fillFn) ProcessElement(_ []byte, spans func(*span) bool, emit func(beam.EventTime, manifest.Entry)) {
-	l := bucket.Layout{Width: f.Width, Skew: f.Skew}
+func (f *fillFn) ProcessElement(_ []byte, spans func(*span) bool, emit func(beam.EventTime, message.Entry)) {
+	l := output.Layout{Width: f.Width, Skew: f.Skew}
 	var r span
 	for spans(&r) {
 		if !r.Valid {
 			continue
 		}
 		for h := r.First; h <= r.Last; h = l.Next(h) {
-			emit(l.Stamp(h), manifest.Entry{Bucket: h})
+			emit(mtime.FromMilliseconds(l.Stamp(h)), message.Entry{Bucket: h})
 		}
 	}
 }

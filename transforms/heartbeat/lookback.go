@@ -6,31 +6,29 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 )
 
 func init() {
 	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, int64), error](&lookbackFn{})
 }
 
-// MaxLookbackBuckets bounds how many buckets Lookback inspects, whatever the bucket width.
-const MaxLookbackBuckets = 1000
-
-// Lookback finds the buckets of the last `span` before now (Unix ms; 0 means the wall clock)
+// Lookback finds the buckets of the last `span` before now (output.Layout.LookbackFrom) (Unix ms; 0 means the wall clock)
 // that hold files but no manifest — left open by a job this one replaces, or by a replay
 // that reached the present — and returns them (PCollection<int64> of bucket starts, stamped
 // for their bucket) for FillGaps, so that this job closes them once its watermark passes
 // their close time, listing the files of its predecessor.
-func Lookback(s beam.Scope, t bucket.Target, span time.Duration, nowMs int64) beam.PCollection {
+func Lookback(s beam.Scope, t output.Target, span time.Duration, nowMs int64) beam.PCollection {
 	s = s.Scope("heartbeat.Lookback")
 	return beam.ParDo(s, &lookbackFn{Target: t, Span: span, NowMs: nowMs}, beam.Impulse(s))
 }
 
 type lookbackFn struct {
-	Target bucket.Target
+	Target output.Target
 	Span   time.Duration
 	NowMs  int64
 }
@@ -46,9 +44,8 @@ func (f *lookbackFn) ProcessElement(ctx context.Context, _ []byte, emit func(bea
 		now = time.Now().UnixMilli()
 	}
 	l := f.Target.Layout
-	from := max(l.Start(now-f.Span.Milliseconds()), l.Start(now)-MaxLookbackBuckets*l.Width.Milliseconds())
-	for h := from; h <= now; h = l.Next(h) {
-		files, err := st.List(ctx, bucket.Join(f.Target.Dir(h), "part-*.avro"))
+	for h := l.LookbackFrom(now, f.Span); h <= now; h = l.Next(h) {
+		files, err := st.List(ctx, output.Join(f.Target.Dir(h), output.DataFiles))
 		if err != nil {
 			return err
 		}
@@ -60,8 +57,8 @@ func (f *lookbackFn) ProcessElement(ctx context.Context, _ []byte, emit func(bea
 			return err
 		}
 		if !closed {
-			slog.Info("found a bucket left open; it will be closed by this job", "event_type", f.Target.EventType, "bucket", bucket.Format(h), "files", len(files))
-			emit(l.Stamp(h), h)
+			slog.Info("found a bucket left open; it will be closed by this job", "event_type", f.Target.EventType, "bucket", output.Format(h), "files", len(files))
+			emit(mtime.FromMilliseconds(l.Stamp(h)), h)
 		}
 	}
 	return nil

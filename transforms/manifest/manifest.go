@@ -17,7 +17,6 @@ package manifest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path"
@@ -28,20 +27,22 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func init() {
-	beam.RegisterType(reflect.TypeOf((*Entry)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*bucket.Manifest)(nil)).Elem())
-	register.DoFn2x3[beam.EventTime, Entry, beam.EventTime, int64, Entry](&keyFn{})
-	register.DoFn4x1[context.Context, int64, func(*Entry) bool, func(bucket.Manifest), error](&closeFn{})
-	register.Emitter1[bucket.Manifest]()
-	register.Iter1[Entry]()
+	beam.RegisterType(reflect.TypeOf((*output.Manifest)(nil)).Elem())
+	register.DoFn2x3[beam.EventTime, message.Entry, beam.EventTime, int64, message.Entry](&keyFn{})
+	register.DoFn4x1[context.Context, int64, func(*message.Entry) bool, func(output.Manifest), error](&closeFn{})
+	register.Emitter1[output.Manifest]()
+	register.Iter1[message.Entry]()
 }
 
 var (
@@ -49,48 +50,23 @@ var (
 	hoursLeftOpen = beam.NewCounter("eventdelivery", "buckets_left_open")
 )
 
-// Entry is what a bucket's manifest is made of: a file written into it, a dead-letter file
-// counted in it, or a heartbeat (no file) that makes sure an empty bucket is closed too.
-type Entry struct {
-	Bucket     int64  // bucket start, Unix ms
-	Name       string // full path of the file; empty for a heartbeat
-	DeadLetter bool   // Name is a dead-letter file
-	Records    int64
-	Duplicates int64
-	Skewed     int64
-	Invalid    int64
-}
-
-// Keys of the counts a data file carries in its header, so that a job that closes a bucket
-// another job wrote into counts that job's duplicates and skewed events too.
-const (
-	MetaDuplicates = "eventdelivery.duplicates"
-	MetaSkewed     = "eventdelivery.skewed"
-)
-
-// FileMeta returns the header metadata of the data file of e.
-func FileMeta(e Entry) []avrofile.Meta {
-	return []avrofile.Meta{
-		{Key: MetaDuplicates, Value: strconv.FormatInt(e.Duplicates, 10)},
-		{Key: MetaSkewed, Value: strconv.FormatInt(e.Skewed, 10)},
-	}
-}
-
 // Config is what Close needs to know besides the entries.
 type Config struct {
-	Target  bucket.Target
+	Target  output.Target
 	Version string // pipeline version, recorded in manifests
 	NowMs   int64  // for tests: the wall clock, Unix ms; 0 means time.Now
 }
 
-// Close groups PCollection<Entry> by bucket and writes each bucket's manifest once its close
-// time has passed on the watermark and on the wall clock. It returns
-// PCollection<bucket.Manifest>, one per bucket closed.
+// Close groups PCollection<message.Entry> by bucket and writes each bucket's manifest once
+// its close time has passed on the watermark and on the wall clock. It returns
+// PCollection<output.Manifest>, one per bucket closed. The entries are windowed here like
+// the data (fixed windows of Layout.WindowSize), so each bucket's window ends at its close
+// time.
 func Close(s beam.Scope, cfg Config, entries ...beam.PCollection) beam.PCollection {
 	s = s.Scope("manifest.Close")
 	keyed := make([]beam.PCollection, len(entries))
 	for i, e := range entries {
-		keyed[i] = bucket.Window(s, beam.ParDo(s, &keyFn{Layout: cfg.Target.Layout}, e), cfg.Target.Layout)
+		keyed[i] = beam.WindowInto(s, window.NewFixedWindows(cfg.Target.Layout.WindowSize()), beam.ParDo(s, &keyFn{Layout: cfg.Target.Layout}, e))
 	}
 	return beam.ParDo(s, &closeFn{Config: cfg}, beam.GroupByKey(s, beam.Flatten(s, keyed...)))
 }
@@ -99,11 +75,11 @@ func Close(s beam.Scope, cfg Config, entries ...beam.PCollection) beam.PCollecti
 // that an entry stamped early (a heartbeat sent at the start of its bucket, say) cannot close
 // the bucket before its close time, and so before its files exist.
 type keyFn struct {
-	Layout bucket.Layout
+	Layout output.Layout
 }
 
-func (f *keyFn) ProcessElement(ts beam.EventTime, e Entry) (beam.EventTime, int64, Entry) {
-	return max(ts, f.Layout.Stamp(e.Bucket)), e.Bucket, e
+func (f *keyFn) ProcessElement(ts beam.EventTime, e message.Entry) (beam.EventTime, int64, message.Entry) {
+	return max(ts, mtime.FromMilliseconds(f.Layout.Stamp(e.Bucket))), e.Bucket, e
 }
 
 type closeFn struct {
@@ -127,12 +103,12 @@ func (f *closeFn) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*Entry) bool, emit func(bucket.Manifest)) error {
+func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*message.Entry) bool, emit func(output.Manifest)) error {
 	t := f.Config.Target
 	now := f.now()
 	if close := t.Layout.CloseTime(start); now.UnixMilli() < close {
 		hoursLeftOpen.Inc(ctx, 1)
-		slog.Info("bucket not over on the wall clock; left open for the next job", "event_type", t.EventType, "bucket", bucket.Format(start), "closes_at", bucket.Format(close))
+		slog.Info("bucket not over on the wall clock; left open for the next job", "event_type", t.EventType, "bucket", output.Format(start), "closes_at", output.Format(close))
 		return nil
 	}
 	existing, err := t.ReadManifest(ctx, f.store, start)
@@ -142,18 +118,18 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*En
 	if existing != nil {
 		return nil // closed already: never written again
 	}
-	m := bucket.Manifest{
+	m := output.Manifest{
 		EventType:       t.EventType,
-		BucketStart:     bucket.Format(start),
-		BucketEnd:       bucket.Format(t.Layout.Next(start)),
+		BucketStart:     output.Format(start),
+		BucketEnd:       output.Format(t.Layout.Next(start)),
 		RunID:           t.RunID,
 		PipelineVersion: f.Config.Version,
 		ClosedAt:        now.Format(time.RFC3339Nano),
-		Files:           []bucket.File{},
-		DeadLetterFiles: []bucket.File{},
+		Files:           []output.File{},
+		DeadLetterFiles: []output.File{},
 	}
 	known, knownDead := map[string]int64{}, map[string]int64{}
-	var e Entry
+	var e message.Entry
 	for iter(&e) {
 		m.Duplicates += e.Duplicates
 		m.Skewed += e.Skewed
@@ -182,11 +158,11 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*En
 	}
 	m.DeadLetterFiles = dead
 	m.Invalid += otherDead.Records
-	body, err := json.MarshalIndent(m, "", "  ")
+	body, err := m.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := f.store.Write(ctx, t.ManifestPath(start), append(body, '\n')); err != nil {
+	if err := f.store.Write(ctx, t.ManifestPath(start), body); err != nil {
 		return err
 	}
 	hoursClosed.Inc(ctx, 1)
@@ -198,13 +174,13 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*En
 // files lists the files in dir with their record counts: from this job's entries (known),
 // or read from the file when another job (a predecessor) wrote it; other sums what the
 // files of other jobs hold: records and the counts in their headers.
-func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64) (out []bucket.File, other Entry, err error) {
-	names, err := f.store.List(ctx, bucket.Join(dir, "part-*.avro"))
+func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64) (out []output.File, other message.Entry, err error) {
+	names, err := f.store.List(ctx, output.Join(dir, output.DataFiles))
 	if err != nil {
-		return nil, Entry{}, err
+		return nil, message.Entry{}, err
 	}
 	seen := map[string]bool{}
-	out = []bucket.File{}
+	out = []output.File{}
 	for _, n := range names {
 		base := path.Base(n)
 		seen[base] = true
@@ -212,25 +188,25 @@ func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64)
 		if !ok {
 			data, err := f.store.Read(ctx, n)
 			if err != nil {
-				return nil, Entry{}, err
+				return nil, message.Entry{}, err
 			}
 			info, err := avrofile.Stat(data)
 			if err != nil {
-				return nil, Entry{}, fmt.Errorf("%s: %w", n, err)
+				return nil, message.Entry{}, fmt.Errorf("%s: %w", n, err)
 			}
 			records = info.Records
 			other.Records += records
-			other.Duplicates += metaCount(info.Meta[MetaDuplicates])
-			other.Skewed += metaCount(info.Meta[MetaSkewed])
+			other.Duplicates += metaCount(info.Meta[output.MetaDuplicates])
+			other.Skewed += metaCount(info.Meta[output.MetaSkewed])
 		}
-		out = append(out, bucket.File{Name: base, Records: records})
+		out = append(out, output.File{Name: base, Records: records})
 	}
 	for name, records := range known {
 		if !seen[name] {
-			out = append(out, bucket.File{Name: name, Records: records})
+			out = append(out, output.File{Name: name, Records: records})
 		}
 	}
-	slices.SortFunc(out, func(a, b bucket.File) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b output.File) int { return strings.Compare(a.Name, b.Name) })
 	return out, other, nil
 }
 

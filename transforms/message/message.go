@@ -1,5 +1,7 @@
 // Package message defines the elements that flow between the pipeline's transforms: the
-// Pub/Sub message as read, the decoded event, and the dead letter.
+// Pub/Sub message as read, the decoded event, the dead letter, the batch a shard writes and
+// the entry a written file (or a heartbeat) adds to its bucket's manifest. What the output
+// holds is defined by package output; these are the pipeline's own elements.
 package message
 
 import (
@@ -13,6 +15,8 @@ func init() {
 	beam.RegisterType(reflect.TypeOf((*Message)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*Event)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*DeadLetter)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Batch)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Entry)(nil)).Elem())
 }
 
 // Message is one Pub/Sub message: its id, publish time, attributes and payload.
@@ -42,4 +46,26 @@ type DeadLetter struct {
 	Message Message
 	Reason  string
 	Bucket  int64 // start of the bucket it is counted in; set by bucket.AssignDeadLetters
+}
+
+// Batch is one pane of one shard of one bucket: the events to write, deduplicated.
+type Batch struct {
+	Shard      int
+	Bucket     int64 // bucket start, Unix ms
+	Pane       int64 // the pane's index: 0 for the first
+	Last       bool  // no pane follows for this shard and bucket
+	Events     []Event
+	Duplicates int64 // copies dropped from this pane
+}
+
+// Entry is what a bucket's manifest is made of: a file written into it, a dead-letter file
+// counted in it, or a heartbeat (no file) that makes sure an empty bucket is closed too.
+type Entry struct {
+	Bucket     int64  // bucket start, Unix ms
+	Name       string // full path of the file; empty for a heartbeat
+	DeadLetter bool   // Name is a dead-letter file
+	Records    int64
+	Duplicates int64
+	Skewed     int64
+	Invalid    int64
 }

@@ -10,9 +10,7 @@ package replay
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -20,11 +18,13 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // textio reads gs:// paths
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // and local ones
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
@@ -82,7 +82,7 @@ func Parse(line string) (m message.Message, reason string, ok bool) {
 // stamped with its publish time, and PCollection<message.DeadLetter> of lines that are not
 // valid messages. Lines without a readable publish time are written under root's
 // <event type>/_deadletter/unreadable/.
-func Read(s beam.Scope, glob string, t bucket.Target) (msgs, dead beam.PCollection) {
+func Read(s beam.Scope, glob string, t output.Target) (msgs, dead beam.PCollection) {
 	s = s.Scope("replay.Read")
 	lines := textio.Read(s, glob)
 	msgs, dead, bad := beam.ParDo3(s, &parseFn{}, lines)
@@ -109,10 +109,10 @@ func (f *parseFn) ProcessElement(ctx context.Context, line string, emit func(bea
 	return nil
 }
 
-// unreadableFn writes each line that has no publish time as its own object, named by its
-// content so that a rerun writes the same object.
+// unreadableFn writes each line that has no publish time as its own object
+// (output.Target.UnreadablePath).
 type unreadableFn struct {
-	Target bucket.Target
+	Target output.Target
 	store  *objstore.Store
 }
 
@@ -127,8 +127,9 @@ func (f *unreadableFn) Teardown() error {
 
 func (f *unreadableFn) ProcessElement(ctx context.Context, line string) error {
 	_, reason, _ := Parse(line)
-	sum := sha256.Sum256([]byte(line))
-	name := bucket.Join(f.Target.Root, f.Target.EventType+"/_deadletter/unreadable/"+hex.EncodeToString(sum[:12])+".json")
-	body, _ := json.Marshal(map[string]string{"reason": reason, "line": line, "run_id": f.Target.RunID})
-	return f.store.Write(ctx, name, append(body, '\n'))
+	body, err := json.Marshal(output.Unreadable{Line: line, Reason: reason, RunID: f.Target.RunID})
+	if err != nil {
+		return fmt.Errorf("unreadable replay line: %w", err)
+	}
+	return f.store.Write(ctx, f.Target.UnreadablePath(line), append(body, '\n'))
 }

@@ -15,32 +15,39 @@ package sink
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
-	"github.com/eventdelivery/eventdelivery/transforms/dedupe"
-	"github.com/eventdelivery/eventdelivery/transforms/manifest"
+	"github.com/eventdelivery/eventdelivery/output"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func init() {
-	register.DoFn3x1[context.Context, dedupe.Batch, func(beam.EventTime, manifest.Entry), error](&writeFn{})
-	register.Emitter2[beam.EventTime, manifest.Entry]()
+	register.DoFn3x1[context.Context, message.Batch, func(beam.EventTime, message.Entry), error](&writeFn{})
+	register.Emitter2[beam.EventTime, message.Entry]()
 }
 
-var written = beam.NewCounter("eventdelivery", "records_written")
+var (
+	written = beam.NewCounter("eventdelivery", "records_written")
+	// The same counters as bucket.Assign's: a batch for a bucket closed since it was placed
+	// moves on here.
+	movedFromClosed  = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
+	alreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
+)
 
 // Config is the sink's configuration.
 type Config struct {
-	Target bucket.Target
+	Target output.Target
 	Schema string // the event type's Avro schema
 }
 
-// Write writes PCollection<dedupe.Batch> to files and returns PCollection<manifest.Entry>,
+// Write writes PCollection<message.Batch> to files and returns PCollection<message.Entry>,
 // one per batch, stamped for the bucket the batch went to.
 func Write(s beam.Scope, batches beam.PCollection, cfg Config) beam.PCollection {
 	s = s.Scope("sink.Write")
@@ -50,15 +57,10 @@ func Write(s beam.Scope, batches beam.PCollection, cfg Config) beam.PCollection 
 	return beam.ParDo(s, &writeFn{Config: cfg}, batches)
 }
 
-// FileName returns the name of the file of a pane and shard written by run.
-func FileName(run string, pane int64, shard int) string {
-	return fmt.Sprintf("part-%s-%d-%d.avro", run, pane, shard)
-}
-
 type writeFn struct {
 	Config Config
 	store  *objstore.Store
-	closes *bucket.Closes
+	closes *output.Closes
 }
 
 func (f *writeFn) Setup(ctx context.Context) error {
@@ -66,11 +68,11 @@ func (f *writeFn) Setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.store, f.closes = st, bucket.NewCloses(f.Config.Target, st)
+	f.store, f.closes = st, output.NewCloses(f.Config.Target, st)
 	return nil
 }
 
-func (f *writeFn) StartBundle(context.Context, func(beam.EventTime, manifest.Entry)) {
+func (f *writeFn) StartBundle(context.Context, func(beam.EventTime, message.Entry)) {
 	f.closes.ForgetOpen()
 }
 
@@ -78,19 +80,19 @@ func (f *writeFn) Teardown() error {
 	return f.store.Close()
 }
 
-func (f *writeFn) ProcessElement(ctx context.Context, b dedupe.Batch, emit func(beam.EventTime, manifest.Entry)) error {
+func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func(beam.EventTime, message.Entry)) error {
 	t := f.Config.Target
 	to, moved, ok, err := f.closes.Resolve(ctx, b.Bucket)
 	if err != nil {
-		return fmt.Errorf("write bucket %s: %w", bucket.Format(b.Bucket), err)
+		return fmt.Errorf("write bucket %s: %w", output.Format(b.Bucket), err)
 	}
 	if !ok {
-		bucket.AlreadyDelivered.Inc(ctx, int64(len(b.Events)))
+		alreadyDelivered.Inc(ctx, int64(len(b.Events)))
 		return nil
 	}
-	entry := manifest.Entry{Bucket: to, Duplicates: b.Duplicates}
+	entry := message.Entry{Bucket: to, Duplicates: b.Duplicates}
 	if moved {
-		bucket.MovedFromClosed.Inc(ctx, int64(len(b.Events)))
+		movedFromClosed.Inc(ctx, int64(len(b.Events)))
 	}
 	for _, e := range b.Events {
 		if e.Skewed || moved {
@@ -100,8 +102,8 @@ func (f *writeFn) ProcessElement(ctx context.Context, b dedupe.Batch, emit func(
 	if len(b.Events) > 0 {
 		// Records were validated by decode: their bytes go into the file as they are. The
 		// counts go in its header, for a successor that closes the bucket.
-		name := bucket.Join(t.Dir(to), FileName(t.RunID, b.Pane, b.Shard))
-		w := avrofile.NewWriter(f.Config.Schema, name, manifest.FileMeta(entry)...)
+		name := t.FilePath(to, b.Pane, b.Shard)
+		w := avrofile.NewWriter(f.Config.Schema, name, fileMeta(entry)...)
 		for _, e := range b.Events {
 			w.Append(e.Record)
 		}
@@ -111,6 +113,15 @@ func (f *writeFn) ProcessElement(ctx context.Context, b dedupe.Batch, emit func(
 		entry.Name, entry.Records = name, int64(w.Records())
 		written.Inc(ctx, entry.Records)
 	}
-	emit(t.Layout.Stamp(to), entry)
+	emit(mtime.FromMilliseconds(t.Layout.Stamp(to)), entry)
 	return nil
+}
+
+// fileMeta returns the header metadata of the data file of e: the counts a successor that
+// closes the bucket adds to its manifest.
+func fileMeta(e message.Entry) []avrofile.Meta {
+	return []avrofile.Meta{
+		{Key: output.MetaDuplicates, Value: strconv.FormatInt(e.Duplicates, 10)},
+		{Key: output.MetaSkewed, Value: strconv.FormatInt(e.Skewed, 10)},
+	}
 }

@@ -117,8 +117,8 @@ func report(results map[string]result) (missing bool) {
 	fmt.Println("\nPer event (median of runs; ns/event, allocs/event):")
 	rows := []struct{ name, label string }{
 		{"decode", "decode + validate (decode.Decoder.Decode)"},
-		{"place", "bucket placement (bucket.Layout.Place + Stamp)"},
-		{"shard", "shard key (dedupe.Shard)"},
+		{"place", "bucket placement (output.Layout.Place + Stamp)"},
+		{"shard", "shard key (output.Shard)"},
 		{"append", "append to an OCF block, snappy (avrofile.Writer)"},
 		{"path", "the project's path: all four"},
 		{"path-goavro-writer", "the same path with goavro's OCF writer (before)"},

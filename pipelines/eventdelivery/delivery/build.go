@@ -20,7 +20,7 @@ import (
 )
 
 // Build adds the pipeline for cfg to s and returns the manifests it writes
-// (PCollection<bucket.Manifest>). It reads cfg.Input (a bounded replay) or cfg.Subscription:
+// (PCollection<output.Manifest>). It reads cfg.Input (a bounded replay) or cfg.Subscription:
 // through Dataflow's native Pub/Sub source on Dataflow, through the project's reader
 // elsewhere, with heartbeats on the wall clock so that every bucket closes. stopper (may be
 // nil) stops a live run gracefully where the DoFns run in this process (Prism).
@@ -50,7 +50,7 @@ func (c Config) HeartbeatEvery() time.Duration {
 // Deliver adds everything after the source: decode, bucket, dedupe, write, close. msgs is
 // PCollection<message.Message> stamped with publish times; dead holds dead letters the
 // source found itself (may be the zero PCollection). A live job (cfg.Subscription set)
-// passes its wall-clock heartbeats in beats (PCollection<manifest.Entry>); a bounded one gets
+// passes its wall-clock heartbeats in beats (PCollection<message.Entry>); a bounded one gets
 // a heartbeat for every bucket from its first to its last.
 func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollection, beats ...beam.PCollection) beam.PCollection {
 	t := cfg.Target()

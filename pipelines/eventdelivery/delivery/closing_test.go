@@ -10,19 +10,18 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
-	"github.com/eventdelivery/eventdelivery/transforms/manifest"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func init() {
-	register.Function1x1[message.Message, manifest.Entry](earlyBeat)
+	register.Function1x1[message.Message, message.Entry](earlyBeat)
 }
 
 // earlyBeat is a careless wall clock: a heartbeat for the hour a message was published in,
 // stamped when it was published, long before the hour's close time.
-func earlyBeat(m message.Message) manifest.Entry {
+func earlyBeat(m message.Message) message.Entry {
 	h := time.Hour.Milliseconds()
-	return manifest.Entry{Bucket: m.PublishTime - m.PublishTime%h}
+	return message.Entry{Bucket: m.PublishTime - m.PublishTime%h}
 }
 
 // TestHoursCloseAsTheStreamGoes runs the live graph (heartbeats, no gap filler) on a
@@ -31,7 +30,7 @@ func earlyBeat(m message.Message) manifest.Entry {
 // reaches 10h within its lateness (e2, published 11:10) must be in it, not dropped as
 // already delivered. An event of 10h delivered for the first time after the job closed 10h
 // (e4, stamped with the watermark as pubsubread stamps it) moves to 11h as skewed. (That a
-// live job never takes its own closed hour for a rerun, bucket.Target.Rerun, is tested in
+// live job never takes its own closed hour for a rerun, output.Target.Rerun, is tested in
 // transforms/bucket: here placement moves e4 by its stamp before it asks for the manifest.)
 func TestHoursCloseAsTheStreamGoes(t *testing.T) {
 	cfg := testConfig(t)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
 )
 
@@ -27,7 +27,7 @@ type Config struct {
 	Output       string
 	BucketTime   decode.Source
 	EventID      decode.Source
-	Layout       bucket.Layout
+	Layout       output.Layout
 	Shards       int
 	EarlyPanes   time.Duration // live: write a bucket's events this often before it closes; 0: only at its close
 	Lookback     time.Duration // how far back to look for buckets left open
@@ -37,8 +37,8 @@ type Config struct {
 }
 
 // Target returns where the pipeline writes.
-func (c Config) Target() bucket.Target {
-	return bucket.Target{Root: c.Output, EventType: c.EventType, Layout: c.Layout, RunID: c.RunID, Rerun: c.Subscription == ""}
+func (c Config) Target() output.Target {
+	return output.Target{Root: c.Output, EventType: c.EventType, Layout: c.Layout, RunID: c.RunID, Rerun: c.Subscription == ""}
 }
 
 // Flags holds the raw flag values of Params.
@@ -105,7 +105,7 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 	case c.EarlyPanes > 0 && c.Subscription == "":
 		bad("early_panes", "a replay writes each bucket once, at the end of input: use it with --subscription")
 	}
-	c.Layout = bucket.Layout{Width: dur("bucket_width"), Skew: dur("skew_tolerance"), MaxFuture: dur("max_future")}
+	c.Layout = output.Layout{Width: dur("bucket_width"), Skew: dur("skew_tolerance"), MaxFuture: dur("max_future")}
 	if err := c.Layout.Validate(); err != nil {
 		bad("bucket_width", "%v", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/eventdelivery/eventdelivery/internal/gcsfake"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 )
 
 // TestGCSOutput runs a replay into gs:// on fake-gcs-server and checks that it writes the

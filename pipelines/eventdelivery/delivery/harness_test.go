@@ -15,16 +15,17 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
-	"github.com/eventdelivery/eventdelivery/internal/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
 	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
@@ -65,7 +66,7 @@ func testConfig(t *testing.T) Config {
 		Output:     t.TempDir(),
 		BucketTime: decode.Source{Kind: decode.Field, Name: "client_time"},
 		EventID:    decode.Source{Kind: decode.Attribute, Name: "event_id"},
-		Layout:     bucket.Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute},
+		Layout:     output.Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute},
 		Shards:     2,
 		RunID:      "r1",
 		Version:    "test",
@@ -191,7 +192,7 @@ func runStream(t *testing.T, cfg Config, c teststream.Config) *outputtree.Tree {
 // syncOf returns the sync marker of the Avro file at name, relative to the event type's
 // folder of cfg's output.
 func syncOf(cfg Config, name string) []byte {
-	m := avrofile.SyncMarker(bucket.Join(bucket.Join(cfg.Output, cfg.EventType), name))
+	m := avrofile.SyncMarker(output.Join(output.Join(cfg.Output, cfg.EventType), name))
 	return m[:]
 }
 
@@ -209,11 +210,11 @@ func dirStart(t *testing.T, cfg Config, dir string) int64 {
 
 // stampFn stamps a bucket start for its bucket, as heartbeat.Clock stamps its heartbeats.
 type stampFn struct {
-	Layout bucket.Layout
+	Layout output.Layout
 }
 
 func (f *stampFn) ProcessElement(start int64) (beam.EventTime, int64) {
-	return f.Layout.Stamp(start), start
+	return mtime.FromMilliseconds(f.Layout.Stamp(start)), start
 }
 
 func readTree(t *testing.T, cfg Config) *outputtree.Tree {

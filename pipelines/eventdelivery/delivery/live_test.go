@@ -10,11 +10,11 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/eventdelivery/eventdelivery/internal/livegen"
-	"github.com/eventdelivery/eventdelivery/internal/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
+	"github.com/eventdelivery/eventdelivery/output"
 )
 
 // liveConfig is testConfig reading a subscription of the Pub/Sub emulator, with 10s buckets
@@ -22,7 +22,7 @@ import (
 func liveConfig(t *testing.T, sub string) Config {
 	cfg := testConfig(t)
 	cfg.Subscription, cfg.NowMs, cfg.Lookback = sub, 0, time.Hour
-	cfg.Layout = bucket.Layout{Width: 10 * time.Second, Skew: 5 * time.Second, MaxFuture: 2 * time.Second}
+	cfg.Layout = output.Layout{Width: 10 * time.Second, Skew: 5 * time.Second, MaxFuture: 2 * time.Second}
 	return cfg
 }
 
@@ -69,7 +69,7 @@ func waitClosed(t *testing.T, cfg Config, start int64, within time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("bucket %s not closed within %v", bucket.Format(start), within)
+			t.Fatalf("bucket %s not closed within %v", output.Format(start), within)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -164,7 +164,7 @@ func TestLiveEndToEnd(t *testing.T) {
 	if missing > 0 || twice > 0 || misplaced > 0 {
 		t.Errorf("of %d valid events: %d missing, %d written twice, %d in the wrong bucket", valid, missing, twice, misplaced)
 	}
-	var m bucket.Manifest
+	var m output.Manifest
 	for _, d := range tree.Dirs() {
 		b := tree.Buckets[d]
 		if b.Manifest == nil {

@@ -1,12 +1,10 @@
-package bucket
+package output
 
 import (
 	"fmt"
 	"path"
 	"strings"
 	"time"
-
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 )
 
 // Layout is the time geometry of an event type's buckets: their width, the skew tolerance
@@ -49,10 +47,10 @@ func (l Layout) CloseTime(start int64) int64 {
 	return start + l.widthMs() + l.Skew.Milliseconds()
 }
 
-// Stamp returns the event-time stamp of every element of bucket H: C(H) − 1ms, so that the
-// window holding the bucket ends exactly at its close time.
-func (l Layout) Stamp(start int64) mtime.Time {
-	return mtime.FromMilliseconds(l.CloseTime(start) - 1)
+// Stamp returns the event time (Unix ms) of every element of bucket H in the pipeline:
+// C(H) − 1ms, so that the window holding the bucket ends exactly at its close time.
+func (l Layout) Stamp(start int64) int64 {
+	return l.CloseTime(start) - 1
 }
 
 // WindowSize returns the size of the fixed windows the buckets are carried in: gcd(W, L),
@@ -65,9 +63,9 @@ func (l Layout) WindowSize() time.Duration {
 	return a
 }
 
-// FromWindowEnd returns the bucket whose elements are in the window ending at end.
-func (l Layout) FromWindowEnd(end mtime.Time) int64 {
-	return end.Milliseconds() - l.widthMs() - l.Skew.Milliseconds()
+// FromWindowEnd returns the bucket whose elements are in the window ending at end (Unix ms).
+func (l Layout) FromWindowEnd(end int64) int64 {
+	return end - l.widthMs() - l.Skew.Milliseconds()
 }
 
 // Place returns the bucket of an event with bucket time t published at p, and whether it
@@ -88,6 +86,17 @@ func (l Layout) NotBefore(ts int64) int64 {
 		h = l.Next(h)
 	}
 	return h
+}
+
+// MaxLookbackBuckets bounds how many buckets a lookback inspects, whatever the bucket width.
+const MaxLookbackBuckets = 1000
+
+// LookbackFrom returns the oldest bucket a lookback of span before now (Unix ms) inspects:
+// the bucket of now − span, or MaxLookbackBuckets before the bucket of now if that is later.
+// The pipeline (closing what a predecessor left open) and the launcher (finding the last
+// closed bucket) look back the same way.
+func (l Layout) LookbackFrom(now int64, span time.Duration) int64 {
+	return max(l.Start(now-span.Milliseconds()), l.Start(now)-MaxLookbackBuckets*l.widthMs())
 }
 
 // Next returns the bucket after start.

@@ -1,83 +1,9 @@
-package bucket
+package output
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
-
-	"github.com/eventdelivery/eventdelivery/internal/objstore"
 )
-
-// ManifestName is the name of the manifest in a bucket's folder. Its presence closes the bucket.
-const ManifestName = "_SUCCESS"
-
-// Target says where one event type's buckets live and who writes them.
-type Target struct {
-	Root      string // the output location: a local folder or a gs:// URL
-	EventType string
-	Layout    Layout
-	RunID     string // unique per job; it is in every file name the job writes
-	// Rerun says the input is a bounded replay that may run again under the same run id:
-	// a bucket this run id closed then already holds its events, which are not written
-	// twice. A live job leaves it false: what reaches a bucket it closed itself came late
-	// (a message delivered out of order, behind the watermark) and moves to the next open
-	// bucket like any late event, so that it is not lost.
-	Rerun bool
-}
-
-// Dir returns the folder of bucket start.
-func (t Target) Dir(start int64) string {
-	return t.Layout.Dir(Join(t.Root, t.EventType), start)
-}
-
-// DeadLetterDir returns the dead-letter folder of bucket start.
-func (t Target) DeadLetterDir(start int64) string {
-	return t.Layout.Dir(Join(t.Root, t.EventType+"/_deadletter"), start)
-}
-
-// ManifestPath returns the path of bucket start's manifest.
-func (t Target) ManifestPath(start int64) string { return Join(t.Dir(start), ManifestName) }
-
-// File is one data file of a bucket, as listed in its manifest.
-type File struct {
-	Name    string `json:"name"`
-	Records int64  `json:"records"`
-}
-
-// Manifest is the commit record of a bucket: the bucket is exactly the files it lists.
-type Manifest struct {
-	EventType       string `json:"event_type"`
-	BucketStart     string `json:"bucket_start"`
-	BucketEnd       string `json:"bucket_end"`
-	Records         int64  `json:"records"`
-	Duplicates      int64  `json:"duplicates"`
-	Skewed          int64  `json:"skewed"`
-	Invalid         int64  `json:"invalid"`
-	Files           []File `json:"files"`
-	DeadLetterFiles []File `json:"dead_letter_files"`
-	RunID           string `json:"run_id"`
-	PipelineVersion string `json:"pipeline_version"`
-	ClosedAt        string `json:"closed_at"`
-}
-
-// ReadManifest returns the manifest of bucket start, or nil when the bucket is open.
-func (t Target) ReadManifest(ctx context.Context, st *objstore.Store, start int64) (*Manifest, error) {
-	p := t.ManifestPath(start)
-	ok, err := st.Exists(ctx, p)
-	if err != nil || !ok {
-		return nil, err
-	}
-	b, err := st.Read(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", p, err)
-	}
-	return &m, nil
-}
 
 // Status is what a writer may do with a bucket.
 type Status int
@@ -95,7 +21,7 @@ const (
 type Closes struct {
 	Target  Target
 	OpenFor time.Duration // how long an open bucket is believed open; 0: until ForgetOpen
-	store   *objstore.Store
+	store   Store
 	closed  map[int64]Status
 	open    map[int64]time.Time // when the bucket was seen open
 }
@@ -104,7 +30,7 @@ type Closes struct {
 const Remember = 2048
 
 // NewCloses returns a bucket status cache on store.
-func NewCloses(t Target, st *objstore.Store) *Closes {
+func NewCloses(t Target, st Store) *Closes {
 	return &Closes{Target: t, store: st, closed: map[int64]Status{}, open: map[int64]time.Time{}}
 }
 

@@ -1,4 +1,4 @@
-package bucket
+package output
 
 import (
 	"testing"
@@ -49,7 +49,7 @@ func TestWindowAndDir(t *testing.T) {
 	h := ms("2026-11-20T10:00:00Z")
 	end := l.Stamp(h) + 1
 	if got := l.FromWindowEnd(end); got != h {
-		t.Errorf("FromWindowEnd(%v) = %s, want %s", end, Format(got), Format(h))
+		t.Errorf("FromWindowEnd(%d) = %s, want %s", end, Format(got), Format(h))
 	}
 	if got := (Layout{Width: time.Hour}).WindowSize(); got != time.Hour {
 		t.Errorf("WindowSize with L=0 = %v", got)
@@ -92,8 +92,24 @@ func TestNotBefore(t *testing.T) {
 		if got != ms(tc.want) {
 			t.Errorf("NotBefore(%s) = %s, want %s", tc.ts, Format(got), tc.want)
 		}
-		if l.Stamp(got).Milliseconds() < ms(tc.ts) || l.Stamp(got-l.Width.Milliseconds()).Milliseconds() >= ms(tc.ts) {
+		if l.Stamp(got) < ms(tc.ts) || l.Stamp(got-l.Width.Milliseconds()) >= ms(tc.ts) {
 			t.Errorf("NotBefore(%s) = %s is not the first bucket stamped at or after it", tc.ts, Format(got))
+		}
+	}
+}
+
+func TestLookbackFrom(t *testing.T) {
+	now := ms("2026-11-20T10:20:00Z")
+	for _, tc := range []struct {
+		width, span time.Duration
+		want        string
+	}{
+		{time.Hour, 48 * time.Hour, "2026-11-18T10:00:00Z"},
+		{time.Hour, 90 * time.Minute, "2026-11-20T08:00:00Z"},
+		{time.Second, 48 * time.Hour, "2026-11-20T10:03:20Z"}, // bounded to 1,000 buckets
+	} {
+		if got := (Layout{Width: tc.width}).LookbackFrom(now, tc.span); got != ms(tc.want) {
+			t.Errorf("LookbackFrom(width %v, span %v) = %s, want %s", tc.width, tc.span, Format(got), tc.want)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/linkedin/goavro/v2"
 
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 )
 
 // Spec describes the stream.

@@ -12,13 +12,13 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
+	"github.com/eventdelivery/eventdelivery/output"
 )
 
 // Bucket is one bucket folder.
 type Bucket struct {
 	Dir      string                      // relative to <root>/<event type>, e.g. 2026/11/20/10
-	Manifest *bucket.Manifest            // nil while the bucket is open
+	Manifest *output.Manifest            // nil while the bucket is open
 	Files    map[string][]map[string]any // data file name → its records
 	Schemas  map[string]string           // data file name → the schema in its header
 }
@@ -57,7 +57,7 @@ func Read(ctx context.Context, root, eventType string) (*Tree, error) {
 		return nil, err
 	}
 	defer st.Close()
-	base := bucket.Join(root, eventType)
+	base := output.Join(root, eventType)
 	names, err := st.Walk(ctx, base)
 	if err != nil {
 		return nil, err
@@ -91,8 +91,8 @@ func Read(ctx context.Context, root, eventType string) (*Tree, error) {
 				t.Buckets[dir] = b
 			}
 			switch {
-			case file == bucket.ManifestName:
-				b.Manifest = &bucket.Manifest{}
+			case file == output.ManifestName:
+				b.Manifest = &output.Manifest{}
 				if err := json.Unmarshal(data, b.Manifest); err != nil {
 					return nil, fmt.Errorf("%s: %w", n, err)
 				}
