@@ -11,17 +11,15 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
+	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/transforms/dedupe"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(ptest.MainRetWithDefault(m, "prism"))
+	os.Exit(beamtest.Main(m))
 }
 
 func init() {
@@ -85,8 +83,8 @@ func TestDedupe(t *testing.T) {
 			}
 			events := beam.WindowInto(s, window.NewFixedWindows(time.Hour), teststream.Create(s, c))
 			batches := beam.ParDo(s, describe, dedupe.Dedupe(s, events, tc.shards))
-			passert.Equals(s, beam.WindowInto(s, window.NewGlobalWindows(), batches), tc.want...)
-			ptest.RunAndValidate(t, p)
+			beamtest.Equals(s, batches, tc.want...)
+			beamtest.Run(t, p)
 		})
 	}
 }

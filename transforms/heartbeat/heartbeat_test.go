@@ -8,17 +8,15 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
+	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/heartbeat"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(ptest.MainRetWithDefault(m, "prism"))
+	os.Exit(beamtest.Main(m))
 }
 
 func init() {
@@ -61,8 +59,8 @@ func TestClock(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()
 			beats := heartbeat.Clock(s, layout, tc.every, nil, heartbeat.Between(at(tc.start), at(tc.end)))
-			passert.Equals(s, beam.ParDo(s, describe, beats), tc.want...)
-			ptest.RunAndValidate(t, p)
+			beamtest.Equals(s, beam.ParDo(s, describe, beats), tc.want...)
+			beamtest.Run(t, p)
 		})
 	}
 }
@@ -89,8 +87,8 @@ func TestFillGaps(t *testing.T) {
 				seen = append(seen, beam.CreateList(s, b))
 			}
 			beats := heartbeat.FillGaps(s, layout, seen...)
-			passert.Equals(s, beam.ParDo(s, describe, beats), tc.want...)
-			ptest.RunAndValidate(t, p)
+			beamtest.Equals(s, beam.ParDo(s, describe, beats), tc.want...)
+			beamtest.Run(t, p)
 		})
 	}
 }

@@ -10,21 +10,18 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/manifest"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(ptest.MainRetWithDefault(m, "prism"))
+	os.Exit(beamtest.Main(m))
 }
 
 func init() {
@@ -101,8 +98,8 @@ func TestClose(t *testing.T) {
 			}
 			p, s := beam.NewPipelineWithRoot()
 			closed := manifest.Close(s, manifest.Config{Target: tg, Version: "v1", NowMs: tc.now}, beam.CreateList(s, tc.entries(tg)))
-			passert.Equals(s, beam.WindowInto(s, window.NewGlobalWindows(), beam.ParDo(s, describe, closed)), tc.want...)
-			ptest.RunAndValidate(t, p)
+			beamtest.Equals(s, beam.ParDo(s, describe, closed), tc.want...)
+			beamtest.Run(t, p)
 
 			// What was emitted is what was written.
 			for _, start := range []int64{h0, h0 + hour, h0 + 2*hour} {

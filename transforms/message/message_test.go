@@ -6,15 +6,13 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
+	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(ptest.MainRetWithDefault(m, "prism"))
+	os.Exit(beamtest.Main(m))
 }
 
 func TestPublished(t *testing.T) {
@@ -38,8 +36,8 @@ func TestElementsEncodeUnchanged(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()
 			col := beam.Create(s, elems...)
-			passert.Equals(s, beam.Reshuffle(s, col), elems...)
-			ptest.RunAndValidate(t, p)
+			beamtest.Equals(s, beam.Reshuffle(s, col), elems...)
+			beamtest.Run(t, p)
 		})
 	}
 }

@@ -12,18 +12,16 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 	"github.com/eventdelivery/eventdelivery/transforms/replay"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(ptest.MainRetWithDefault(m, "prism"))
+	os.Exit(beamtest.Main(m))
 }
 
 func init() {
@@ -85,9 +83,9 @@ func TestRead(t *testing.T) {
 	tg := output.Target{Root: filepath.Join(dir, "out"), EventType: "play-track", Layout: output.Layout{Width: time.Hour}, RunID: "r1"}
 	p, s := beam.NewPipelineWithRoot()
 	msgs, dead := replay.Read(s, input, tg)
-	passert.Equals(s, beam.ParDo(s, msgID, msgs), "m1 x")
-	passert.Equals(s, beam.ParDo(s, reason, dead), ": bad replay line: no message_id")
-	ptest.RunAndValidate(t, p)
+	beamtest.Equals(s, beam.ParDo(s, msgID, msgs), "m1 x")
+	beamtest.Equals(s, beam.ParDo(s, reason, dead), ": bad replay line: no message_id")
+	beamtest.Run(t, p)
 
 	st, err := objstore.Open(context.Background(), tg.Root)
 	if err != nil {

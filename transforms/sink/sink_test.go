@@ -11,21 +11,18 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 	"github.com/eventdelivery/eventdelivery/transforms/sink"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(ptest.MainRetWithDefault(m, "prism"))
+	os.Exit(beamtest.Main(m))
 }
 
 func init() {
@@ -94,8 +91,8 @@ func TestWrite(t *testing.T) {
 			}
 			p, s := beam.NewPipelineWithRoot()
 			entries := sink.Write(s, beam.CreateList(s, tc.batches), sink.Config{Target: tg, Schema: schema})
-			passert.Equals(s, beam.WindowInto(s, window.NewGlobalWindows(), beam.ParDo(s, describe, entries)), tc.want...)
-			ptest.RunAndValidate(t, p)
+			beamtest.Equals(s, beam.ParDo(s, describe, entries), tc.want...)
+			beamtest.Run(t, p)
 
 			names, err := st.Walk(ctx, tg.Base())
 			if err != nil {
