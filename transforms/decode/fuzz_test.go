@@ -7,7 +7,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 

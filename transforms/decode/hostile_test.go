@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
-	"github.com/eventdelivery/eventdelivery/internal/replaygen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
