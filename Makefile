@@ -5,7 +5,7 @@ LDFLAGS := -X github.com/eventdelivery/eventdelivery/internal/version.Version=$(
 # Prism leaves a file in $TMPDIR on every run: keep them in one place.
 export TMPDIR := $(or $(EVENTDELIVERY_TMPDIR),/tmp/eventdelivery)
 
-.PHONY: all build test demo demo-replay bench vet clean tmpdir
+.PHONY: all build test demo demo-replay bench vet clean tmpdir fuzz
 
 all: build test
 
@@ -22,6 +22,17 @@ vet:
 ## test: the full test suite (needs the Cloud SDK's Pub/Sub emulator; .ci/run installs it)
 test: tmpdir
 	$(GO) test -count=1 -timeout 20m ./...
+
+## fuzz: run each fuzz target for FUZZTIME (plain `go test` runs their seeds in testdata/fuzz);
+## what a run finds is written to testdata/fuzz/<target>/ and becomes a seed once fixed
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzDecode:./transforms/decode FuzzAttributes:./transforms/decode \
+	FuzzParse:./transforms/replay FuzzParse:./launcher/fleet
+fuzz: tmpdir
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}"; \
+	done
 
 ## demo: a live stream through the Pub/Sub emulator and the pipeline on Prism, 90 seconds
 demo: tmpdir

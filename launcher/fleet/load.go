@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -72,16 +73,29 @@ var (
 // Load reads and validates a fleet file. A file with problems returns a *ValidationError
 // listing all of them.
 func Load(path string) (*Fleet, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read fleet file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1)) // Parse refuses what is over
 	if err != nil {
 		return nil, fmt.Errorf("read fleet file: %w", err)
 	}
 	return Parse(path, data)
 }
 
+// MaxFileBytes is the largest fleet file Parse reads: a fleet of thousands of event types
+// fits in a fraction of it. (Nesting is bounded by yaml.v3: 10,000 levels.)
+const MaxFileBytes = 4 << 20
+
 // Parse validates a fleet file's content; path names the file in problems and schema
 // paths are resolved relative to its directory.
 func Parse(path string, data []byte) (*Fleet, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &ValidationError{Problems: []Problem{{File: path, Line: 1, Field: "(file)",
+			Msg: fmt.Sprintf("%d bytes, more than the %d a fleet file may have", len(data), MaxFileBytes)}}}
+	}
 	p := &parser{file: path, dir: filepath.Dir(path), schemas: map[string]schemaResult{}}
 	f := p.parse(data)
 	if len(p.problems) > 0 {

@@ -5,9 +5,15 @@
 //
 // The payload is Avro binary of the event type's schema, or Avro's JSON encoding when the
 // attribute googclient_schemaencoding is JSON (Pub/Sub's schema convention). Records are
-// carried on in binary. A message that cannot be decoded (bad bytes, trailing bytes, another
-// schema), or has no event id or an unreadable bucket time, becomes a dead letter with the
-// reason; decoding never fails the pipeline.
+// carried on in binary, and the files append those bytes as they are, so the bytes are
+// checked as strictly as Apache Avro's readers read them (strict.go): strings and map keys
+// in UTF-8, enum and union indexes in range, no negative lengths, block counts the bytes
+// can hold, ints in 32 bits, booleans 0 or 1, dates and timestamps within years 1-9999,
+// times within a day, decimals within their precision, uuids in RFC 4122 form. A message
+// that breaks any of these, cannot be decoded (bad bytes, trailing bytes, another schema),
+// is over a limit (MaxMessageBytes, MaxDepth, MaxItems, MaxEventIDBytes), or has no event
+// id or an unreadable bucket time, becomes a dead letter with the reason (`field
+// device.os: not valid UTF-8`); decoding never fails the pipeline.
 package decode
 
 import (
@@ -54,6 +60,7 @@ func (c Config) Validate() error {
 type Decoder struct {
 	cfg     Config
 	codec   *goavro.Codec
+	strict  *node
 	idPath  []step
 	timePth []step
 }
@@ -64,7 +71,11 @@ func New(cfg Config) (*Decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	d := &Decoder{cfg: cfg, codec: codec}
+	strict, err := compile(cfg.Schema)
+	if err != nil {
+		return nil, err
+	}
+	d := &Decoder{cfg: cfg, codec: codec, strict: strict}
 	switch cfg.EventID.Kind {
 	case PublishTime:
 		return nil, fmt.Errorf("event id: must be attribute:NAME or field:NAME")
@@ -105,7 +116,9 @@ func (f *decodeFn) ProcessElement(ctx context.Context, m message.Message, emit f
 	e, reason := f.d.Decode(m)
 	if reason != "" {
 		invalid.Inc(ctx, 1)
-		emitDead(message.DeadLetter{Message: m, Reason: reason})
+		// The reason is a string in the dead-letter file: keep it UTF-8 whatever a
+		// library's error quoted of the payload.
+		emitDead(message.DeadLetter{Message: m, Reason: strings.ToValidUTF8(reason, "\uFFFD")})
 		return nil
 	}
 	emit(e)
@@ -114,13 +127,16 @@ func (f *decodeFn) ProcessElement(ctx context.Context, m message.Message, emit f
 
 // Decode decodes one message, or returns why it is invalid.
 func (d *Decoder) Decode(m message.Message) (message.Event, string) {
-	native, record, reason := decodeRecord(d.codec, m)
+	native, record, reason := d.decodeRecord(m)
 	if reason != "" {
 		return message.Event{}, reason
 	}
 	id, reason := eventID(d.cfg.EventID, d.idPath, m, native)
 	if reason != "" {
 		return message.Event{}, reason
+	}
+	if len(id) > MaxEventIDBytes {
+		return message.Event{}, fmt.Sprintf("event id too long: %d bytes, more than %d", len(id), MaxEventIDBytes)
 	}
 	t, reason := bucketTime(d.cfg.BucketTime, d.timePth, m, native)
 	if reason != "" {
@@ -129,30 +145,46 @@ func (d *Decoder) Decode(m message.Message) (message.Event, string) {
 	return message.Event{ID: id, MessageID: m.ID, PublishTime: m.PublishTime, Time: t, Record: record}, ""
 }
 
-func decodeRecord(codec *goavro.Codec, m message.Message) (native any, record []byte, reason string) {
+// decodeRecord checks the payload strictly and returns the record in Avro binary, and in
+// goavro's native form when a field is read from it. Binary is checked before goavro
+// decodes it, so goavro never sees a block count or a nesting it would allocate or recurse
+// for without bound.
+func (d *Decoder) decodeRecord(m message.Message) (native any, record []byte, reason string) {
+	if len(m.Data) > MaxMessageBytes {
+		return nil, nil, fmt.Sprintf("too large: %d bytes, more than Pub/Sub's limit of %d", len(m.Data), MaxMessageBytes)
+	}
+	var err error
 	switch enc := m.Attributes[EncodingAttribute]; strings.ToUpper(enc) {
 	case "", "BINARY":
-		native, rest, err := codec.NativeFromBinary(m.Data)
-		if err != nil {
+		if err := check(d.strict, m.Data); err != nil {
+			return nil, nil, err.Error()
+		}
+		record = m.Data
+		if d.idPath == nil && d.timePth == nil {
+			return nil, record, "" // nothing to read from the record
+		}
+		if native, _, err = d.codec.NativeFromBinary(record); err != nil {
 			return nil, nil, "undecodable: " + err.Error()
 		}
-		if len(rest) > 0 {
-			return nil, nil, fmt.Sprintf("trailing bytes: %d after the record", len(rest))
-		}
-		return native, m.Data, ""
+		return native, record, ""
 	case "JSON":
-		native, rest, err := codec.NativeFromTextual(m.Data)
+		if jsonDepth(m.Data, 2*MaxDepth+1) > 2*MaxDepth+1 {
+			return nil, nil, fmt.Sprintf("nested deeper than %d levels", MaxDepth)
+		}
+		native, rest, err := d.codec.NativeFromTextual(m.Data)
 		if err != nil {
 			return nil, nil, "undecodable: " + err.Error()
 		}
 		if len(bytes.TrimSpace(rest)) > 0 {
 			return nil, nil, fmt.Sprintf("trailing bytes: %d after the record", len(bytes.TrimSpace(rest)))
 		}
-		bin, err := codec.BinaryFromNative(nil, native)
-		if err != nil {
+		if record, err = d.codec.BinaryFromNative(nil, native); err != nil {
 			return nil, nil, "undecodable: " + err.Error()
 		}
-		return native, bin, ""
+		if err := check(d.strict, record); err != nil {
+			return nil, nil, err.Error()
+		}
+		return native, record, ""
 	default:
 		return nil, nil, fmt.Sprintf("bad encoding: %s=%q, want JSON or BINARY", EncodingAttribute, enc)
 	}

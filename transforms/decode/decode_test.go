@@ -70,8 +70,8 @@ func TestDecode(t *testing.T) {
 		{"bad attribute time", "attribute:eid", "attribute:ts", msg(encode(t, rec), map[string]string{"eid": "a", "ts": "noon"}), "", 0, "bad bucket time"},
 		{"missing attribute time", "attribute:eid", "attribute:ts", msg(encode(t, rec), map[string]string{"eid": "a"}), "", 0, "missing bucket time"},
 		{"not a string id", "field:count", "publish_time", msg(encode(t, rec), nil), "", 0, "bad event id"},
-		{"truncated", "field:meta.id", "publish_time", msg(encode(t, rec)[:5], nil), "", 0, "undecodable"},
-		{"empty payload", "field:meta.id", "publish_time", msg(nil, nil), "", 0, "undecodable"},
+		{"truncated", "field:meta.id", "publish_time", msg(encode(t, rec)[:5], nil), "", 0, "field meta.id: length 4 exceeds the 3 bytes left"},
+		{"empty payload", "field:meta.id", "publish_time", msg(nil, nil), "", 0, "field meta.id: truncated"},
 		{"unknown encoding", "field:meta.id", "publish_time", msg(encode(t, rec), map[string]string{"googclient_schemaencoding": "XML"}), "", 0, "bad encoding"},
 	}
 	for _, tc := range tests {

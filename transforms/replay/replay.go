@@ -56,9 +56,17 @@ func Format(m message.Message) []byte {
 	return b
 }
 
+// MaxLineBytes is the longest replay line Parse reads: a message at Pub/Sub's limit of
+// 10 MB of data is 13.4 MB in base64, plus its attributes. A longer line cannot be a
+// Pub/Sub message; it is kept unread under _deadletter/unreadable/.
+const MaxLineBytes = 16 << 20
+
 // Parse reads one replay line. A message whose data is not base64 is returned with the
 // reason; ok is false when the line holds no publish time to place it by.
 func Parse(line string) (m message.Message, reason string, ok bool) {
+	if len(line) > MaxLineBytes {
+		return message.Message{}, fmt.Sprintf("bad replay line: %d bytes, more than %d", len(line), MaxLineBytes), false
+	}
 	var l Line
 	if err := json.Unmarshal([]byte(line), &l); err != nil {
 		return message.Message{}, "bad replay line: " + err.Error(), false

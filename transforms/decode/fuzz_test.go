@@ -1,0 +1,87 @@
+package decode
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
+)
+
+// fuzzDecoder decodes play-track events, the id from an attribute and the time from a field.
+func fuzzDecoder(t testing.TB, id, bt string) *Decoder {
+	d, err := New(Config{Schema: replaygen.Schema, EventID: mustSource(id), BucketTime: mustSource(bt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func playTrack(t testing.TB, json bool) []byte {
+	c, err := goavro.NewCodec(replaygen.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]any{"event_id": "e1", "user_id": "u", "track_id": "t", "ms_played": int64(5),
+		"client_time": time.UnixMilli(1_790_000_000_000).UTC(), "platform": goavro.Union("string", "ios")}
+	var b []byte
+	if json {
+		b, err = c.TextualFromNative(nil, rec)
+	} else {
+		b, err = c.BinaryFromNative(nil, rec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// FuzzDecode feeds the decoder arbitrary payloads in both encodings. None may panic; a
+// record it accepts passes the strict check again and goavro reads it back whole.
+func FuzzDecode(f *testing.F) {
+	f.Add(playTrack(f, false), false)
+	f.Add(playTrack(f, true), true)
+	d := fuzzDecoder(f, "field:event_id", "field:client_time")
+	f.Fuzz(func(t *testing.T, data []byte, json bool) {
+		m := message.Message{ID: "m", Data: data}
+		if json {
+			m.Attributes = map[string]string{EncodingAttribute: "JSON"}
+		}
+		e, reason := d.Decode(m)
+		if reason != "" {
+			return
+		}
+		if err := check(d.strict, e.Record); err != nil {
+			t.Fatalf("accepted a record the strict check refuses: %v", err)
+		}
+		if _, rest, err := d.codec.NativeFromBinary(e.Record); err != nil || len(rest) > 0 {
+			t.Fatalf("accepted a record goavro cannot read back: %v, %d bytes left", err, len(rest))
+		}
+	})
+}
+
+// FuzzAttributes feeds the attributes the decoder reads (event id, bucket time, encoding)
+// arbitrary values. None may panic; an accepted event carries the id as given.
+func FuzzAttributes(f *testing.F) {
+	f.Add("e1", "1795172640000", "")
+	f.Add("e2", "2026-11-20T11:04:00.5+01:00", "BINARY")
+	f.Add("", "noon", "xml")
+	d := fuzzDecoder(f, "attribute:eid", "attribute:ts")
+	data := playTrack(f, false)
+	f.Fuzz(func(t *testing.T, id, ts, enc string) {
+		m := message.Message{ID: "m", Data: data, Attributes: map[string]string{"eid": id, "ts": ts}}
+		if enc != "" {
+			m.Attributes[EncodingAttribute] = enc
+		}
+		e, reason := d.Decode(m)
+		if reason != "" {
+			return
+		}
+		if e.ID != id || len(id) > MaxEventIDBytes || !strings.EqualFold(enc, "binary") && enc != "" {
+			t.Fatalf("accepted id %q (encoding %q) as %q", id, enc, e.ID)
+		}
+	})
+}
