@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
@@ -92,18 +93,21 @@ func BenchmarkLiveEmulator(b *testing.B) {
 		}
 		pullAck := time.Since(start)
 
-		read, closed := runLive(b, names.Subscription, n)
+		read, acked, closed := runLive(b, names.Subscription, n)
 		b.ReportMetric(float64(n)/publish.Seconds(), "emulator_publish_msgs/s")
 		b.ReportMetric(float64(n)/pullAck.Seconds(), "emulator_pull_ack_msgs/s")
 		b.ReportMetric(float64(n)/read.Seconds(), "pipeline_read_events/s")
 		b.ReportMetric(read.Seconds()/pullAck.Seconds(), "read_time_vs_pull_ack")
+		b.ReportMetric(float64(n)/acked.Seconds(), "pipeline_acked_events/s")
+		b.ReportMetric(pullAck.Seconds()/acked.Seconds(), "ack_rate_vs_pull_ack")
 		b.ReportMetric(closed.Seconds(), "s_until_all_closed")
 	}
 }
 
 // runLive runs the pipeline on the subscription's backlog of n messages and returns how long
-// it took for all n to enter the pipeline, and for every bucket holding them to close.
-func runLive(b *testing.B, sub string, n int) (read, closed time.Duration) {
+// it took for all n to enter the pipeline, to be acked (each once it is in a file), and for
+// every bucket holding them to close.
+func runLive(b *testing.B, sub string, n int) (read, acked, closed time.Duration) {
 	b.Helper()
 	out := b.TempDir()
 	cfg := Config("", out)
@@ -112,6 +116,14 @@ func runLive(b *testing.B, sub string, n int) (read, closed time.Duration) {
 	cfg.BucketTime = delivery.Config{}.BucketTime // publish time
 	readCount.Store(0)
 	readWant.Store(int64(n))
+	var nAcked atomic.Int64
+	ackedAt := make(chan time.Time, 1)
+	acks.Observe(func(_ string, ids []string) {
+		if got := nAcked.Add(int64(len(ids))); got >= int64(n) && got-int64(len(ids)) < int64(n) {
+			ackedAt <- time.Now()
+		}
+	})
+	defer acks.Observe(nil)
 	stopper := stop.New()
 	defer stopper.Release()
 	p, s := beam.NewPipelineWithRoot()
@@ -128,6 +140,12 @@ func runLive(b *testing.B, sub string, n int) (read, closed time.Duration) {
 		b.Fatalf("pipeline ended early: %v", err)
 	case <-time.After(5 * time.Minute):
 		b.Fatalf("%d of %d messages read in 5 minutes", readCount.Load(), n)
+	}
+	var allAcked time.Time
+	select {
+	case allAcked = <-ackedAt:
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("%d of %d messages acked within 2 minutes", nAcked.Load(), n)
 	}
 	var once sync.Once
 	var closedAt time.Time
@@ -155,5 +173,5 @@ func runLive(b *testing.B, sub string, n int) (read, closed time.Duration) {
 		b.Fatalf("not every bucket closed within 2 minutes (output %s)", filepath.Join(out, cfg.EventType))
 	}
 	os.RemoveAll(out)
-	return readAt.Sub(start), closedAt.Sub(start)
+	return readAt.Sub(start), allAcked.Sub(start), closedAt.Sub(start)
 }

@@ -183,6 +183,62 @@ func (s *Store) Walk(ctx context.Context, prefix string) ([]string, error) {
 	return out, nil
 }
 
+// CrashEnv names, for fault tests, a file name pattern (path.Match, e.g. _SUCCESS): the
+// process kills itself (SIGKILL) once it has written such a file aside on disk and before
+// renaming it into place, as a crash in the middle of a write would.
+const CrashEnv = "EVENTDELIVERY_TEST_CRASH_WRITING"
+
+func crashBeforeRename(path string) {
+	pattern := os.Getenv(CrashEnv)
+	if pattern == "" {
+		return
+	}
+	if ok, _ := filepath.Match(pattern, filepath.Base(path)); ok {
+		p, _ := os.FindProcess(os.Getpid())
+		p.Kill()
+		select {} // the kill is asynchronous; go no further
+	}
+}
+
+// RemoveTemps removes what writes that never finished left in dir: on disk, files written
+// aside (.tmp-*) by a process that died before renaming them. Cloud Storage leaves none.
+func (s *Store) RemoveTemps(ctx context.Context, dir string) error {
+	if s.gcs != nil {
+		return nil
+	}
+	temps, err := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+	if err != nil {
+		return fmt.Errorf("list temporary files in %s: %w", dir, err)
+	}
+	for _, p := range temps {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// OpenRead opens the object at path for reading from its start, for readers that need only
+// its beginning (an Avro file's header).
+func (s *Store) OpenRead(ctx context.Context, path string) (io.ReadCloser, error) {
+	if s.gcs == nil {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		return f, nil
+	}
+	o, err := s.object(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	r, err := o.NewReader(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return r, nil
+}
+
 // Read returns the whole object at path.
 func (s *Store) Read(ctx context.Context, path string) ([]byte, error) {
 	if s.gcs == nil {
@@ -246,6 +302,12 @@ func writeLocal(path string, data []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
+	// On disk before the rename: what was written is acked to Pub/Sub right after.
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return err
@@ -254,5 +316,6 @@ func writeLocal(path string, data []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
+	crashBeforeRename(path)
 	return os.Rename(tmp.Name(), path)
 }

@@ -48,11 +48,12 @@ func Assign(s beam.Scope, events beam.PCollection, t output.Target, opts ...beam
 	return Window(s, placed, t.Layout, opts...), seen
 }
 
-// AssignDeadLetters places every dead letter in the bucket of its publish time, like Assign.
-func AssignDeadLetters(s beam.Scope, dead beam.PCollection, t output.Target) (placed, seen beam.PCollection) {
+// AssignDeadLetters places every dead letter in the bucket of its publish time, like Assign;
+// opts set the trigger of the GroupByKey that writes them.
+func AssignDeadLetters(s beam.Scope, dead beam.PCollection, t output.Target, opts ...beam.WindowIntoOption) (placed, seen beam.PCollection) {
 	s = s.Scope("bucket.AssignDeadLetters")
 	placed, seen = beam.ParDo2(s, &assignDeadFn{placer: placer{Target: t}}, dead)
-	return Window(s, placed, t.Layout), seen
+	return Window(s, placed, t.Layout, opts...), seen
 }
 
 // Window windows stamped elements so that each bucket's window ends at its close time.
@@ -69,6 +70,19 @@ func EarlyPanes(every time.Duration) []beam.WindowIntoOption {
 		return nil
 	}
 	early := trigger.Repeat(trigger.AfterProcessingTime().PlusDelay(every))
+	return []beam.WindowIntoOption{beam.Trigger(trigger.AfterEndOfWindow().EarlyFiring(early)), beam.PanesDiscard()}
+}
+
+// EveryRecords returns the windowing options under which a GroupByKey fires a shard's pane of
+// a bucket whenever n elements are pending, and once more when the bucket closes, each pane
+// holding only what came since the last. Where messages are acked only once they are in a
+// file, this bounds how many wait unacked: about n per shard and open bucket, whatever the
+// rate. Prism runs count triggers (unlike processing-time ones) without trouble.
+func EveryRecords(n int) []beam.WindowIntoOption {
+	if n <= 0 {
+		return nil
+	}
+	early := trigger.Repeat(trigger.AfterCount(int32(n)))
 	return []beam.WindowIntoOption{beam.Trigger(trigger.AfterEndOfWindow().EarlyFiring(early)), beam.PanesDiscard()}
 }
 

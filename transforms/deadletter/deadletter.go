@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -27,16 +28,25 @@ func init() {
 	register.Iter1[message.DeadLetter]()
 }
 
+// Config says where dead letters go.
+type Config struct {
+	Target output.Target
+	Shards int // files per bucket and pane, 1 or more
+	// Subscription is where the messages come from, acked once their dead letters are
+	// written; empty when the source acks.
+	Subscription string
+}
+
 // Write writes PCollection<message.DeadLetter> (placed by bucket.AssignDeadLetters) and
-// returns PCollection<message.Entry>, one per file written. It spreads them over shards
+// returns PCollection<message.Entry>, one per file written. It spreads them over cfg.Shards
 // files per pane and bucket; shards below 1 panic.
-func Write(s beam.Scope, dead beam.PCollection, t output.Target, shards int) beam.PCollection {
+func Write(s beam.Scope, dead beam.PCollection, cfg Config) beam.PCollection {
 	s = s.Scope("deadletter.Write")
-	if shards < 1 {
-		panic(fmt.Sprintf("deadletter.Write: shards is %d, must be 1 or more", shards))
+	if cfg.Shards < 1 {
+		panic(fmt.Sprintf("deadletter.Write: shards is %d, must be 1 or more", cfg.Shards))
 	}
-	keyed := beam.ParDo(s, &keyFn{Shards: shards}, dead)
-	return beam.ParDo(s, &writeFn{Target: t}, beam.GroupByKey(s, keyed))
+	keyed := beam.ParDo(s, &keyFn{Shards: cfg.Shards}, dead)
+	return beam.ParDo(s, &writeFn{Target: cfg.Target, Subscription: cfg.Subscription}, beam.GroupByKey(s, keyed))
 }
 
 type keyFn struct{ Shards int }
@@ -46,8 +56,9 @@ func (f *keyFn) ProcessElement(d message.DeadLetter, emit func(int, message.Dead
 }
 
 type writeFn struct {
-	Target output.Target
-	store  *objstore.Store
+	Target       output.Target
+	Subscription string
+	store        *objstore.Store
 }
 
 func (f *writeFn) Setup(ctx context.Context) (err error) {
@@ -82,6 +93,17 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 	data := w.Bytes()
 	if err := f.store.Write(ctx, name, data); err != nil {
 		return err
+	}
+	if f.Subscription != "" {
+		var ids []string
+		for _, d := range all {
+			if d.Message.AckID != "" {
+				ids = append(ids, d.Message.AckID)
+			}
+		}
+		if _, _, err := acks.Ack(ctx, f.Subscription, ids); err != nil {
+			return fmt.Errorf("ack dead letters of bucket %s: %w", output.Format(start), err)
+		}
 	}
 	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(start)), message.Entry{Bucket: start, Name: name, DeadLetter: true, Invalid: int64(len(all))})
 	return nil

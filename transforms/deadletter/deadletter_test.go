@@ -24,7 +24,7 @@ func TestWriteRefusesNoShards(t *testing.T) {
 					t.Errorf("shards %d: recovered %v, want a deadletter.Write panic naming shards", shards, r)
 				}
 			}()
-			Write(s, dead, tg, shards)
+			Write(s, dead, Config{Target: tg, Shards: shards})
 		}()
 	}
 }

@@ -142,7 +142,7 @@ func (d *Decoder) Decode(m message.Message) (message.Event, string) {
 	if reason != "" {
 		return message.Event{}, reason
 	}
-	return message.Event{ID: id, MessageID: m.ID, PublishTime: m.PublishTime, Time: t, Record: record}, ""
+	return message.Event{ID: id, MessageID: m.ID, PublishTime: m.PublishTime, Time: t, Record: record, AckID: m.AckID}, ""
 }
 
 // decodeRecord checks the payload strictly and returns the record in Avro binary, and in

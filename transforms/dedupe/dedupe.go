@@ -9,18 +9,28 @@
 // across panes, while the state is read at most once per pane instead of once per event.
 // State is per window and is dropped when the bucket's window closes. Within a pane the
 // first copy by publish time, then message id, is kept, so reruns pick the same copy.
+//
+// Across runs (AcrossRuns): an event is also a duplicate when a file of another run holds its
+// id (a predecessor that crashed, stopped or was drained), in its bucket or in a later one
+// its copy may have been moved to, so a redelivery or client retry of an event it wrote is a
+// counted duplicate, never a second record. A live job also looks at its own files of the
+// other buckets such a copy could be in. The ids are read from the files' headers.
 package dedupe
 
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -39,14 +49,28 @@ var duplicates = beam.NewCounter("eventdelivery", "duplicates")
 
 // Dedupe groups PCollection<message.Event> (windowed by bucket.Assign) by shard of event id
 // and returns PCollection<message.Batch> with every duplicate of an event id within a bucket removed.
-func Dedupe(s beam.Scope, events beam.PCollection, shards int) beam.PCollection {
+func Dedupe(s beam.Scope, events beam.PCollection, shards int, opts ...Option) beam.PCollection {
 	s = s.Scope("dedupe.Dedupe")
 	if shards < 1 {
 		panic("dedupe.Dedupe: shards must be 1 or more")
 	}
+	fn := &dedupeFn{Seen: state.MakeBagState[[]string]("seen"), Shards: shards}
+	for _, o := range opts {
+		o(fn)
+	}
 	keyed := beam.ParDo(s, &keyFn{Shards: shards}, events)
 	batches := beam.ParDo(s, &batchFn{}, beam.GroupByKey(s, keyed))
-	return beam.ParDo(s, &dedupeFn{Seen: state.MakeBagState[[]string]("seen")}, batches)
+	return beam.ParDo(s, fn, batches)
+}
+
+// Option configures Dedupe.
+type Option func(*dedupeFn)
+
+// AcrossRuns makes every event whose id other runs already wrote into t's output a
+// duplicate: in its bucket, or in any bucket a copy of it could have gone to (from the bucket
+// it would be placed in to the one of the wall clock's now, nowMs; 0 means time.Now).
+func AcrossRuns(t output.Target, nowMs int64) Option {
+	return func(fn *dedupeFn) { fn.Target, fn.NowMs = t, nowMs }
 }
 
 type keyFn struct{ Shards int }
@@ -70,7 +94,144 @@ func (f *batchFn) ProcessElement(pane beam.PaneInfo, shard int, iter func(*messa
 }
 
 type dedupeFn struct {
-	Seen state.Bag[[]string] // ids written by earlier panes of this shard and window
+	Seen   state.Bag[[]string] // ids written by earlier panes of this shard and window
+	Shards int
+	Target output.Target // with a root: ids written by other runs count as seen (AcrossRuns)
+	NowMs  int64
+
+	store *objstore.Store
+	// written caches, per bucket and shard, the ids its files hold (see written).
+	written map[shardOf]*writtenIDs
+	order   []shardOf
+}
+
+type shardOf struct {
+	bucket int64
+	shard  int
+}
+
+// writtenIDs are the ids of one shard in one bucket's files, by whether this run wrote them.
+type writtenIDs struct {
+	files   map[string]bool // names read
+	others  map[string]bool // written by other runs
+	own     map[string]bool // written by this run
+	final   bool            // the bucket is closed: its files no longer change
+	checked time.Time
+}
+
+const (
+	// writtenCache is how many buckets' (and shards') ids a DoFn keeps.
+	writtenCache = 64
+	// maxSpan bounds how many buckets an event's copies are looked for in.
+	maxSpan = 16
+	// recheck is how often the files of a bucket still open are listed again.
+	recheck = time.Second
+)
+
+func (f *dedupeFn) Setup(ctx context.Context) (err error) {
+	if f.Target.Root == "" {
+		return nil
+	}
+	f.store, err = objstore.Open(ctx, f.Target.Root)
+	return err
+}
+
+func (f *dedupeFn) Teardown() error { return f.store.Close() }
+
+// writtenIn returns what the files of bucket bkt hold of shard, listing the files again
+// (reading only the headers of new ones) at most every recheck until the bucket is closed.
+func (f *dedupeFn) writtenIn(ctx context.Context, bkt int64, shard int) (*writtenIDs, error) {
+	key := shardOf{bkt, shard}
+	w, ok := f.written[key]
+	if ok && (w.final || time.Since(w.checked) < recheck) {
+		return w, nil
+	}
+	if !ok {
+		w = &writtenIDs{files: map[string]bool{}, others: map[string]bool{}, own: map[string]bool{}}
+		if f.written == nil {
+			f.written = map[shardOf]*writtenIDs{}
+		}
+		if len(f.order) == writtenCache {
+			delete(f.written, f.order[0])
+			f.order = f.order[1:]
+		}
+		f.written[key], f.order = w, append(f.order, key)
+	}
+	fail := func(err error) (*writtenIDs, error) {
+		delete(f.written, key)
+		return nil, fmt.Errorf("dedupe against bucket %s: %w", output.Format(bkt), err)
+	}
+	closed, err := f.store.Exists(ctx, f.Target.ManifestPath(bkt))
+	if err != nil {
+		return fail(err)
+	}
+	names, err := f.store.List(ctx, output.Join(f.Target.Dir(bkt), "part-*.avro"))
+	if err != nil {
+		return fail(err)
+	}
+	mine := "part-" + f.Target.RunID + "-"
+	for _, n := range names {
+		base := path.Base(n)
+		if w.files[base] {
+			continue
+		}
+		ids, err := f.fileIDs(ctx, n)
+		if err != nil {
+			return fail(err)
+		}
+		to := w.others
+		if strings.HasPrefix(base, mine) {
+			to = w.own
+		}
+		for _, id := range ids {
+			if output.Shard(id, f.Shards) == shard {
+				to[id] = true
+			}
+		}
+		w.files[base] = true
+	}
+	w.final, w.checked = closed, time.Now()
+	return w, nil
+}
+
+// fileIDs returns the ids the data file name lists in its header.
+func (f *dedupeFn) fileIDs(ctx context.Context, name string) ([]string, error) {
+	r, err := f.store.OpenRead(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ids, err := output.ReadFileIDs(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return ids, nil
+}
+
+// writtenElsewhere reports whether a file that this run's state does not know of holds e (of
+// shard): in any bucket a copy of it could have gone to, from the bucket its times place it
+// in to the later of its bucket here (in) and the newest bucket an event may go to now.
+func (f *dedupeFn) writtenElsewhere(ctx context.Context, e message.Event, shard int, in int64) (bool, error) {
+	l := f.Target.Layout
+	from, _ := l.Place(e.Time, e.PublishTime)
+	now := f.NowMs
+	if now == 0 {
+		now = time.Now().UnixMilli()
+	}
+	to := max(in, l.Start(now+l.MaxFuture.Milliseconds()))
+	for b, n := min(from, in), 0; b <= to && n < maxSpan; b, n = l.Next(b), n+1 {
+		w, err := f.writtenIn(ctx, b, shard)
+		if err != nil {
+			return false, err
+		}
+		// This run's own copies in the event's bucket are in the state. In a replay its own
+		// files elsewhere are not looked at: its buckets are written at the end of input all
+		// at once, and what it wrote would depend on that race.
+		if w.others[e.ID] || (b != in && !f.Target.Rerun && w.own[e.ID]) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int, b message.Batch, emit func(message.Batch)) error {
@@ -98,8 +259,18 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	kept := b.Events[:0]
 	var fresh []string
 	for _, e := range b.Events {
+		if !seen[e.ID] && f.store != nil {
+			there, err := f.writtenElsewhere(ctx, e, b.Shard, b.Bucket)
+			if err != nil {
+				return err
+			}
+			seen[e.ID] = there
+		}
 		if seen[e.ID] {
 			b.Duplicates++
+			if e.AckID != "" {
+				b.Acks = append(b.Acks, e.AckID)
+			}
 			continue
 		}
 		seen[e.ID] = true

@@ -111,6 +111,12 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		slog.Info("bucket not over on the wall clock; left open for the next job", "event_type", t.EventType, "bucket", output.Format(start), "closes_at", output.Format(close))
 		return nil
 	}
+	// What a killed writer left half-written (on disk) is no part of the bucket.
+	for _, dir := range []string{t.Dir(start), t.DeadLetterDir(start)} {
+		if err := f.store.RemoveTemps(ctx, dir); err != nil {
+			return err
+		}
+	}
 	existing, err := t.ReadManifest(ctx, f.store, start)
 	if err != nil {
 		return err

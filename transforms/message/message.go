@@ -25,6 +25,7 @@ type Message struct {
 	PublishTime int64 // Unix milliseconds
 	Attributes  map[string]string
 	Data        []byte
+	AckID       string // Pub/Sub's ack id, for the writer of its output to ack (internal/acks); empty when the source acks
 }
 
 // Published returns the publish time as a time.Time in UTC.
@@ -38,7 +39,9 @@ type Event struct {
 	Time        int64  // bucket time t, Unix milliseconds
 	Bucket      int64  // start of the bucket the event goes to, Unix milliseconds; set by bucket.Assign
 	Skewed      bool   // the event was moved to the oldest open bucket
+	From        int64  // when moved: start of the bucket of its bucket time, where a copy may already be
 	Record      []byte // the record in Avro binary encoding of the event type's schema
+	AckID       string // the message's ack id, acked once the event is in a file (internal/acks)
 }
 
 // DeadLetter is a message the pipeline could not deliver, with the reason.
@@ -55,7 +58,8 @@ type Batch struct {
 	Pane       int64 // the pane's index: 0 for the first
 	Last       bool  // no pane follows for this shard and bucket
 	Events     []Event
-	Duplicates int64 // copies dropped from this pane
+	Duplicates int64    // copies dropped from this pane
+	Acks       []string // ack ids of the copies dropped, acked with the pane's file (internal/acks)
 }
 
 // Entry is what a bucket's manifest is made of: a file written into it, a dead-letter file

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -141,19 +142,19 @@ func watchAcks(t *testing.T, sub string) *ackLog {
 			l.msgOf[ackID] = msgID
 			l.mu.Unlock()
 		},
-		acked: func(s string, ackIDs []string) {
-			if s != sub {
-				return
-			}
-			now := time.Now()
-			l.mu.Lock()
-			for _, id := range ackIDs {
-				l.ackedAt[id] = append(l.ackedAt[id], now)
-			}
-			l.mu.Unlock()
-		},
 	})
-	t.Cleanup(func() { testHooks.Store(nil) })
+	acks.Observe(func(s string, ackIDs []string) {
+		if s != sub {
+			return
+		}
+		now := time.Now()
+		l.mu.Lock()
+		for _, id := range ackIDs {
+			l.ackedAt[id] = append(l.ackedAt[id], now)
+		}
+		l.mu.Unlock()
+	})
+	t.Cleanup(func() { testHooks.Store(nil); acks.Observe(nil) })
 	return l
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -43,14 +44,14 @@ func childMain(sub string) int {
 	beam.Init()
 	testHooks.Store(&hooks{
 		claimed: func(_, ackID, msgID string) { say("CLAIM %s %s", ackID, msgID) },
-		acked: func(_ string, ackIDs []string) {
-			for _, id := range ackIDs {
-				say("ACK %s", id)
-			}
-		},
+	})
+	acks.Observe(func(_ string, ackIDs []string) {
+		for _, id := range ackIDs {
+			say("ACK %s", id)
+		}
 	})
 	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s, printFn{}, Read(s, sub))
+	beam.ParDo0(s, printFn{}, Read(s, sub, WithAckOnCommit()))
 	_, err := beam.Run(context.Background(), "prism", p)
 	fmt.Fprintln(os.Stderr, "child pipeline ended:", err)
 	return 1
@@ -140,7 +141,7 @@ func TestKilledReaderLosesNothing(t *testing.T) {
 	stopper := NewStopper()
 	defer stopper.Release()
 	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s, &observeFn{Run: run2}, Read(s, names.Subscription, WithStopper(stopper)))
+	beam.ParDo0(s, &observeFn{Run: run2}, Read(s, names.Subscription, WithAckOnCommit(), WithStopper(stopper)))
 	wait := run(t, p)
 	waitFor(t, 40*time.Second, "the killed reader's unacked messages to come back", func() bool { return obs.has(unacked) })
 	stopper.Stop()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -27,9 +27,6 @@ func init() {
 	register.Emitter2[beam.EventTime, message.Message]()
 	beam.RegisterType(reflect.TypeOf((*Restriction)(nil)).Elem())
 }
-
-// ackChunk is the most ack ids sent in one Acknowledge or ModifyAckDeadline request.
-const ackChunk = 1000
 
 // Read reads the subscription (projects/P/subscriptions/S) forever, or until a Stopper given
 // with WithStopper stops it, and returns an unbounded PCollection<message.Message>. Each element
@@ -59,17 +56,12 @@ func Read(s beam.Scope, subscription string, opts ...Option) beam.PCollection {
 		PollInterval:       o.pollInterval,
 		WatermarkAllowance: o.watermarkAllowance,
 		MaxLease:           o.maxLease,
+		AckOnCommit:        o.ackOnCommit,
 	}, imp)
 }
 
 // projectOf returns P of projects/P/subscriptions/S.
-func projectOf(subscription string) (string, error) {
-	parts := strings.Split(subscription, "/")
-	if len(parts) != 4 || parts[0] != "projects" || parts[1] == "" || parts[2] != "subscriptions" || parts[3] == "" {
-		return "", fmt.Errorf("subscription %q, want projects/PROJECT/subscriptions/NAME", subscription)
-	}
-	return parts[1], nil
-}
+func projectOf(subscription string) (string, error) { return acks.Project(subscription) }
 
 // readFn is the splittable DoFn behind Read. Its restriction carries the ack ids of the
 // previous bundle (see Restriction); ProcessElement acks them first, then pulls.
@@ -83,6 +75,7 @@ type readFn struct {
 	PollInterval       time.Duration
 	WatermarkAllowance time.Duration
 	MaxLease           time.Duration
+	AckOnCommit        bool // ack after the runner commits the bundle, not after the output
 
 	client      *pubsub.Client
 	ackDeadline time.Duration
@@ -127,7 +120,6 @@ func (fn *readFn) Teardown() error {
 	if fn.stopKeeper != nil {
 		fn.stopKeeper()
 	}
-	dropOwnedLeases(fn)
 	if fn.client != nil {
 		return fn.client.Close()
 	}
@@ -143,7 +135,9 @@ func (fn *readFn) SplitRestriction(_ []byte, rest Restriction) []Restriction {
 func (fn *readFn) RestrictionSize(_ []byte, rest Restriction) float64 { return 1 }
 
 func (fn *readFn) CreateTracker(rest Restriction) *sdf.LockRTracker {
-	return sdf.NewLockRTracker(newTracker(rest))
+	t := newTracker(rest)
+	t.carry = fn.AckOnCommit
+	return sdf.NewLockRTracker(t)
 }
 
 // TruncateRestriction, called when a runner drains the pipeline, keeps the ack ids and makes
@@ -180,7 +174,6 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 	acked := make(chan struct{})
 	var nAcked, nFailed int64
 	if len(rest.AckIDs) > 0 {
-		dropLease(rest.AckIDs)
 		go func() {
 			defer close(acked)
 			nAcked, nFailed = fn.ack(ctx, rest.AckIDs)
@@ -247,7 +240,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 		if firstPull.IsZero() {
 			firstPull = r.issued
 		}
-		n, oldest := fn.emitBatch(ctx, rt, r.msgs, reported, emit)
+		n, oldest := fn.emitBatch(ctx, rt, r.msgs, r.issued, reported, emit)
 		emitted += n
 		if n < len(r.msgs) {
 			lost, ending = true, true
@@ -336,7 +329,7 @@ func (fn *readFn) pullAsync(ctx context.Context, n int) chan pullResult {
 // Each message is stamped with its publish time, or with wm, the watermark reported at the
 // last checkpoint, when that is later (a redelivery of an old message): an element stamped
 // behind it would be late data, dropped downstream. The message keeps its real publish time.
-func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*pubsubpb.ReceivedMessage, wm time.Time, emit func(beam.EventTime, message.Message)) (int, time.Time) {
+func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*pubsubpb.ReceivedMessage, pulled, wm time.Time, emit func(beam.EventTime, message.Message)) (int, time.Time) {
 	var oldest time.Time
 	h := testHooks.Load()
 	for i, m := range msgs {
@@ -356,12 +349,18 @@ func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*p
 		if pt.Before(wm) {
 			stamp = wm
 		}
-		emit(mtimeOf(stamp), message.Message{
+		msg := message.Message{
 			ID:          pm.GetMessageId(),
 			PublishTime: pt.UnixMilli(),
 			Attributes:  pm.GetAttributes(),
 			Data:        pm.GetData(),
-		})
+		}
+		if !fn.AckOnCommit {
+			// The writer of what it becomes acks it (internal/acks); until then it is held.
+			msg.AckID = m.GetAckId()
+			acks.Hold(fn.Subscription, []string{msg.AckID}, pulled, fn.ackDeadline)
+		}
+		emit(mtimeOf(stamp), msg)
 	}
 	return len(msgs), oldest
 }
@@ -381,33 +380,20 @@ func mtimeOf(t time.Time) beam.EventTime { return beam.EventTime(t.UnixMilli()) 
 // the residual carries the ack ids claimed in this bundle. They are leased until the residual
 // is resumed.
 func (fn *readFn) checkpoint(rt *sdf.LockRTracker, firstPull time.Time, delay time.Duration) sdf.ProcessContinuation {
-	rt.Mu.Lock()
-	ids := append([]string(nil), rt.Rt.(*tracker).claimedIDs()...)
-	rt.Mu.Unlock()
-	addLease(fn, ids, firstPull, fn.ackDeadline)
+	if fn.AckOnCommit {
+		rt.Mu.Lock()
+		ids := append([]string(nil), rt.Rt.(*tracker).claimedIDs()...)
+		rt.Mu.Unlock()
+		acks.Hold(fn.Subscription, ids, firstPull, fn.ackDeadline)
+	}
 	return sdf.ResumeProcessingIn(delay)
 }
 
-// ack acknowledges ids and returns how many were acked and how many failed. Failures are
-// logged, not returned: the bundle that emitted the messages is committed, so at worst
-// Pub/Sub redelivers them and the pipeline dedupes. It touches no Beam metric (it runs
-// concurrently with the bundle).
+// ack acknowledges ids (the messages of a committed bundle, with AckOnCommit) and returns how
+// many were acked and how many failed. It touches no Beam metric (it runs concurrently with
+// the bundle).
 func (fn *readFn) ack(ctx context.Context, ids []string) (acked, failed int64) {
-	if h := testHooks.Load(); h != nil && h.acked != nil {
-		h.acked(fn.Subscription, ids)
-	}
-	for rest := ids; len(rest) > 0; {
-		n := min(len(rest), ackChunk)
-		err := fn.client.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: fn.Subscription, AckIds: rest[:n]})
-		if err != nil {
-			failed += int64(n)
-			log.Warnf(ctx, "pubsubread: ack %d messages of %s: %v", n, fn.Subscription, err)
-		} else {
-			acked += int64(n)
-		}
-		rest = rest[n:]
-	}
-	return acked, failed
+	return acks.Acknowledge(ctx, fn.client, fn.Subscription, ids)
 }
 
 // nack gives msgs back to Pub/Sub for redelivery.
@@ -416,16 +402,16 @@ func (fn *readFn) nack(ctx context.Context, msgs []*pubsubpb.ReceivedMessage) {
 	for i, m := range msgs {
 		ids[i] = m.GetAckId()
 	}
+	acks.Release(fn.Subscription, ids)
 	if err := fn.modifyAckDeadline(ctx, ids, 0); err != nil {
 		log.Warnf(ctx, "pubsubread: nack %d messages of %s: %v", len(ids), fn.Subscription, err)
 	}
 	fn.nacked.Inc(ctx, int64(len(ids)))
 }
 
-// hooks observe the reader in tests.
+// hooks observe the reader in tests (acks: internal/acks.Observe).
 type hooks struct {
 	claimed func(subscription, ackID, messageID string)
-	acked   func(subscription string, ackIDs []string)
 }
 
 var testHooks atomic.Pointer[hooks]

@@ -17,6 +17,7 @@ type options struct {
 	pollInterval       time.Duration
 	watermarkAllowance time.Duration
 	maxLease           time.Duration
+	ackOnCommit        bool
 }
 
 func defaultOptions() options {
@@ -112,6 +113,17 @@ func WithMaxLease(d time.Duration) Option {
 			return fmt.Errorf("max lease %v, want positive", d)
 		}
 		o.maxLease = d
+		return nil
+	}
+}
+
+// WithAckOnCommit makes the reader ack a message once the runner has committed the bundle that
+// emitted it, instead of leaving the ack to the writer of its output (Message.AckID, see
+// internal/acks). Use it only where the runner's commits are durable (its state survives the
+// process): on Prism they are not, and a message acked on commit dies with the process.
+func WithAckOnCommit() Option {
+	return func(o *options) error {
+		o.ackOnCommit = true
 		return nil
 	}
 }

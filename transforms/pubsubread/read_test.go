@@ -73,7 +73,7 @@ func TestRead(t *testing.T) {
 	stopper := NewStopper()
 	defer stopper.Release()
 	p, s := beam.NewPipelineWithRoot()
-	msgs := Read(s, names.Subscription, WithStopper(stopper))
+	msgs := Read(s, names.Subscription, WithAckOnCommit(), WithStopper(stopper))
 	beam.ParDo0(s, &observeFn{Run: runName}, msgs)
 	windowed := beam.WindowInto(s, window.NewFixedWindows(time.Second), msgs)
 	counts := stats.Count(s, beam.ParDo(s, constKey, windowed))
@@ -140,7 +140,7 @@ func TestAcksFollowCommits(t *testing.T) {
 	defer stopper.Release()
 	p, s := beam.NewPipelineWithRoot()
 	// Small pulls and bundles: many bundles, many checkpoints.
-	msgs := Read(s, names.Subscription, WithStopper(stopper), WithMaxMessagesPerPull(7), WithMaxBundle(20, time.Second))
+	msgs := Read(s, names.Subscription, WithAckOnCommit(), WithStopper(stopper), WithMaxMessagesPerPull(7), WithMaxBundle(20, time.Second))
 	beam.ParDo0(s, &observeFn{Run: runName}, msgs)
 	wait := run(t, p)
 
@@ -233,7 +233,7 @@ func TestStopOnSignal(t *testing.T) {
 	stopper.StopWhenDone(sigCtx)
 
 	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s, &observeFn{Run: runName}, Read(s, names.Subscription, WithStopper(stopper)))
+	beam.ParDo0(s, &observeFn{Run: runName}, Read(s, names.Subscription, WithAckOnCommit(), WithStopper(stopper)))
 	wait := run(t, p)
 	// Keep publishing while the pipeline stops.
 	var published atomic.Int64

@@ -8,6 +8,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 )
 
@@ -25,7 +26,7 @@ func TestUncommittedBundleComesBack(t *testing.T) {
 	stopper1 := NewStopper()
 	defer stopper1.Release()
 	p1, s1 := beam.NewPipelineWithRoot()
-	beam.ParDo0(s1, &observeFn{Run: run1}, Read(s1, names.Subscription, WithStopper(stopper1)))
+	beam.ParDo0(s1, &observeFn{Run: run1}, Read(s1, names.Subscription, WithAckOnCommit(), WithStopper(stopper1)))
 	wait1 := run(t, p1)
 
 	waveA := publish(t, c, names.Topic, 0, 50, nil)
@@ -72,7 +73,7 @@ func TestUncommittedBundleComesBack(t *testing.T) {
 	stopper2 := NewStopper()
 	defer stopper2.Release()
 	p2, s2 := beam.NewPipelineWithRoot()
-	beam.ParDo0(s2, &observeFn{Run: run2}, Read(s2, names.Subscription, WithStopper(stopper2)))
+	beam.ParDo0(s2, &observeFn{Run: run2}, Read(s2, names.Subscription, WithAckOnCommit(), WithStopper(stopper2)))
 	wait2 := run(t, p2)
 	waitFor(t, 40*time.Second, "the failed bundle's messages to be redelivered", func() bool { return obs2.has(uncommitted) })
 	all := append(waveA, waveB...)
@@ -121,7 +122,7 @@ func TestLeaseExtendsAckDeadline(t *testing.T) {
 		return m != nil
 	})
 	pulled := time.Now()
-	addLease(fn, []string{m.AckId}, pulled, fn.ackDeadline)
+	acks.Hold(fn.Subscription, []string{m.AckId}, pulled, fn.ackDeadline)
 
 	// Leased: nothing comes back at the 10s deadline. The keeper extends the deadline by 10s when
 	// 5s are left, i.e. at 5s; at 10s the lease is older than MaxLease (8s) and is given up, so

@@ -29,6 +29,7 @@ type stopClaim struct{}
 type tracker struct {
 	rest    Restriction
 	claimed []string
+	carry   bool // the residual carries the claimed ack ids (AckOnCommit)
 	done    bool
 	err     error
 }
@@ -62,7 +63,10 @@ func (t *tracker) TrySplit(fraction float64) (primary, residual any, err error) 
 		return t.rest, nil, nil
 	}
 	t.done = true
-	claimed := append([]string(nil), t.claimed...)
+	var claimed []string
+	if t.carry {
+		claimed = append(claimed, t.claimed...)
+	}
 	return t.rest, Restriction{AckIDs: claimed}, nil
 }
 

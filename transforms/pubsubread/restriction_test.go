@@ -7,6 +7,7 @@ import (
 
 func TestTracker(t *testing.T) {
 	tr := newTracker(Restriction{AckIDs: []string{"old"}})
+	tr.carry = true
 	if !tr.TryClaim("a") || !tr.TryClaim("b") {
 		t.Fatal("claims failed")
 	}
@@ -17,7 +18,7 @@ func TestTracker(t *testing.T) {
 	if tr.IsDone() {
 		t.Fatal("done after a declined split")
 	}
-	// The checkpoint's residual carries the claimed ack ids.
+	// With AckOnCommit the checkpoint's residual carries the claimed ack ids.
 	_, r, err := tr.TrySplit(0)
 	if err != nil || !slices.Equal(r.(Restriction).AckIDs, []string{"a", "b"}) {
 		t.Fatalf("TrySplit(0) residual = %v, %v; want ack ids a, b", r, err)
@@ -47,5 +48,14 @@ func TestProjectOf(t *testing.T) {
 		if _, err := projectOf(bad); err == nil {
 			t.Errorf("projectOf(%q) accepted", bad)
 		}
+	}
+}
+
+// Without AckOnCommit the writers of the output ack: the residual carries no ack ids.
+func TestTrackerLeavesAcksToTheOutput(t *testing.T) {
+	tr := newTracker(Restriction{})
+	tr.TryClaim("a")
+	if _, r, err := tr.TrySplit(0); err != nil || len(r.(Restriction).AckIDs) != 0 {
+		t.Fatalf("TrySplit(0) residual = %v, %v; want no ack ids", r, err)
 	}
 }

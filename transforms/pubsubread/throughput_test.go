@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -58,13 +59,13 @@ func TestThroughput(t *testing.T) {
 	var hmu sync.Mutex
 	var ackTimes []time.Time
 	var ackSizes []int
-	testHooks.Store(&hooks{acked: func(_ string, ids []string) {
+	acks.Observe(func(_ string, ids []string) {
 		hmu.Lock()
 		ackTimes = append(ackTimes, time.Now())
 		ackSizes = append(ackSizes, len(ids))
 		hmu.Unlock()
-	}})
-	defer testHooks.Store(nil)
+	})
+	defer acks.Observe(nil)
 	defer func() {
 		hmu.Lock()
 		defer hmu.Unlock()
@@ -81,7 +82,7 @@ func TestThroughput(t *testing.T) {
 	stopper := NewStopper()
 	defer stopper.Release()
 	p, s := beam.NewPipelineWithRoot()
-	opts := []Option{WithStopper(stopper)}
+	opts := []Option{WithStopper(stopper), WithAckOnCommit()}
 	if k, _ := strconv.Atoi(os.Getenv("PUBSUBREAD_PULL_CONCURRENCY")); k > 0 {
 		opts = append(opts, WithPullConcurrency(k))
 	}

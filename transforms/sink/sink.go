@@ -10,11 +10,16 @@
 // the same object instead of adding one, and the run id keeps two jobs from overwriting each
 // other. Before writing, the sink checks the bucket's manifest: into a bucket another job
 // has closed it never writes; the batch goes to the next open bucket, counted as skewed.
+//
+// A file's header lists the event ids it holds (output.MetaIDs), for a successor's dedupe.
+// Once the file is written, the sink acks the Pub/Sub messages of the batch: those written and
+// the duplicates dropped (Config.Subscription; see internal/acks).
 package sink
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -22,6 +27,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/linkedin/goavro/v2"
 
+	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -45,6 +51,9 @@ var (
 type Config struct {
 	Target output.Target
 	Schema string // the event type's Avro schema
+	// Subscription is where the batches' messages come from, acked once written; empty
+	// when the source acks (Dataflow's, or a replay).
+	Subscription string
 }
 
 // Write writes PCollection<message.Batch> to files and returns PCollection<message.Entry>,
@@ -88,7 +97,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 	}
 	if !ok {
 		alreadyDelivered.Inc(ctx, int64(len(b.Events)))
-		return nil
+		return f.ack(ctx, b)
 	}
 	entry := message.Entry{Bucket: to, Duplicates: b.Duplicates}
 	if moved {
@@ -103,7 +112,12 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 		// Records were validated by decode: their bytes go into the file as they are. The
 		// counts go in its header, for a successor that closes the bucket.
 		name := t.FilePath(to, b.Pane, b.Shard)
-		w := avrofile.NewWriter(f.Config.Schema, name, fileMeta(entry)...)
+		ids := make([]string, len(b.Events))
+		for i, e := range b.Events {
+			ids[i] = e.ID
+		}
+		meta := append(fileMeta(entry), avrofile.Meta{Key: output.MetaIDs, Value: output.IDsMeta(ids)})
+		w := avrofile.NewWriter(f.Config.Schema, name, meta...)
 		for _, e := range b.Events {
 			w.Append(e.Record)
 		}
@@ -113,7 +127,27 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 		entry.Name, entry.Records = name, int64(w.Records())
 		written.Inc(ctx, entry.Records)
 	}
+	if err := f.ack(ctx, b); err != nil {
+		return err
+	}
 	emit(mtime.FromMilliseconds(t.Layout.Stamp(to)), entry)
+	return nil
+}
+
+// ack acks the messages of b, now in a file (or already delivered), and of its duplicates.
+func (f *writeFn) ack(ctx context.Context, b message.Batch) error {
+	if f.Config.Subscription == "" {
+		return nil
+	}
+	ids := slices.Clone(b.Acks)
+	for _, e := range b.Events {
+		if e.AckID != "" {
+			ids = append(ids, e.AckID)
+		}
+	}
+	if _, _, err := acks.Ack(ctx, f.Config.Subscription, ids); err != nil {
+		return fmt.Errorf("ack batch of bucket %s: %w", output.Format(b.Bucket), err)
+	}
 	return nil
 }
 

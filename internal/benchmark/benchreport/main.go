@@ -174,7 +174,9 @@ func report(results map[string]result) (missing bool) {
 		closed, _, _, _ := get(live, "s_until_all_closed")
 		fmt.Println("\nLive, from the Pub/Sub emulator through the pipeline on Prism (one backlog, same run):")
 		fmt.Printf("  emulator publish %8.0f msgs/s, pull+ack %8.0f msgs/s\n", pub, pull)
-		fmt.Printf("  pipeline reads   %8.0f events/s = %.2f of the emulator's pull+ack; every bucket closed %.1fs after start\n", read, read/pull, closed)
+		acked, _, _, _ := get(live, "pipeline_acked_events/s")
+		fmt.Printf("  pipeline reads   %8.0f events/s = %.2f of the emulator's pull+ack   target ≥ 0.8: %s\n", read, read/pull, verdict(read/pull >= 0.8))
+		fmt.Printf("  pipeline acks    %8.0f events/s = %.2f of it (each once in a file); every bucket closed %.1fs after start\n", acked, acked/pull, closed)
 	}
 
 	const hours = "BenchmarkMemoryHours/hours="

@@ -26,6 +26,9 @@ type Spec struct {
 	SkewBy  time.Duration
 	Invalid float64 // share of extra messages that are invalid
 	Seed    uint64
+	// RetryAfter delays a client's retry after its first message (0: right after it), so
+	// that retries straddle a stop or a crash of the pipeline.
+	RetryAfter time.Duration
 }
 
 // Event is what was published for one event, or one invalid message.
@@ -52,9 +55,18 @@ func Publish(ctx context.Context, c *pubsub.Client, topic string, spec Spec, pro
 		results []*pubsub.PublishResult
 	}
 	var (
-		out  []Event
-		pend []pending
+		out     []Event
+		pend    []pending
+		delayed []retry
 	)
+	// publishDue publishes the retries due by until.
+	publishDue := func(until time.Time) {
+		for len(delayed) > 0 && !delayed[0].due.After(until) {
+			d := delayed[0]
+			delayed = delayed[1:]
+			pend = append(pend, pending{event: d.event, results: []*pubsub.PublishResult{pub.Publish(ctx, d.msg)}})
+		}
+	}
 	start := time.Now()
 	for i := 0; i < spec.Events; i++ {
 		if d := time.Until(start.Add(time.Duration(float64(i) / spec.Rate * float64(time.Second)))); d > 0 {
@@ -64,6 +76,7 @@ func Publish(ctx context.Context, c *pubsub.Client, topic string, spec Spec, pro
 			case <-time.After(d):
 			}
 		}
+		publishDue(time.Now())
 		now := time.Now().UTC()
 		e := Event{EventID: fmt.Sprintf("live-%d-%06d", spec.Seed, i), ClientTime: now.Truncate(time.Millisecond), Sent: now}
 		if r.Float64() < spec.Skewed {
@@ -78,8 +91,13 @@ func Publish(ctx context.Context, c *pubsub.Client, topic string, spec Spec, pro
 			copies = 2
 		}
 		p := pending{event: len(out)}
-		for range copies {
-			p.results = append(p.results, pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: map[string]string{"event_id": e.EventID}}))
+		for c := range copies {
+			msg := &pubsub.Message{Data: data, Attributes: map[string]string{"event_id": e.EventID}}
+			if c > 0 && spec.RetryAfter > 0 {
+				delayed = append(delayed, retry{event: len(out), msg: msg, due: now.Add(spec.RetryAfter)})
+				continue
+			}
+			p.results = append(p.results, pub.Publish(ctx, msg))
 		}
 		out, pend = append(out, e), append(pend, p)
 		if r.Float64() < spec.Invalid {
@@ -97,6 +115,14 @@ func Publish(ctx context.Context, c *pubsub.Client, topic string, spec Spec, pro
 			progress(i + 1)
 		}
 	}
+	for len(delayed) > 0 {
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(time.Until(delayed[0].due)):
+		}
+		publishDue(time.Now())
+	}
 	for _, p := range pend {
 		for _, res := range p.results {
 			id, err := res.Get(ctx)
@@ -107,6 +133,13 @@ func Publish(ctx context.Context, c *pubsub.Client, topic string, spec Spec, pro
 		}
 	}
 	return out, nil
+}
+
+// retry is a client's retry, published at due.
+type retry struct {
+	event int
+	msg   *pubsub.Message
+	due   time.Time
 }
 
 // Nacker makes Pub/Sub redeliver messages: it pulls a few messages now and then from the

@@ -36,6 +36,11 @@ func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.O
 		if stopper != nil {
 			opts = append(opts, pubsubread.WithStopper(stopper))
 		}
+		if cfg.AcksOutput() {
+			opts = append(opts, pubsubread.WithMaxLease(cfg.MaxLease()))
+		} else {
+			opts = append(opts, pubsubread.WithAckOnCommit())
+		}
 		msgs = pubsubread.Read(s, cfg.Subscription, opts...)
 	}
 	return Deliver(s, cfg, msgs, beam.PCollection{}, heartbeat.Clock(s, cfg.Layout, cfg.HeartbeatEvery(), stopper))
@@ -58,10 +63,16 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	if dead.IsValid() {
 		invalid = beam.Flatten(s, invalid, dead)
 	}
-	placed, seen := bucket.Assign(s, events, t, bucket.EarlyPanes(cfg.EarlyPanes)...)
-	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t)
-	files := sink.Write(s, dedupe.Dedupe(s, placed, cfg.Shards), sink.Config{Target: t, Schema: cfg.Schema})
-	deadFiles := deadletter.Write(s, placedDead, t, cfg.Shards)
+	// Where messages are acked once in a file, files are written as events accumulate.
+	panes, deadPanes := bucket.EarlyPanes(cfg.EarlyPanes), []beam.WindowIntoOption(nil)
+	if cfg.AcksOutput() {
+		panes, deadPanes = bucket.EveryRecords(cfg.FileRecords), bucket.EveryRecords(cfg.FileRecords)
+	}
+	placed, seen := bucket.Assign(s, events, t, panes...)
+	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t, deadPanes...)
+	batches := dedupe.Dedupe(s, placed, cfg.Shards, dedupe.AcrossRuns(t, cfg.NowMs))
+	files := sink.Write(s, batches, sink.Config{Target: t, Schema: cfg.Schema, Subscription: cfg.ackSubscription()})
+	deadFiles := deadletter.Write(s, placedDead, deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription()})
 	entries := append([]beam.PCollection{files, deadFiles}, beats...)
 	var leftOpen beam.PCollection
 	if cfg.Lookback > 0 {

@@ -31,6 +31,8 @@ type Config struct {
 	Shards       int
 	EarlyPanes   time.Duration // live: write a bucket's events this often before it closes; 0: only at its close
 	Lookback     time.Duration // how far back to look for buckets left open
+	FileRecords  int           // live, acking after the output: write a shard's file once this many events wait
+	Durable      bool          // the runner's commits survive the process: ack on commit
 	RunID        string
 	Version      string
 	NowMs        int64 // for tests: the wall clock in Unix ms; 0 means time.Now
@@ -105,6 +107,12 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 	case c.EarlyPanes > 0 && c.Subscription == "":
 		bad("early_panes", "a replay writes each bucket once, at the end of input: use it with --subscription")
 	}
+	if c.FileRecords, err = strconv.Atoi(*f["file_records"]); err != nil || c.FileRecords < 1 {
+		bad("file_records", "%q: want a whole number, 1 or more", *f["file_records"])
+	}
+	if c.Durable, err = strconv.ParseBool(*f["durable_commits"]); err != nil {
+		bad("durable_commits", "%q: want true or false", *f["durable_commits"])
+	}
 	c.Layout = output.Layout{Width: dur("bucket_width"), Skew: dur("skew_tolerance"), MaxFuture: dur("max_future")}
 	if err := c.Layout.Validate(); err != nil {
 		bad("bucket_width", "%v", err)
@@ -131,6 +139,26 @@ func (c Config) CheckRunner(runner string) error {
 		return errors.New("--early_panes: not on Prism, which crashes when a window closes while an early firing is pending; use it on Dataflow")
 	}
 	return nil
+}
+
+// AcksOutput reports whether messages are acked once what they became is in the output (a
+// live job on a runner whose state dies with the process), rather than by the source.
+func (c Config) AcksOutput() bool {
+	return c.Subscription != "" && c.Runner != "dataflow" && !c.Durable
+}
+
+// ackSubscription is the subscription the writers ack, or "" when the source acks.
+func (c Config) ackSubscription() string {
+	if c.AcksOutput() {
+		return c.Subscription
+	}
+	return ""
+}
+
+// MaxLease is how long the reader keeps an unacked message leased: until the bucket it goes
+// to closes at the latest (a bucket's last events are written at its close), and some.
+func (c Config) MaxLease() time.Duration {
+	return c.Layout.Width + c.Layout.Skew + c.Layout.MaxFuture + 10*time.Minute
 }
 
 // Decode returns the decoder's configuration.

@@ -356,6 +356,7 @@ func TestLookbackClosesWhatThePreviousJobLeftOpen(t *testing.T) {
 func TestEarlyPanes(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.EarlyPanes = time.Minute
+	cfg.Runner = "dataflow" // early panes are Dataflow's (on Prism a live job writes by count)
 	c := teststream.NewConfig()
 	c.AddElements(ts("2026-11-20T10:05:00Z").UnixMilli(),
 		event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z"),

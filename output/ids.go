@@ -1,0 +1,41 @@
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// MetaIDs is the Avro header key of the event ids a data file holds (a JSON array of
+// strings), so that a job that takes over an open bucket dedupes against what its
+// predecessor wrote without reading the records.
+const MetaIDs = "eventdelivery.ids"
+
+// IDsMeta returns the header value of MetaIDs for ids.
+func IDsMeta(ids []string) string {
+	b, err := json.Marshal(ids)
+	if err != nil {
+		panic(err) // a []string always marshals
+	}
+	return string(b)
+}
+
+// ReadFileIDs returns the event ids listed in the header of the data file r starts with; it
+// reads the header only. Files written before the ids were recorded list none.
+func ReadFileIDs(r io.Reader) ([]string, error) {
+	ocf, err := goavro.NewOCFReader(r) // reads the header
+	if err != nil {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	v, ok := ocf.MetaData()[MetaIDs]
+	if !ok {
+		return nil, nil
+	}
+	var ids []string
+	if err := json.Unmarshal(v, &ids); err != nil {
+		return nil, fmt.Errorf("header %s: %w", MetaIDs, err)
+	}
+	return ids, nil
+}
