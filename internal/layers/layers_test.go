@@ -14,6 +14,7 @@ const module = "github.com/eventdelivery/eventdelivery/"
 func layer(pkg string) string {
 	prefixes := []struct{ prefix, layer string }{
 		{"output", "foundation"},
+		{"internal/acks", "foundation"},
 		{"internal/avrofile", "foundation"},
 		{"internal/objstore", "foundation"},
 		{"internal/stop", "foundation"},
