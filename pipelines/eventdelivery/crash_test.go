@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
-	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/livegen"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
 )
 
 // liveRun is the pipeline binary reading a subscription of the emulator into out.
