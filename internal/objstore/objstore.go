@@ -241,20 +241,9 @@ func (s *Store) OpenRead(ctx context.Context, path string) (io.ReadCloser, error
 
 // Read returns the whole object at path.
 func (s *Store) Read(ctx context.Context, path string) ([]byte, error) {
-	if s.gcs == nil {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		return b, nil
-	}
-	o, err := s.object(path)
+	r, err := s.OpenRead(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	r, err := o.NewReader(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, err
 	}
 	defer r.Close()
 	b, err := io.ReadAll(r)

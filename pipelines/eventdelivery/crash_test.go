@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -143,9 +145,18 @@ func openFileOf(out, run string) bool {
 
 // stream is a live stream being published.
 type stream struct {
-	done   chan struct{}
-	events []livegen.Event
-	err    error
+	done      chan struct{}
+	published atomic.Int64 // events published so far
+	events    []livegen.Event
+	err       error
+}
+
+// waitPublished waits until n more events than now have been published: the pipeline then
+// holds events it read and has not written yet.
+func (st *stream) waitPublished(t *testing.T, n int64) {
+	t.Helper()
+	want := st.published.Load() + n
+	waitFor(t, time.Minute, fmt.Sprintf("%d more events published", n), func() bool { return st.published.Load() >= want })
 }
 
 func publishStream(t *testing.T, emu *pubsubemu.Emulator, topic string, spec livegen.Spec) *stream {
@@ -158,7 +169,7 @@ func publishStream(t *testing.T, emu *pubsubemu.Emulator, topic string, spec liv
 	go func() {
 		defer close(st.done)
 		defer c.Close()
-		st.events, st.err = livegen.Publish(context.Background(), c, topic, spec, nil)
+		st.events, st.err = livegen.Publish(context.Background(), c, topic, spec, func(done int) { st.published.Store(int64(done)) })
 	}()
 	return st
 }
@@ -172,31 +183,31 @@ func settle(t *testing.T, r *liveRun, out string, st *stream) {
 		t.Fatal(st.err)
 	}
 	var missing, open []string
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	var readErr error
+	settled := func() bool {
 		missing, open = nil, nil
 		tree, err := outputtree.Read(context.Background(), out, "play-track")
-		if err == nil {
-			where := written(tree)
-			for _, e := range st.events {
-				if e.EventID != "" && len(where[e.EventID]) == 0 {
-					missing = append(missing, e.EventID)
-				}
-			}
-			for _, d := range tree.Dirs() {
-				if b := tree.Buckets[d]; b.Manifest == nil && len(b.Files) > 0 {
-					open = append(open, d)
-				}
-			}
-			if len(missing) == 0 && len(open) == 0 {
-				break
+		if readErr = err; err != nil {
+			return false
+		}
+		where := written(tree)
+		for _, e := range st.events {
+			if e.EventID != "" && len(where[e.EventID]) == 0 {
+				missing = append(missing, e.EventID)
 			}
 		}
+		for _, d := range tree.Dirs() {
+			if b := tree.Buckets[d]; b.Manifest == nil && len(b.Files) > 0 {
+				open = append(open, d)
+			}
+		}
+		return len(missing) == 0 && len(open) == 0
+	}
+	for deadline := time.Now().Add(2 * time.Minute); !settled(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(r.log)
-			t.Fatalf("not every event in a closed bucket within 2 minutes: %d missing (%.5v), open %v, read error %v\n%s", len(missing), missing, open, err, tail(log, 40))
+			t.Fatalf("not every event in a closed bucket within 2 minutes: %d missing (%.5v), open %v, read error %v\n%s", len(missing), missing, open, readErr, tail(log, 40))
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	r.stop(t)
 }
@@ -316,7 +327,7 @@ func TestCrashLoopLosesNothing(t *testing.T) {
 	// 1. While publishing: once it has closed a bucket, mid-stream.
 	r1 := startRun(t, emu, names.Subscription, out, "crash1")
 	waitFor(t, time.Minute, "crash1 closes a bucket", func() bool { return len(manifests(t, out)) > 0 })
-	time.Sleep(1500 * time.Millisecond) // mid-bucket, with events read and not yet written
+	st.waitPublished(t, 150) // mid-bucket, with events read and not yet written
 	r1.kill(t)
 	remember(t, out, seen)
 
@@ -359,7 +370,7 @@ func TestGracefulHandoverWritesRetriesOnce(t *testing.T) {
 	})
 	r1 := startRun(t, emu, names.Subscription, out, "first")
 	waitFor(t, time.Minute, "first closes a bucket", func() bool { return len(manifests(t, out)) > 0 })
-	time.Sleep(2 * time.Second)
+	st.waitPublished(t, 200)
 	r1.stop(t)
 	remember(t, out, seen)
 	r2 := startRun(t, emu, names.Subscription, out, "second")
