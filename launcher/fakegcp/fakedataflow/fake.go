@@ -851,7 +851,7 @@ func (s *Service) list(req *dataflowpb.ListJobsRequest, byLocation bool) (*dataf
 func (s *Service) seqOf(id string) int64 { return s.jobs[id].seq }
 
 // UpdateJob drains or cancels a job (requested_state JOB_STATE_DRAINED or
-// JOB_STATE_CANCELLED).
+// JOB_STATE_CANCELLED), or, with an update mask, changes its runtime-updatable parameters.
 func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest) (*dataflowpb.Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -867,6 +867,15 @@ func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest)
 	st := j.pb.CurrentState
 	if !isActive(st) {
 		return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job has terminated in state %s: %s", req.GetProjectId(), st, j.pb.Id)
+	}
+	if len(req.GetUpdateMask().GetPaths()) > 0 {
+		if want := req.GetJob().GetRequestedState(); want != dataflowpb.JobState_JOB_STATE_UNKNOWN {
+			return nil, status.Errorf(codes.InvalidArgument, "(%s): requested_state %s and update_mask cannot be given together: a job's state and its runtime parameters are updated by separate requests", req.GetProjectId(), want)
+		}
+		if err := s.updateRuntimeParams(req, j); err != nil {
+			return nil, err
+		}
+		return proto.CloneOf(j.pb), nil
 	}
 	switch want := req.GetJob().GetRequestedState(); want {
 	case dataflowpb.JobState_JOB_STATE_DRAINED, dataflowpb.JobState_JOB_STATE_DRAINING:
