@@ -2,6 +2,7 @@ package fakedataflow_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -157,4 +159,42 @@ func TestSetWorkers(t *testing.T) {
 func maskReq(id string, p *dataflowpb.RuntimeUpdatableParams, paths ...string) *dataflowpb.UpdateJobRequest {
 	return &dataflowpb.UpdateJobRequest{ProjectId: "proj-a", Location: "europe-west1", JobId: id,
 		Job: &dataflowpb.Job{RuntimeUpdatableParams: p}, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}}
+}
+
+// AggregatedListJobs lists a project's jobs in every location and refuses a name filter.
+func TestAggregatedListJobs(t *testing.T) {
+	ctx := context.Background()
+	srv, c, _ := start(t)
+	for _, region := range []string{"europe-west1", "us-central1"} {
+		req := launch("a")
+		req.Region = region
+		if _, err := c.Launch(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := launch("b")
+	other.Project = "proj-b"
+	if _, err := c.Launch(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawJobs(t, srv)
+	it := raw.AggregatedListJobs(ctx, &dataflowpb.ListJobsRequest{ProjectId: "proj-a"})
+	var locs []string
+	for {
+		j, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		locs = append(locs, j.GetLocation())
+	}
+	if strings.Join(locs, ",") != "us-central1,europe-west1" {
+		t.Errorf("aggregated list of proj-a: %v, want us-central1,europe-west1 (newest first, one project)", locs)
+	}
+	name := "a"
+	if _, err := raw.AggregatedListJobs(ctx, &dataflowpb.ListJobsRequest{ProjectId: "proj-a", Name: &name}).Next(); code(err) != codes.InvalidArgument {
+		t.Errorf("aggregated list by name: %v, want INVALID_ARGUMENT", err)
+	}
 }
