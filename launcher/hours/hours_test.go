@@ -11,6 +11,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/hours"
+	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
 	"github.com/eventdelivery/eventdelivery/output"
 )
@@ -36,18 +37,18 @@ func roots(t *testing.T, test func(t *testing.T, f *fleet.Fleet)) {
 // seed writes the hours 08:00 to 10:00 of 2026-12-01 of both event types: type-000 has an
 // hour closed on time, one closed 15m after close time + 15m, one with a file and no
 // manifest; type-001 closed all three on time, the last one empty.
-func seed(t *testing.T, f *fleet.Fleet) (t0, t1 *tree) {
+func seed(t *testing.T, f *fleet.Fleet) (t0, t1 *hourstest.Tree) {
 	jobs := f.Jobs()
-	t0, t1 = newTree(t, jobs[0].OutputTarget()), newTree(t, jobs[1].OutputTarget())
-	h8, h9, h10 := at("2026-12-01T08:00:00Z"), at("2026-12-01T09:00:00Z"), at("2026-12-01T10:00:00Z")
-	t0.close(h8, when("2026-12-01T09:40:00Z"), output.Manifest{Duplicates: 1, Skewed: 2, Invalid: 1},
-		[]output.File{t0.file(h8, "part-run-1-0-0.avro", 3), t0.file(h8, "part-run-1-0-1.avro", 2)},
-		[]output.File{t0.deadLetters(h8, "part-run-1-0-0.avro", 1)})
-	t0.close(h9, when("2026-12-01T11:00:00Z"), output.Manifest{}, []output.File{t0.file(h9, "part-run-1-0-0.avro", 4)}, nil)
-	t0.file(h10, "part-run-1-0-0.avro", 6)
-	t1.close(h8, when("2026-12-01T09:31:00Z"), output.Manifest{}, []output.File{t1.file(h8, "part-run-1-0-0.avro", 7)}, nil)
-	t1.close(h9, when("2026-12-01T10:31:00Z"), output.Manifest{}, []output.File{t1.file(h9, "part-run-1-0-0.avro", 1)}, nil)
-	t1.close(h10, when("2026-12-01T11:31:00Z"), output.Manifest{}, nil, nil)
+	t0, t1 = hourstest.New(t, jobs[0].OutputTarget()), hourstest.New(t, jobs[1].OutputTarget())
+	h8, h9, h10 := hourstest.At("2026-12-01T08:00:00Z"), hourstest.At("2026-12-01T09:00:00Z"), hourstest.At("2026-12-01T10:00:00Z")
+	t0.Close(h8, hourstest.When("2026-12-01T09:40:00Z"), output.Manifest{Duplicates: 1, Skewed: 2, Invalid: 1},
+		[]output.File{t0.File(h8, "part-run-1-0-0.avro", 3), t0.File(h8, "part-run-1-0-1.avro", 2)},
+		[]output.File{t0.DeadLetters(h8, "part-run-1-0-0.avro", 1)})
+	t0.Close(h9, hourstest.When("2026-12-01T11:00:00Z"), output.Manifest{}, []output.File{t0.File(h9, "part-run-1-0-0.avro", 4)}, nil)
+	t0.File(h10, "part-run-1-0-0.avro", 6)
+	t1.Close(h8, hourstest.When("2026-12-01T09:31:00Z"), output.Manifest{}, []output.File{t1.File(h8, "part-run-1-0-0.avro", 7)}, nil)
+	t1.Close(h9, hourstest.When("2026-12-01T10:31:00Z"), output.Manifest{}, []output.File{t1.File(h9, "part-run-1-0-0.avro", 1)}, nil)
+	t1.Close(h10, hourstest.When("2026-12-01T11:31:00Z"), output.Manifest{}, nil, nil)
 	return t0, t1
 }
 
@@ -55,7 +56,7 @@ func TestRead(t *testing.T) {
 	roots(t, func(t *testing.T, f *fleet.Fleet) {
 		ctx := context.Background()
 		t0, _ := seed(t, f)
-		now := when("2026-12-01T12:10:00Z")
+		now := hourstest.When("2026-12-01T12:10:00Z")
 		grace := 15 * time.Minute
 		r, err := hours.Read(ctx, f, hours.Options{Now: now, Since: 4 * time.Hour, Grace: &grace, Open: openStore, Parallelism: 3})
 		if err != nil {
@@ -72,10 +73,10 @@ func TestRead(t *testing.T) {
 			t.Errorf("summary %q, want %q", got, w)
 		}
 		et := r.EventTypes[0]
-		if et.EventType != "type-000" || et.LastClosed != "2026-12-01T09:00:00Z" || et.GraceSeconds != 900 || et.Output != t0.target.Base() {
+		if et.EventType != "type-000" || et.LastClosed != "2026-12-01T09:00:00Z" || et.GraceSeconds != 900 || et.Output != t0.Target.Base() {
 			t.Errorf("type-000: %+v", et)
 		}
-		mp := func(h string) string { return t0.target.ManifestPath(at(h)) }
+		mp := func(h string) string { return t0.Target.ManifestPath(hourstest.At(h)) }
 		wantHours := []hours.Hour{
 			{Start: "2026-12-01T08:00:00Z", State: hours.Closed, Due: "2026-12-01T09:45:00Z", ClosedAt: "2026-12-01T09:40:00Z",
 				Records: 5, Duplicates: 1, Skewed: 2, DeadLetters: 1, Manifest: mp("2026-12-01T08:00:00Z")},
@@ -116,21 +117,21 @@ func TestRead(t *testing.T) {
 func TestReadErrors(t *testing.T) {
 	roots(t, func(t *testing.T, f *fleet.Fleet) {
 		ctx := context.Background()
-		now := when("2026-12-01T12:10:00Z")
+		now := hourstest.When("2026-12-01T12:10:00Z")
 		if _, err := hours.Read(ctx, f, hours.Options{Now: now, EventType: "nope", Open: openStore}); err == nil ||
 			!strings.Contains(err.Error(), `event type "nope": not in fleet events-test`) {
 			t.Errorf("unknown event type: %v", err)
 		}
-		tr := newTree(t, f.Jobs()[1].OutputTarget())
-		h := at("2026-12-01T10:00:00Z")
-		tr.write(tr.target.ManifestPath(h), []byte(`{"event_type": "type-001", "closed_at": "yesterday"}`))
+		tr := hourstest.New(t, f.Jobs()[1].OutputTarget())
+		h := hourstest.At("2026-12-01T10:00:00Z")
+		tr.Write(tr.Target.ManifestPath(h), []byte(`{"event_type": "type-001", "closed_at": "yesterday"}`))
 		_, err := hours.Read(ctx, f, hours.Options{Now: now, Open: openStore})
-		if err == nil || !strings.Contains(err.Error(), tr.target.ManifestPath(h)+`: closed_at "yesterday"`) {
+		if err == nil || !strings.Contains(err.Error(), tr.Target.ManifestPath(h)+`: closed_at "yesterday"`) {
 			t.Errorf("bad closed_at: %v, want the manifest's path and field", err)
 		}
-		tr.write(tr.target.ManifestPath(h), []byte(`{"event_type": `))
+		tr.Write(tr.Target.ManifestPath(h), []byte(`{"event_type": `))
 		_, err = hours.Read(ctx, f, hours.Options{Now: now, Open: openStore})
-		if err == nil || !strings.Contains(err.Error(), "type-001 2026-12-01T10:00:00Z: manifest "+tr.target.ManifestPath(h)) {
+		if err == nil || !strings.Contains(err.Error(), "type-001 2026-12-01T10:00:00Z: manifest "+tr.Target.ManifestPath(h)) {
 			t.Errorf("truncated manifest: %v, want the event type, hour and path", err)
 		}
 	})

@@ -8,18 +8,19 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/hours"
+	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
 func TestVerify(t *testing.T) {
 	roots(t, func(t *testing.T, f *fleet.Fleet) {
 		ctx := context.Background()
-		tr := newTree(t, f.Jobs()[0].OutputTarget())
-		h := at("2026-12-01T10:00:00Z")
-		closedAt := when("2026-12-01T11:31:00Z")
+		tr := hourstest.New(t, f.Jobs()[0].OutputTarget())
+		h := hourstest.At("2026-12-01T10:00:00Z")
+		closedAt := hourstest.When("2026-12-01T11:31:00Z")
 		verify := func(start int64) *hours.Verification {
 			t.Helper()
-			v, err := hours.Verify(ctx, tr.st, tr.target, start)
+			v, err := hours.Verify(ctx, tr.Store, tr.Target, start)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -27,33 +28,33 @@ func TestVerify(t *testing.T) {
 		}
 
 		// An hour as its manifest says.
-		files := []output.File{tr.file(h, "part-run-1-0-0.avro", 3), tr.file(h, "part-run-1-0-1.avro", 2)}
-		dead := []output.File{tr.deadLetters(h, "part-run-1-0-0.avro", 2)}
-		tr.close(h, closedAt, output.Manifest{Invalid: 2}, files, dead)
+		files := []output.File{tr.File(h, "part-run-1-0-0.avro", 3), tr.File(h, "part-run-1-0-1.avro", 2)}
+		dead := []output.File{tr.DeadLetters(h, "part-run-1-0-0.avro", 2)}
+		tr.Close(h, closedAt, output.Manifest{Invalid: 2}, files, dead)
 		if v := verify(h); !v.OK() || v.Files != 3 || v.Records != 7 || len(v.Problems) != 0 {
 			t.Errorf("good hour: %+v; want OK, 3 files, 7 records", v)
 		}
 
 		// An open hour.
-		if v := verify(tr.target.Layout.Next(h)); v.OK() || v.Closed ||
+		if v := verify(tr.Target.Layout.Next(h)); v.OK() || v.Closed ||
 			!reflect.DeepEqual(v.Problems, []hours.Problem{{Problem: "open: no manifest"}}) {
 			t.Errorf("open hour: %+v", v)
 		}
 
 		// Every way an hour differs from its manifest, each found and named.
-		dir, deadDir := tr.target.Dir(h), tr.target.DeadLetterDir(h)
-		corrupt := tr.avro("part-run-1-0-1.avro", 2)
+		dir, deadDir := tr.Target.Dir(h), tr.Target.DeadLetterDir(h)
+		corrupt := tr.Avro("part-run-1-0-1.avro", 2)
 		corrupt[len(corrupt)-20] ^= 0xff // inside the last block: its CRC no longer matches
-		tr.write(output.Join(dir, "part-run-1-0-1.avro"), corrupt)
-		tr.write(output.Join(dir, "part-run-1-0-2.avro"), tr.avro("part-run-1-0-2.avro", 1))     // not listed
-		tr.write(output.Join(deadDir, "part-run-2-0-0.avro"), tr.avro("part-run-2-0-0.avro", 1)) // not listed
+		tr.Write(output.Join(dir, "part-run-1-0-1.avro"), corrupt)
+		tr.Write(output.Join(dir, "part-run-1-0-2.avro"), tr.Avro("part-run-1-0-2.avro", 1))     // not listed
+		tr.Write(output.Join(deadDir, "part-run-2-0-0.avro"), tr.Avro("part-run-2-0-0.avro", 1)) // not listed
 		m := output.Manifest{Invalid: 2}
 		files = []output.File{
 			{Name: "part-run-1-0-0.avro", Records: 4}, // holds 3
 			{Name: "part-run-1-0-1.avro", Records: 2}, // corrupted
 			{Name: "part-run-1-0-9.avro", Records: 5}, // not there
 		}
-		tr.close(h, closedAt, m, files, dead)
+		tr.Close(h, closedAt, m, files, dead)
 		v := verify(h)
 		want := []hours.Problem{
 			{File: output.Join(dir, "part-run-1-0-0.avro"), Problem: "holds 3 records, the manifest says 4"},
@@ -75,9 +76,9 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := at("2026-12-01T12:00:00Z")
-		tr.file(g, "part-run-1-0-0.avro", 3)
-		tr.write(tr.target.ManifestPath(g), b)
+		g := hourstest.At("2026-12-01T12:00:00Z")
+		tr.File(g, "part-run-1-0-0.avro", 3)
+		tr.Write(tr.Target.ManifestPath(g), b)
 		if v := verify(g); !reflect.DeepEqual(v.Problems, []hours.Problem{{Problem: "records 9, but its files list 3"}}) {
 			t.Errorf("wrong total: %+v", v.Problems)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/hours"
+	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
@@ -34,17 +35,17 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 func TestWait(t *testing.T) {
 	roots(t, func(t *testing.T, f *fleet.Fleet) {
 		ctx := context.Background()
-		tr := newTree(t, f.Jobs()[0].OutputTarget())
-		h := at("2026-12-01T10:00:00Z")
+		tr := hourstest.New(t, f.Jobs()[0].OutputTarget())
+		h := hourstest.At("2026-12-01T10:00:00Z")
 
 		// The manifest appears after the third look.
-		clock := &fakeClock{now: when("2026-12-01T11:30:00Z")}
+		clock := &fakeClock{now: hourstest.When("2026-12-01T11:30:00Z")}
 		clock.onSleep = func(n int) {
 			if n == 2 {
-				tr.close(h, clock.now, output.Manifest{}, []output.File{tr.file(h, "part-run-1-0-0.avro", 3)}, nil)
+				tr.Close(h, clock.now, output.Manifest{}, []output.File{tr.File(h, "part-run-1-0-0.avro", 3)}, nil)
 			}
 		}
-		m, err := hours.Wait(ctx, tr.st, tr.target, h, hours.WaitOptions{Timeout: time.Hour, Poll: time.Minute, Clock: clock})
+		m, err := hours.Wait(ctx, tr.Store, tr.Target, h, hours.WaitOptions{Timeout: time.Hour, Poll: time.Minute, Clock: clock})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,9 +57,9 @@ func TestWait(t *testing.T) {
 		}
 
 		// An open hour: looks until the timeout, never sleeping past it.
-		open := tr.target.Layout.Next(h)
-		clock = &fakeClock{now: when("2026-12-01T11:30:00Z")}
-		_, err = hours.Wait(ctx, tr.st, tr.target, open, hours.WaitOptions{Timeout: 150 * time.Second, Poll: time.Minute, Clock: clock})
+		open := tr.Target.Layout.Next(h)
+		clock = &fakeClock{now: hourstest.When("2026-12-01T11:30:00Z")}
+		_, err = hours.Wait(ctx, tr.Store, tr.Target, open, hours.WaitOptions{Timeout: 150 * time.Second, Poll: time.Minute, Clock: clock})
 		if !errors.Is(err, hours.ErrNotClosed) || !strings.Contains(err.Error(), "type-000 2026-12-01T11:00:00Z: not closed after 2m30s") {
 			t.Errorf("open hour: %v, want not closed after 2m30s", err)
 		}
@@ -67,18 +68,18 @@ func TestWait(t *testing.T) {
 		}
 
 		// Timeout 0 looks once.
-		clock = &fakeClock{now: when("2026-12-01T11:30:00Z")}
-		if _, err := hours.Wait(ctx, tr.st, tr.target, open, hours.WaitOptions{Clock: clock}); !errors.Is(err, hours.ErrNotClosed) || len(clock.slept) != 0 {
+		clock = &fakeClock{now: hourstest.When("2026-12-01T11:30:00Z")}
+		if _, err := hours.Wait(ctx, tr.Store, tr.Target, open, hours.WaitOptions{Clock: clock}); !errors.Is(err, hours.ErrNotClosed) || len(clock.slept) != 0 {
 			t.Errorf("timeout 0: %v after %d sleeps; want not closed, no sleep", err, len(clock.slept))
 		}
-		if m, err := hours.Wait(ctx, tr.st, tr.target, h, hours.WaitOptions{Clock: clock}); err != nil || m == nil {
+		if m, err := hours.Wait(ctx, tr.Store, tr.Target, h, hours.WaitOptions{Clock: clock}); err != nil || m == nil {
 			t.Errorf("timeout 0 on a closed hour: %v, %v", m, err)
 		}
 
 		// Cancelled while waiting.
 		cctx, cancel := context.WithCancel(ctx)
-		clock = &fakeClock{now: when("2026-12-01T11:30:00Z"), onSleep: func(int) { cancel() }}
-		if _, err := hours.Wait(cctx, tr.st, tr.target, open, hours.WaitOptions{Timeout: time.Hour, Clock: clock}); !errors.Is(err, context.Canceled) {
+		clock = &fakeClock{now: hourstest.When("2026-12-01T11:30:00Z"), onSleep: func(int) { cancel() }}
+		if _, err := hours.Wait(cctx, tr.Store, tr.Target, open, hours.WaitOptions{Timeout: time.Hour, Clock: clock}); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled: %v", err)
 		}
 	})
