@@ -9,6 +9,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/gcsfake"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -19,12 +20,14 @@ import (
 // H-2 missing and closed H-1; type-001 closed H-3 to H-1 on time.
 func TestHoursCommands(t *testing.T) {
 	gcsfake.Start(t, "bucket")
-	dir := t.TempDir()
-	path, err := fleettest.Write(dir, fleettest.Spec{EventTypes: 2})
+	path, err := fleettest.Write(t.TempDir(), fleettest.Spec{EventTypes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 2})
+	f, err := fleet.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0, t1 := hourstest.New(t, f.Jobs()[0].OutputTarget()), hourstest.New(t, f.Jobs()[1].OutputTarget())
 	l := t0.Target.Layout
 	w := l.Width.Milliseconds()
