@@ -124,7 +124,7 @@ type Report struct {
 func (r *Report) Complete() bool { return r.Totals.Missing == 0 }
 
 // Summary is one line such as "72 hours of 3 event types: 64 closed, 1 closed late,
-// 6 open, 1 missing (in 1 event type); 12345 records, 3 duplicates, 2 skewed, 1 dead letters".
+// 6 open, 1 missing (in 1 of 3 event types); 12345 records, 3 duplicates, 2 skewed, 1 dead letters".
 func (r *Report) Summary() string {
 	t := r.Totals
 	var b strings.Builder
@@ -137,7 +137,7 @@ func (r *Report) Summary() string {
 				n++
 			}
 		}
-		fmt.Fprintf(&b, " (in %d event types)", n)
+		fmt.Fprintf(&b, " (in %d of %d event types)", n, len(r.EventTypes))
 	}
 	fmt.Fprintf(&b, "; %d records, %d duplicates, %d skewed, %d dead letters", t.Records, t.Duplicates, t.Skewed, t.DeadLetters)
 	return b.String()

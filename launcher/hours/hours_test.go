@@ -69,7 +69,7 @@ func TestRead(t *testing.T) {
 		if r.Complete() {
 			t.Error("Complete with an hour missing")
 		}
-		if got, w := r.Summary(), "10 hours of 2 event types: 4 closed, 1 closed late, 4 open, 1 missing (in 1 event types); 17 records, 1 duplicates, 2 skewed, 1 dead letters"; got != w {
+		if got, w := r.Summary(), "10 hours of 2 event types: 4 closed, 1 closed late, 4 open, 1 missing (in 1 of 2 event types); 17 records, 1 duplicates, 2 skewed, 1 dead letters"; got != w {
 			t.Errorf("summary %q, want %q", got, w)
 		}
 		et := r.EventTypes[0]
