@@ -194,7 +194,7 @@ func (o *hoursOptions) wait(ctx context.Context, g *globalOptions, env Env) erro
 		return err
 	}
 	defer st.Close()
-	m, err := hours.Wait(ctx, st, t, start, hours.WaitOptions{Timeout: o.Timeout, Poll: o.Poll, Clock: rollout.RealClock{}})
+	m, err := hours.Wait(ctx, st, t, start, hours.WaitOptions{Timeout: o.Timeout, Poll: o.Poll, Clock: rollout.RealClock{}, Logger: g.logger(env)})
 	switch {
 	case errors.Is(err, hours.ErrNotClosed):
 		return &exitError{Code: ExitChanges, Err: err}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/output"
@@ -26,6 +27,8 @@ type WaitOptions struct {
 	// Poll is the time between two looks (default 1m).
 	Poll  time.Duration
 	Clock Clock
+	// Logger, when set, is told of every look that found the bucket open.
+	Logger *slog.Logger
 }
 
 // Wait returns the manifest of bucket start once it is written: it looks for it every
@@ -47,6 +50,9 @@ func Wait(ctx context.Context, st output.Store, t output.Target, start int64, op
 		left := deadline.Sub(opts.Clock.Now())
 		if left <= 0 {
 			return nil, fmt.Errorf("%s %s: %w after %s (no %s)", t.EventType, output.Format(start), ErrNotClosed, opts.Timeout, t.ManifestPath(start))
+		}
+		if opts.Logger != nil {
+			opts.Logger.Debug("not closed yet", "event_type", t.EventType, "hour", output.Format(start), "next_look_in", min(opts.Poll, left))
 		}
 		if err := opts.Clock.Sleep(ctx, min(opts.Poll, left)); err != nil {
 			return nil, fmt.Errorf("wait for %s %s: %w", t.EventType, output.Format(start), err)

@@ -1,8 +1,10 @@
 package hours_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,7 +47,9 @@ func TestWait(t *testing.T) {
 				tr.Close(h, clock.now, output.Manifest{}, []output.File{tr.File(h, "part-run-1-0-0.avro", 3)}, nil)
 			}
 		}
-		m, err := hours.Wait(ctx, tr.Store, tr.Target, h, hours.WaitOptions{Timeout: time.Hour, Poll: time.Minute, Clock: clock})
+		var logs bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		m, err := hours.Wait(ctx, tr.Store, tr.Target, h, hours.WaitOptions{Timeout: time.Hour, Poll: time.Minute, Clock: clock, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,6 +58,9 @@ func TestWait(t *testing.T) {
 		}
 		if want := []time.Duration{time.Minute, time.Minute}; !reflect.DeepEqual(clock.slept, want) {
 			t.Errorf("slept %v, want %v", clock.slept, want)
+		}
+		if n := strings.Count(logs.String(), `msg="not closed yet" event_type=type-000 hour=2026-12-01T10:00:00Z next_look_in=1m0s`); n != 2 {
+			t.Errorf("logged %d looks at an open hour, want 2:\n%s", n, logs.String())
 		}
 
 		// An open hour: looks until the timeout, never sleeping past it.
