@@ -136,3 +136,31 @@ func TestReadErrors(t *testing.T) {
 		}
 	})
 }
+
+// An event type's own bucket width and skew tolerance shape its buckets and their folders.
+func TestReadOwnGeometry(t *testing.T) {
+	roots(t, func(t *testing.T, f *fleet.Fleet) {
+		f.EventTypes[1].Settings.BucketWidth, f.EventTypes[1].Settings.SkewTolerance = "15m", "5m"
+		tr := hourstest.New(t, f.Jobs()[1].OutputTarget())
+		q := hourstest.At("2026-12-01T11:30:00Z")
+		tr.Close(q, hourstest.When("2026-12-01T11:50:00Z"), output.Manifest{}, []output.File{tr.File(q, "part-run-1-0-0.avro", 2)}, nil)
+		zero := time.Duration(0)
+		r, err := hours.Read(context.Background(), f, hours.Options{Now: hourstest.When("2026-12-01T12:10:00Z"), Since: time.Hour,
+			EventType: "type-001", Grace: &zero, Open: openStore})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range r.EventTypes[0].Hours {
+			got = append(got, h.Start[11:16]+" "+string(h.State))
+		}
+		// 11:00 and 11:15 are due at 11:20 and 11:35; 11:45 at 12:05; 12:00 at 12:20.
+		want := []string{"11:00 missing", "11:15 missing", "11:30 closed", "11:45 missing", "12:00 open"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("15m buckets: %v, want %v", got, want)
+		}
+		if m := r.EventTypes[0].Hours[2].Manifest; !strings.HasSuffix(m, "/type-001/2026/12/01/11/30/_SUCCESS") {
+			t.Errorf("manifest path %s, want a minute level", m)
+		}
+	})
+}
