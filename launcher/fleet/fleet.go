@@ -150,6 +150,8 @@ type Job struct {
 	// ConfigHash is a short hash of everything above except the version, which has its own
 	// label.
 	ConfigHash string `json:"config_hash"`
+	// hashWithWorkers is the config hash with max_workers in it (see LaunchedBefore).
+	hashWithWorkers func(maxWorkers int) string
 	// MaxActiveJobsPerProject is the quota the planner checks Project against.
 	MaxActiveJobsPerProject int `json:"max_active_jobs_per_project"`
 	// LaunchesPerMinute is the launch pace of Project.
@@ -278,7 +280,8 @@ func (f *Fleet) job(et EventType) Job {
 		Alerts:                  s.Alerts.effective(),
 		Line:                    et.Line,
 	}
-	j.ConfigHash = configHash(j, s.Labels)
+	j.ConfigHash = configHash(j, s.Labels, nil)
+	j.hashWithWorkers = func(maxWorkers int) string { return configHash(j, s.Labels, &maxWorkers) }
 	// The default staging location follows temp_location, which is hashed already; only
 	// an explicit one is part of the hash, so that fleets launched before the key
 	// existed keep their hash.
@@ -303,8 +306,9 @@ func (f *Fleet) job(et EventType) Job {
 
 // configHash hashes the effective configuration except the version (and so the template
 // path), which has a label of its own: a version bump shows as a version change, not as a
-// config change; and except the worker bounds, which change in place.
-func configHash(j Job, userLabels map[string]string) string {
+// config change; and except the worker bounds, which change in place. Launchers before
+// in-place changes hashed max_workers too: with maxWorkers, it hashes as they did.
+func configHash(j Job, userLabels map[string]string, maxWorkers *int) string {
 	h := sha256.New()
 	w := func(k, v string) {
 		h.Write([]byte(k))
@@ -322,6 +326,9 @@ func configHash(j Job, userLabels map[string]string) string {
 	w("env.machine_type", j.Environment.MachineType)
 	// max_workers is not hashed: Dataflow changes it on a running Streaming Engine job in
 	// place (plan.InPlace), so a change of it alone needs no update.
+	if maxWorkers != nil {
+		w("env.max_workers", strconv.Itoa(*maxWorkers))
+	}
 	// Keys added later are hashed only when set, so that existing jobs keep their hash.
 	for _, kv := range [][2]string{
 		{"network", j.Environment.Network},
@@ -342,6 +349,23 @@ func configHash(j Job, userLabels map[string]string) string {
 		w("label."+k, userLabels[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:10]
+}
+
+// LaunchedBefore reports whether hash, a running job's config-hash label, is this job's
+// configuration as launchers before in-place changes hashed it, with the job's max_workers
+// in it. Such a job runs this configuration (an upgrade of the launcher updates no job),
+// and its max_workers are still those it was launched with.
+func (j Job) LaunchedBefore(hash string, maxWorkers int) bool {
+	return hash != j.ConfigHash && hash == j.LegacyConfigHash(maxWorkers)
+}
+
+// LegacyConfigHash returns the config hash of the job as launchers before in-place changes
+// computed it, for a job launched with maxWorkers.
+func (j Job) LegacyConfigHash(maxWorkers int) string {
+	if j.hashWithWorkers == nil {
+		return ""
+	}
+	return j.hashWithWorkers(maxWorkers)
 }
 
 func merge(d, o Settings) Settings {

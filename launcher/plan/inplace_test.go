@@ -149,3 +149,29 @@ func TestWorkerChangeDecision(t *testing.T) {
 		})
 	}
 }
+
+// A job launched by a launcher that still hashed max_workers carries that hash: it runs the
+// same configuration (upgrading the launcher updates no job); a worker change of it is an
+// update, which relabels it, since its label holds its max_workers.
+func TestLegacyConfigHash(t *testing.T) {
+	v1 := loadWith(t, fleettest.Spec{EventTypes: 1})
+	wider := loadWith(t, fleettest.Spec{EventTypes: 1}, "max_workers: 10", "max_workers: 25")
+	old := func() dataflow.Job {
+		j := running(v1.Jobs()[0], "j1", dataflow.StateRunning)
+		j.StreamingEngine, j.Workers.Max = true, 10
+		j.Labels[fleet.LabelConfigHash] = v1.Jobs()[0].LegacyConfigHash(10)
+		return j
+	}
+	if it := plan.Compute(v1, &plan.Observed{Jobs: []dataflow.Job{old()}}, plan.Options{}).Items[0]; it.Action != plan.Unchanged {
+		t.Errorf("same fleet: %s %q, want unchanged", it.Action, it.Reason)
+	}
+	it := plan.Compute(wider, &plan.Observed{Jobs: []dataflow.Job{old()}}, plan.Options{}).Items[0]
+	if it.Action != plan.Update || !strings.Contains(it.Reason, "launched by an earlier launcher") {
+		t.Errorf("wider: %s %q, want an update by an earlier launcher's job", it.Action, it.Reason)
+	}
+	other := old()
+	other.Labels[fleet.LabelConfigHash] = v1.Jobs()[0].LegacyConfigHash(11)
+	if it := plan.Compute(v1, &plan.Observed{Jobs: []dataflow.Job{other}}, plan.Options{}).Items[0]; it.Action != plan.Update {
+		t.Errorf("a legacy hash of other bounds: %s %q, want an update", it.Action, it.Reason)
+	}
+}

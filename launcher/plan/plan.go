@@ -486,7 +486,9 @@ func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string)
 	if v := cur.Labels[fleet.LabelPipelineVersion]; v != fleet.LabelSafe(d.Version) {
 		why = append(why, fmt.Sprintf("version %s → %s", v, d.Version))
 	}
-	if h := cur.Labels[fleet.LabelConfigHash]; h != d.ConfigHash {
+	h := cur.Labels[fleet.LabelConfigHash]
+	legacy := d.LaunchedBefore(h, cur.Workers.Max)
+	if h != d.ConfigHash && !legacy {
 		why = append(why, fmt.Sprintf("config %s → %s", h, d.ConfigHash))
 	}
 	if len(why) > 0 {
@@ -496,8 +498,12 @@ func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string)
 		// The config hash leaves the worker bounds out: a change of them alone is made
 		// on the running job, or, without Streaming Engine, by an update.
 		why := fmt.Sprintf("max_workers %d → %d", cur.Workers.Max, want)
-		if !cur.StreamingEngine {
+		switch {
+		case !cur.StreamingEngine:
 			return Update, why + " (not a Streaming Engine job: by an update)"
+		case legacy:
+			// Its label holds its max_workers: an in-place change would leave it stale.
+			return Update, why + " (launched by an earlier launcher: by an update, which relabels it)"
 		}
 		return InPlace, why + " (in place, on the running job)"
 	}
