@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 )
 
@@ -62,7 +63,11 @@ func (r *runner) soak(ctx context.Context, wave string) error {
 
 // check judges the watched jobs once.
 func (r *runner) check(ctx context.Context) ([]string, error) {
-	states, err := r.states(ctx, r.watched)
+	refs := make([]deploy.JobRef, len(r.watched))
+	for i, it := range r.watched {
+		refs[i] = deploy.JobRef{Project: it.Project, Region: it.Region, ID: it.JobID}
+	}
+	states, err := deploy.States(ctx, r.api, refs)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +126,3 @@ func (r *runner) stop(ctx context.Context, wave string, problems []string) error
 	}
 	return ge
 }
-
-// rollback takes the given upgraded jobs back to their previous versions, in place
-// (replacing them when the update back is incompatible and AllowReplace).

@@ -33,33 +33,39 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 		todo = append(todo, rb)
 		rb.desired = rollbackJob(r.f, it.desired, it.From, it.To, r.res.ID)
 	}
+	// Read the current job of each name; the ones that can be read are rolled back in
+	// one apply.
+	planned := make([]plan.Item, len(todo))
 	var g errgroup.Group
 	g.SetLimit(r.opts.Parallelism)
-	for _, rb := range todo {
+	for i, rb := range todo {
 		g.Go(func() error {
 			cur, err := r.current(ctx, rb.desired)
 			if err != nil {
 				rb.Status, rb.Error = Failed, err.Error()
 				return nil
 			}
-			it := plan.Item{EventType: rb.EventType, JobName: rb.JobName, Project: rb.Project, Region: rb.Region,
+			planned[i] = plan.Item{EventType: rb.EventType, JobName: rb.JobName, Project: rb.Project, Region: rb.Region,
 				Action: plan.Update, Version: rb.To, Current: cur, Desired: rb.desired}
 			if cur == nil {
 				// The upgraded job failed or is gone: launch the previous version anew.
-				it.Action = plan.Recreate
-			}
-			r.launch(ctx, it, rb)
-			if rb.Status == Upgraded {
-				rb.Status = RolledBack
+				planned[i].Action = plan.Recreate
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
-	r.waitRunning(ctx, withStatus(todo, RolledBack))
+	var launch []plan.Item
+	var outs []*Item
+	for i, rb := range todo {
+		if rb.Status == "" {
+			launch, outs = append(launch, planned[i]), append(outs, rb)
+		}
+	}
+	r.apply(ctx, launch, outs)
 	var res []Item
 	for _, rb := range out {
-		if rb.Status == Failed && rb.Error == "" {
+		if rb.Status != Upgraded && rb.Status != RolledBack && rb.Error == "" {
 			rb.Error = "rollback failed"
 		}
 		if rb.Status == Upgraded {

@@ -37,9 +37,9 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
-	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 )
 
@@ -68,44 +68,56 @@ type Options struct {
 	Force bool
 	// ID names a new rollout (default generated from the clock).
 	ID string
-	// PollInterval is the time between two checks while waiting or soaking (default 30s).
+	// PollInterval is the time between two checks while waiting or soaking (default
+	// deploy's, 5s).
 	PollInterval time.Duration
-	// StartTimeout bounds the wait for a wave's jobs to run (default 15m).
+	// StartTimeout bounds the wait for a wave's jobs to run (default deploy's, 15m).
 	StartTimeout time.Duration
-	// DrainTimeout bounds the wait for a drain before a replace (default 30m).
+	// DrainTimeout bounds the wait for a drain before a replace (default deploy's, 30m).
 	DrainTimeout time.Duration
+	// NoWait launches without waiting for the jobs to run (deploy --wait=false). It is
+	// refused, before any call, unless the rollout is one wave without soak: a wave's
+	// gate needs its jobs running.
+	NoWait bool
 	// Soak overrides the fleet file's soak time when positive.
 	Soak   time.Duration
 	Health Health
-	Clock  Clock
+	Clock  deploy.Clock
 	// Progress receives one line per wave event; nil discards them.
 	Progress io.Writer
 	Logger   *slog.Logger
 }
 
+// withDefaults takes the defaults the options share with deploy from deploy.
 func (o Options) withDefaults() Options {
-	if o.Parallelism < 1 {
-		o.Parallelism = 16
-	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = 30 * time.Second
-	}
-	if o.StartTimeout <= 0 {
-		o.StartTimeout = 15 * time.Minute
-	}
-	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = 30 * time.Minute
-	}
-	if o.Clock == nil {
-		o.Clock = RealClock{}
-	}
+	d := o.engine("").WithDefaults()
+	o.Parallelism, o.PollInterval, o.StartTimeout, o.DrainTimeout = d.Parallelism, d.PollInterval, d.WaitTimeout, d.DrainTimeout
+	o.Clock, o.Logger = d.Clock, d.Logger
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
 	return o
+}
+
+// checkNoWait refuses NoWait for a rollout of more than one wave or with a soak.
+func (o Options) checkNoWait(f *fleet.Fleet) error {
+	if !o.NoWait {
+		return nil
+	}
+	soak := o.Soak
+	if soak <= 0 && f.Rollout != nil {
+		soak = f.Rollout.Soak
+	}
+	if n := len(f.Waves()); n > 1 || soak > 0 {
+		return fmt.Errorf("rollout: --wait=false launches without waiting, but this rollout has %d waves and a soak of %s: each wave's gate needs its jobs running (drop --wait=false)", n, soak)
+	}
+	return nil
+}
+
+// engine is the options of the deploy engine that launches a wave or a rollback.
+func (o Options) engine(runID string) deploy.Options {
+	return deploy.Options{Parallelism: o.Parallelism, Retry: o.Retry, Wait: !o.NoWait, WaitTimeout: o.StartTimeout,
+		PollInterval: o.PollInterval, DrainTimeout: o.DrainTimeout, RunID: runID, Clock: o.Clock, Logger: o.Logger}
 }
 
 // Status of one job in a rollout.
@@ -115,7 +127,9 @@ type Status string
 const (
 	Upgraded     Status = "upgraded"     // runs the new version (updated in place, created or replaced)
 	Incompatible Status = "incompatible" // the update was rejected; the old job runs on
+	Started      Status = "started"      // launched, not waited for (NoWait)
 	Failed       Status = "failed"       // the launch, drain or start failed
+	TimedOut     Status = "timeout"      // not RUNNING before the start timeout
 	RolledBack   Status = "rolled-back"  // runs its previous version again
 )
 
@@ -138,13 +152,10 @@ type Item struct {
 
 	project, region string
 	desired         fleet.Job
-	since           time.Time
 	created         bool
 	// prevKnown is set when From is the exact previous version (from its
 	// template-version label), not just its label-safe form.
 	prevKnown bool
-	// planned is what was launched, for a replace after a late incompatible update.
-	planned plan.Item
 }
 
 // Wave is one wave's outcome.
@@ -180,8 +191,15 @@ func (r *Result) Summary() string {
 	for _, it := range r.Items {
 		n[it.Status]++
 	}
-	s := fmt.Sprintf("Rollout %s (%s): %s; %d upgraded, %d incompatible, %d failed, %d rolled back; %d waves",
-		r.ID, r.Version, r.Outcome, n[Upgraded], n[Incompatible], n[Failed], len(r.RolledBack), len(r.Waves))
+	s := fmt.Sprintf("Rollout %s (%s): %s; %d upgraded", r.ID, r.Version, r.Outcome, n[Upgraded])
+	if n[Started] > 0 {
+		s += fmt.Sprintf(", %d started", n[Started])
+	}
+	s += fmt.Sprintf(", %d incompatible, %d failed", n[Incompatible], n[Failed])
+	if n[TimedOut] > 0 {
+		s += fmt.Sprintf(", %d timed out", n[TimedOut])
+	}
+	s += fmt.Sprintf(", %d rolled back; %d waves", len(r.RolledBack), len(r.Waves))
 	if r.Reason != "" {
 		s += ": " + r.Reason
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
-	"golang.org/x/sync/errgroup"
 )
 
 // Run rolls the fleet out wave by wave. It returns a *deploy.BlockedError before any
@@ -24,19 +23,16 @@ import (
 func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*Result, error) {
 	opts = opts.withDefaults()
 	start := opts.Clock.Now()
+	if err := opts.checkNoWait(f); err != nil {
+		return nil, err
+	}
 	obs, err := plan.Observe(ctx, api, f, opts.Parallelism)
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %w", err)
 	}
 	p := plan.Compute(f, obs, plan.Options{AllowReplace: opts.AllowReplace})
-	var blocked []plan.Item
-	for _, it := range p.Items {
-		if it.Action == plan.Blocked {
-			blocked = append(blocked, it)
-		}
-	}
-	if len(blocked) > 0 && !opts.SkipBlocked {
-		return nil, &deploy.BlockedError{Items: blocked}
+	if err := deploy.CheckBlocked(p, opts.SkipBlocked); err != nil {
+		return nil, err
 	}
 	res := &Result{Fleet: f.Name, Version: f.Version}
 	items := map[string]plan.Item{}
@@ -121,12 +117,14 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 			if it.Action == plan.Unchanged && c.Labels[fleet.LabelRolloutID] == res.ID && c.Labels[fleet.LabelPreviousVersion] != "" {
 				done = append(done, &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
 					Wave: waveOf[it.EventType], Action: "update", Status: Upgraded, To: it.Version, JobID: c.ID,
-					From: fleet.DecodeVersionLabel(c.Labels[fleet.LabelPreviousVersion]), prevKnown: true, desired: it.Desired, since: c.StateTime})
+					From: fleet.DecodeVersionLabel(c.Labels[fleet.LabelPreviousVersion]), prevKnown: true, desired: it.Desired})
 			}
 		}
 		fmt.Fprintf(opts.Progress, "rollout %s: resuming; %d jobs were upgraded before the interruption: soaking them first\n", res.ID, len(done))
 		r.watched = done
-		if gerr := r.soak(ctx, "resumed rollout"); gerr != nil {
+		if opts.NoWait {
+			// Nothing is soaked without waiting (a rollout of one wave without soak).
+		} else if gerr := r.soak(ctx, "resumed rollout"); gerr != nil {
 			return r.finish(start, gerr)
 		}
 	} else {
@@ -157,13 +155,17 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 			switch it.Status {
 			case Incompatible:
 				incompatible = append(incompatible, it.JobName)
-			case Failed:
+			case Failed, TimedOut:
 				failed = append(failed, it.JobName+": "+it.Error)
 			}
 		}
 		if len(failed) > 0 {
 			w.Outcome, w.Problems = "gate failed", failed
 			return r.finish(start, r.stop(ctx, w.Name, failed))
+		}
+		if opts.NoWait {
+			w.Outcome = "started"
+			continue
 		}
 		if gerr := r.soak(ctx, w.Name); gerr != nil {
 			w.Outcome = "gate failed"
@@ -180,6 +182,9 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		return r.finish(start, &IncompatibleError{Jobs: incompatible})
 	}
 	res.Outcome = "complete"
+	if opts.NoWait {
+		res.Outcome = "started"
+	}
 	return r.finish(start, nil)
 }
 
@@ -237,20 +242,13 @@ func previous(c *dataflow.Job) string {
 }
 
 // upgrade launches one wave and waits for its jobs to run.
-
-// upgrade launches one wave and waits for its jobs to run.
 func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Item {
+	items := make([]plan.Item, len(todo))
 	out := make([]*Item, len(todo))
-	var g errgroup.Group
-	g.SetLimit(r.opts.Parallelism)
 	for i, it := range todo {
-		g.Go(func() error {
-			out[i] = r.upgradeOne(ctx, it, wave)
-			return nil
-		})
+		items[i], out[i] = r.prepare(it, wave)
 	}
-	_ = g.Wait()
-	r.waitRunning(ctx, withStatus(out, Upgraded))
+	r.apply(ctx, items, out)
 	for _, it := range out {
 		r.res.Items = append(r.res.Items, *it)
 		if it.JobID != "" && it.Status != Incompatible {
@@ -271,7 +269,9 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 	return out
 }
 
-func (r *runner) upgradeOne(ctx context.Context, it plan.Item, wave int) *Item {
+// prepare labels a wave's item with the rollout and the version it replaces, and
+// returns it with the Item that records its outcome.
+func (r *runner) prepare(it plan.Item, wave int) (plan.Item, *Item) {
 	d := it.Desired
 	d.Labels = maps.Clone(d.Labels)
 	d.Labels[fleet.LabelRolloutID] = r.res.ID
@@ -288,10 +288,5 @@ func (r *runner) upgradeOne(ctx context.Context, it plan.Item, wave int) *Item {
 		out.From = it.Current.Labels[fleet.LabelPipelineVersion]
 	}
 	it.Desired = d
-	out.planned = it
-	r.launch(ctx, it, out)
-	return out
+	return it, out
 }
-
-// launch updates in place, or creates; on an incompatible update it replaces the job
-// when allowed.

@@ -1,11 +1,12 @@
-package rollout
+package deploy
 
 import (
 	"context"
 	"time"
 )
 
-// Clock is the time a rollout waits with.
+// Clock is the time a deploy or rollout waits with: the wall clock in production, the
+// fakes' clock in tests (deploytest.Clock), so waits are tested without sleeping.
 type Clock interface {
 	Now() time.Time
 	// Sleep waits for d, or until ctx ends (then it returns ctx's error).
