@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
@@ -103,4 +104,69 @@ func TestRolloutRollbackDrainCancel(t *testing.T) {
 			t.Errorf("job %s still %s", j.Job.Name, j.Job.CurrentState)
 		}
 	}
+}
+
+// TestDeployWaitFalseAndPruneOnTheRolloutPath: deploy --allow-replace without a rollout:
+// block is a rollout of one wave without soak; --wait=false launches it without waiting,
+// --prune is refused with a message about --allow-replace, and a rollout of several waves
+// refuses --wait=false before any call.
+func TestDeployWaitFalseAndPruneOnTheRolloutPath(t *testing.T) {
+	// Jobs take an hour to run: a deploy that waited would time out.
+	srv, err := fakedataflow.NewServer(fakedataflow.WithStartDelay(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	path, err := fleettest.Write(dir, fleettest.Spec{EventTypes: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := []string{"--poll-interval", "5ms", "--timeout", "50ms", "--rate", "1000", "--burst", "100"}
+
+	t.Run("prune without a rollout block", func(t *testing.T) {
+		r := launcherIn(t, srv.Addr, "", false, append([]string{"deploy", "-f", path, "--allow-replace", "--prune"}, fast...)...)
+		if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "--prune is not available with --allow-replace") || strings.Contains(r.stderr, "rollout: block") {
+			t.Errorf("--allow-replace --prune: %+v", r)
+		}
+		if n := srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 0 {
+			t.Errorf("a refused deploy launched %d jobs", n)
+		}
+	})
+	t.Run("wait=false on the rollout path", func(t *testing.T) {
+		r := launcherIn(t, srv.Addr, "", false, append([]string{"deploy", "-f", path, "--allow-replace", "--wait=false", "-o", "json"}, fast...)...)
+		var res struct {
+			Outcome string `json:"outcome"`
+			Items   []struct {
+				Status string `json:"status"`
+				JobID  string `json:"job_id"`
+			} `json:"items"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil || res.Outcome != "started" || len(res.Items) != 4 {
+			t.Fatalf("--wait=false: %+v", r)
+		}
+		for _, it := range res.Items {
+			if it.Status != "started" || it.JobID == "" {
+				t.Errorf("item %+v, want started with a job id", it)
+			}
+		}
+		if n := srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 4 {
+			t.Errorf("%d launches, want 4", n)
+		}
+	})
+	t.Run("wait=false with several waves", func(t *testing.T) {
+		spec := fleettest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-001]\n  soak: 5m\n"}
+		waves, err := fleettest.Write(t.TempDir(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := srv.Calls(fakedataflow.MethodLaunchFlexTemplate)
+		r := launcherIn(t, srv.Addr, "", false, append([]string{"deploy", "-f", waves, "--wait=false"}, fast...)...)
+		if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "--wait=false launches without waiting, but this rollout has 2 waves and a soak of 5m0s") {
+			t.Errorf("--wait=false with waves: %+v", r)
+		}
+		if n := srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != before {
+			t.Errorf("a refused rollout launched %d jobs", n-before)
+		}
+	})
 }
