@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy/deploytest"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
@@ -30,39 +30,11 @@ import (
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
-// clock is the one clock of a test: the fakes' job transitions and metric windows and
-// the rollout's waits all follow it. Sleep moves it forward at once.
-type clock struct {
-	mu      sync.Mutex
-	now     time.Time
-	onSleep func(now time.Time)
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	now, f := c.now, c.onSleep
-	c.mu.Unlock()
-	if f != nil {
-		f(now)
-	}
-	return ctx.Err()
-}
-
 var t0 = time.Date(2026, 3, 1, 12, 5, 0, 0, time.UTC)
 
 type harness struct {
 	t     *testing.T
-	clock *clock
+	clock *deploytest.Clock
 	df    *fakedataflow.Server
 	mon   *fakemonitoring.Server
 	api   dataflow.API
@@ -73,7 +45,9 @@ type harness struct {
 
 func newHarness(t *testing.T, spec fleettest.Spec) *harness {
 	t.Helper()
-	c := &clock{now: t0}
+	// One clock: the fakes' job transitions and metric windows and the rollout's waits
+	// all follow it.
+	c := deploytest.NewClock(t0)
 	df, client := fleettest.Dataflow(t, fakedataflow.WithClock(c.Now), fakedataflow.WithStartDelay(2*time.Minute),
 		fakedataflow.WithDrainDelay(5*time.Minute), fakedataflow.WithMaxActiveJobsPerProject(1000))
 	var projects []string
@@ -96,7 +70,7 @@ func newHarness(t *testing.T, spec fleettest.Spec) *harness {
 	if err != nil || !res.OK() {
 		t.Fatalf("initial deploy: %v %+v", err, res)
 	}
-	c.now = c.now.Add(3 * time.Minute)
+	c.Advance(3 * time.Minute)
 	return h
 }
 
@@ -375,7 +349,7 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			// Kill the rollout once the second wave's jobs run (1 canary + 4).
-			h.clock.onSleep = func(time.Time) {
+			h.clock.OnSleep(func(time.Time) {
 				n := 0
 				for _, j := range h.active() {
 					if j.Labels[fleet.LabelPipelineVersion] == "v2-0-0" && j.CurrentState == dataflowpb.JobState_JOB_STATE_RUNNING {
@@ -385,12 +359,12 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 				if n >= 5 {
 					cancel()
 				}
-			}
+			})
 			first, err := rollout.Run(ctx, h.api, f, h.options())
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("interrupted rollout: %v", err)
 			}
-			h.clock.onSleep = nil
+			h.clock.OnSleep(nil)
 			mid := h.active()
 			var upgraded []string
 			for name, j := range mid {
