@@ -41,69 +41,78 @@ func TestRolloutRollbackDrainCancel(t *testing.T) {
 	fast := []string{"--poll-interval", "5ms", "--rate", "1000", "--burst", "100"}
 	deployArgs := append([]string{"deploy", "-f", path}, fast...)
 
-	r := launcherIn(t, srv.Addr, "", false, deployArgs...)
-	if r.code != 0 || !strings.Contains(r.stdout, "complete; 6 upgraded") || !strings.Contains(r.stderr, "wave 1/3 (canaries): upgrading 1 of 1") {
-		t.Fatalf("first deploy: %+v", r)
-	}
+	t.Run("first deploy", func(t *testing.T) {
+		r := launcherIn(t, srv.Addr, "", false, deployArgs...)
+		if r.code != 0 || !strings.Contains(r.stdout, "complete; 6 upgraded") || !strings.Contains(r.stderr, "wave 1/3 (canaries): upgrading 1 of 1") {
+			t.Fatalf("first deploy: %+v", r)
+		}
+	})
 
 	write("v2.0.0")
 	srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
-	r = launcherIn(t, srv.Addr, "", false, append(deployArgs, "-o", "json")...)
-	var res struct {
-		Outcome string `json:"outcome"`
-		Items   []struct {
-			Status string `json:"status"`
-		} `json:"items"`
-	}
-	if r.code != cmd.ExitFailure || json.Unmarshal([]byte(r.stdout), &res) != nil || res.Outcome != "stopped" || len(res.Items) != 6 || res.Items[0].Status != "incompatible" {
-		t.Fatalf("incompatible without --allow-replace: %+v", r)
-	}
-	if !strings.Contains(r.stderr, "deploy --allow-replace drains and replaces them") {
-		t.Errorf("stderr %q", r.stderr)
-	}
-	r = launcherIn(t, srv.Addr, "", false, append(deployArgs, "--allow-replace")...)
-	if r.code != 0 || !strings.Contains(r.stdout, "complete; 6 upgraded") || !strings.Contains(r.stdout, "replace") {
-		t.Fatalf("--allow-replace: %+v", r)
-	}
-
-	// rollback: back to v1, in place where compatible (it is: only v2 is marked).
-	r = launcherIn(t, srv.Addr, "", false, append([]string{"rollback", "-f", path}, fast...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "6 rolled back") {
-		t.Fatalf("rollback: %+v", r)
-	}
-	r = launcherIn(t, srv.Addr, "", false, deployArgs...)
-	if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "was rolled back") {
-		t.Fatalf("deploy of a rolled-back version: %+v", r)
-	}
-
-	// drain and cancel: confirmation.
-	r = launcherIn(t, srv.Addr, "", false, "drain", "-f", path, "type-001")
-	if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "pass --yes") {
-		t.Errorf("drain without a terminal: %+v", r)
-	}
-	r = launcherIn(t, srv.Addr, "no\n", true, "drain", "-f", path, "type-001")
-	if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "not confirmed") {
-		t.Errorf("drain not confirmed: %+v", r)
-	}
-	r = launcherIn(t, srv.Addr, "", false, "drain", "-f", path, "type-001", "--yes")
-	if r.code != 0 || !strings.Contains(r.stdout, "Drain: 1 draining, 0 skipped, 0 failed.") {
-		t.Errorf("drain --yes: %+v", r)
-	}
-	r = launcherIn(t, srv.Addr, "", false, "drain", "-f", path, "no-such-type", "--yes")
-	if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, `"no-such-type" is not an event type`) {
-		t.Errorf("drain of an unknown type: %+v", r)
-	}
-	r = launcherIn(t, srv.Addr, "yes\n", true, "cancel", "-f", path, "--all")
-	if r.code != 0 || !strings.Contains(r.stderr, "in flight") || !strings.Contains(r.stderr, "Type yes to confirm") ||
-		!strings.Contains(r.stdout, "Cancel: 5 cancelling, 1 skipped, 0 failed.") {
-		t.Errorf("cancel --all: %+v", r)
-	}
-	for _, j := range srv.Jobs() {
-		switch j.Job.CurrentState {
-		case dataflowpb.JobState_JOB_STATE_RUNNING, dataflowpb.JobState_JOB_STATE_PENDING, dataflowpb.JobState_JOB_STATE_QUEUED:
-			t.Errorf("job %s still %s", j.Job.Name, j.Job.CurrentState)
+	t.Run("incompatible update", func(t *testing.T) {
+		r := launcherIn(t, srv.Addr, "", false, append(deployArgs, "-o", "json")...)
+		var res struct {
+			Outcome string `json:"outcome"`
+			Items   []struct {
+				Status string `json:"status"`
+			} `json:"items"`
 		}
-	}
+		if r.code != cmd.ExitFailure || json.Unmarshal([]byte(r.stdout), &res) != nil || res.Outcome != "stopped" || len(res.Items) != 6 || res.Items[0].Status != "incompatible" {
+			t.Fatalf("incompatible without --allow-replace: %+v", r)
+		}
+		if !strings.Contains(r.stderr, "deploy --allow-replace drains and replaces them") {
+			t.Errorf("stderr %q", r.stderr)
+		}
+	})
+	t.Run("allow-replace", func(t *testing.T) {
+		r := launcherIn(t, srv.Addr, "", false, append(deployArgs, "--allow-replace")...)
+		if r.code != 0 || !strings.Contains(r.stdout, "complete; 6 upgraded") || !strings.Contains(r.stdout, "replace") {
+			t.Fatalf("--allow-replace: %+v", r)
+		}
+	})
+
+	t.Run("rollback", func(t *testing.T) {
+		// Back to v1, in place where compatible (it is: only v2 is marked).
+		r := launcherIn(t, srv.Addr, "", false, append([]string{"rollback", "-f", path}, fast...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, "6 rolled back") {
+			t.Fatalf("rollback: %+v", r)
+		}
+		r = launcherIn(t, srv.Addr, "", false, deployArgs...)
+		if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "was rolled back") {
+			t.Fatalf("deploy of a rolled-back version: %+v", r)
+		}
+	})
+
+	t.Run("drain and cancel ask for confirmation", func(t *testing.T) {
+		r := launcherIn(t, srv.Addr, "", false, "drain", "-f", path, "type-001")
+		if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "pass --yes") {
+			t.Errorf("drain without a terminal: %+v", r)
+		}
+		r = launcherIn(t, srv.Addr, "no\n", true, "drain", "-f", path, "type-001")
+		if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "not confirmed") {
+			t.Errorf("drain not confirmed: %+v", r)
+		}
+		r = launcherIn(t, srv.Addr, "", false, "drain", "-f", path, "type-001", "--yes")
+		if r.code != 0 || !strings.Contains(r.stdout, "Drain: 1 draining, 0 skipped, 0 failed.") {
+			t.Errorf("drain --yes: %+v", r)
+		}
+		r = launcherIn(t, srv.Addr, "", false, "drain", "-f", path, "no-such-type", "--yes")
+		if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, `"no-such-type" is not an event type`) {
+			t.Errorf("drain of an unknown type: %+v", r)
+		}
+		r = launcherIn(t, srv.Addr, "yes\n", true, "cancel", "-f", path, "--all")
+		if r.code != 0 || !strings.Contains(r.stderr, "in flight") || !strings.Contains(r.stderr, "Type yes to confirm") ||
+			!strings.Contains(r.stdout, "Cancel: 5 cancelling, 1 skipped, 0 failed.") {
+			t.Errorf("cancel --all: %+v", r)
+		}
+		for _, j := range srv.Jobs() {
+			switch j.Job.CurrentState {
+			case dataflowpb.JobState_JOB_STATE_RUNNING, dataflowpb.JobState_JOB_STATE_PENDING, dataflowpb.JobState_JOB_STATE_QUEUED:
+				t.Errorf("job %s still %s", j.Job.Name, j.Job.CurrentState)
+			}
+		}
+	})
 }
 
 // TestDeployWaitFalseAndPruneOnTheRolloutPath: deploy --allow-replace without a rollout:

@@ -182,11 +182,12 @@ func TestHealthyRolloutOf300JobsInWaves(t *testing.T) {
 			t.Errorf("progress lacks %q:\n%s", want, progress.String())
 		}
 	}
-	// A second run has nothing to do.
-	again, err := rollout.Run(context.Background(), h.api, f, opts)
-	if err != nil || again.Outcome != "no changes" {
-		t.Errorf("second run: %v %+v", err, again)
-	}
+	t.Run("a second run has nothing to do", func(t *testing.T) {
+		again, err := rollout.Run(context.Background(), h.api, f, opts)
+		if err != nil || again.Outcome != "no changes" {
+			t.Errorf("second run: %v %+v", err, again)
+		}
+	})
 }
 
 func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
@@ -277,10 +278,15 @@ func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
 			}
 		}
 	}
-	// The next deploy of the same version refuses: it was rolled back.
-	if _, err := rollout.Run(ctx, h.api, f, opts); !errors.As(err, new(*rollout.RolledBackError)) {
-		t.Errorf("rolling out a rolled-back version again: %v", err)
-	}
+	t.Run("the next deploy of the same version refuses: it was rolled back", func(t *testing.T) {
+		if _, err := rollout.Run(ctx, h.api, f, opts); !errors.As(err, new(*rollout.RolledBackError)) {
+			t.Errorf("rolling out a rolled-back version again: %v", err)
+		}
+		opts.Force = true
+		if res, err := rollout.Run(ctx, h.api, f, opts); !errors.As(err, new(*rollout.GateError)) || res.Outcome != "rolled back" {
+			t.Errorf("--force rolls it out again, and the gate stops it again: %v", err)
+		}
+	})
 }
 
 func TestIncompatibleUpdate(t *testing.T) {
@@ -441,4 +447,58 @@ func TestNewEventTypesAreNotSoaked(t *testing.T) {
 	if waited := h.clock.Now().Sub(before); waited >= 10*time.Minute {
 		t.Errorf("creating new event types waited %s: a soak with nothing to protect", waited)
 	}
+}
+
+// TestWaveThatDoesNotStartInTimeIsTimedOut: a wave whose job is not RUNNING within the
+// start timeout is "timeout", the same status as in a plain deploy; the wave fails and
+// the rollout stops. The job cannot be updated back while it is QUEUED, so the rollout
+// says to run rollback, which finishes the job once it runs; the others are not touched.
+func TestWaveThatDoesNotStartInTimeIsTimedOut(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-002]\n  soak: 5m\n"}
+	h := newHarness(t, spec)
+	before := h.active()
+	f := h.load("v2.0.0")
+	h.seedHealthy(f)
+	h.df.SetStartDelay(time.Hour) // the canary takes an hour to start
+	opts := h.options()
+	opts.StartTimeout = 10 * time.Minute
+	var progress strings.Builder
+	opts.Progress = &progress
+
+	t.Run("the canary times out and the rollout stops", func(t *testing.T) {
+		res, err := rollout.Run(context.Background(), h.api, f, opts)
+		var ge *rollout.GateError
+		if !errors.As(err, &ge) || ge.Wave != "wave 1/2 (canaries)" || ge.RolledBack != 0 || ge.Failed != 1 ||
+			!strings.Contains(err.Error(), "run launcher rollback") {
+			t.Fatalf("want a gate error at the canaries, got %v\n%s", err, progress.String())
+		}
+		if len(res.Items) != 1 || res.Items[0].Status != rollout.TimedOut || res.Items[0].Error != "still QUEUED after 10m0s" {
+			t.Errorf("items %+v", res.Items)
+		}
+		if !strings.Contains(res.Summary(), "0 failed, 1 timed out, 1 rolled back") || res.Waves[1].Outcome != "not started" {
+			t.Errorf("summary %q, waves %+v", res.Summary(), res.Waves)
+		}
+		if !strings.Contains(progress.String(), "[TIMEOUT] events-test-type-002 update: v1.0.0 → v2.0.0") {
+			t.Errorf("progress:\n%s", progress.String())
+		}
+	})
+	t.Run("rollback finishes once the job runs", func(t *testing.T) {
+		h.clock.Advance(time.Hour)
+		h.df.SetStartDelay(2 * time.Minute)
+		res, err := rollout.Rollback(context.Background(), h.api, f, "", "", opts)
+		if err != nil || len(res.RolledBack) != 1 || res.RolledBack[0].Status != rollout.RolledBack {
+			t.Fatalf("rollback: %v %+v", err, res)
+		}
+		for name, j := range h.active() {
+			if name == "events-test-type-002" {
+				if j.Labels[fleet.LabelPipelineVersion] != "v1-0-0" || j.Labels[fleet.LabelRolledBackFrom] != "v2-0-0" {
+					t.Errorf("%s: labels %v, want rolled back to v1", name, j.Labels)
+				}
+				continue
+			}
+			if j.Id != before[name].Id {
+				t.Errorf("%s was touched: %s → %s", name, before[name].Id, j.Id)
+			}
+		}
+	})
 }
