@@ -25,7 +25,19 @@
 //     that was interrupted is continued by the next Run, which adopts the id from the
 //     labels and first soaks the jobs already upgraded; [Rollback] rolls back whatever
 //     the labels say was upgraded. No local state is needed.
-//   - Time goes through [Clock], so tests drive the soak with the fakes' clocks.
+//   - Each wave, and each rollback, is applied by the deploy engine ([deploy.Apply]): the
+//     same launches, retries, never-twice rule, waits, statuses (a job not RUNNING within
+//     StartTimeout is "timeout", as in a plain deploy) and defaults. A plain deploy is
+//     one Apply of the whole plan: a rollout of one wave without soak.
+//   - Time goes through [deploy.Clock], so tests drive the waits and the soak with the
+//     fakes' clocks.
+//
+// # Files
+//
+// waves.go runs the waves and resumes an interrupted rollout; apply.go applies a wave or
+// a rollback through the engine and replaces incompatible updates (the drain and launch
+// are the engine's, deploy/replace.go); gate.go soaks and judges health; rollback.go
+// takes upgraded jobs back; render.go renders results.
 package rollout
 
 import (
