@@ -446,3 +446,66 @@ func TestLowerBound(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestIncompatibleUpdateIsFlaggedAndReplaced: an update Dataflow finds not compatible
+// fails and is flagged Incompatible, the old job running on; a replace item (plan with
+// AllowReplace) drains the old job, waits until it has stopped, and launches anew.
+func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 3, Version: "v1.0.0"}
+	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Minute))
+	ctx := context.Background()
+	_, first, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+	if err != nil || !first.OK() {
+		t.Fatalf("first deploy: %v %s", err, first.Summary())
+	}
+	old := map[string]string{}
+	for _, it := range first.Items {
+		old[it.JobName] = it.JobID
+	}
+	spec.Version = "v2.0.0"
+	h.write(spec)
+	h.srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
+
+	t.Run("the update fails, flagged incompatible", func(t *testing.T) {
+		_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := res.Counts(); c.Failed != 3 || res.OK() {
+			t.Errorf("deploy: %s", res.Summary())
+		}
+		for _, it := range res.Items {
+			if it.Status != deploy.Failed || !it.Incompatible || !strings.Contains(it.Error, "(job "+old[it.JobName]+" runs on; deploy --allow-replace drains and replaces it)") {
+				t.Errorf("item %+v", it)
+			}
+		}
+		for name, id := range old {
+			if j, err := h.client.Get(ctx, "proj-000", "europe-west1", id); err != nil || j.State != dataflow.StateRunning {
+				t.Errorf("%s: old job %s is %s (%v), want RUNNING", name, id, j.State, err)
+			}
+		}
+	})
+	t.Run("a replace drains the old job and launches anew", func(t *testing.T) {
+		p, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{AllowReplace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := p.Counts(); c.Replace != 3 {
+			t.Fatalf("plan %+v", c)
+		}
+		for _, it := range res.Items {
+			if it.Status != deploy.Running || it.Action != plan.Replace || it.JobID == old[it.JobName] {
+				t.Errorf("item %+v", it)
+			}
+			prev, err := h.client.Get(ctx, "proj-000", "europe-west1", old[it.JobName])
+			if err != nil || prev.State != dataflow.StateDrained {
+				t.Errorf("%s: old job is %s (%v), want DRAINED", it.JobName, prev.State, err)
+			}
+		}
+		// Each name's update was launched twice (the incompatible one, then the replace):
+		// what counts is one active job of each, RUNNING v2.
+		if rep := status.Build(h.fleet, mustObserve(t, h)); !rep.Converged() || rep.Summary() != "3 jobs: 3 running v2.0.0" {
+			t.Errorf("status after replace: %q", rep.Summary())
+		}
+	})
+}
