@@ -116,6 +116,11 @@ func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions)
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
+	if o.PublishMetrics {
+		if err := publishAfterDeploy(ctx, env, logger, f, api, o); err != nil {
+			return err
+		}
+	}
 	c := res.Counts()
 	switch {
 	case c.Failed+c.TimedOut > 0:

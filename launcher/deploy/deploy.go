@@ -377,8 +377,12 @@ func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchReques
 }
 
 func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, opts Options) {
-	if it.Action == plan.Replace {
+	switch it.Action {
+	case plan.Replace:
 		replace(ctx, api, it, r, opts)
+		return
+	case plan.InPlace:
+		changeInPlace(ctx, api, it, r, opts)
 		return
 	}
 	update := it.Action == plan.Update
