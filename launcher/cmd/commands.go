@@ -11,7 +11,6 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
@@ -166,58 +165,7 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
   launcher deploy -f fleet.yaml --wait=false -o json > result.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.api.Validate(); err != nil {
-				return err
-			}
-			f, api, logger, closeAPI, err := o.api.open(cmd.Context(), g, env)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			if f.Rollout != nil || o.rollout.AllowReplace {
-				return runRollout(cmd.Context(), env, g, f, api, o, logger)
-			}
-			obs, err := plan.Observe(cmd.Context(), api, f, o.api.Parallelism)
-			if err != nil {
-				return fmt.Errorf("deploy: plan: %w", err)
-			}
-			p := plan.Compute(f, obs, plan.Options{Prune: o.Prune})
-			fmt.Fprintln(env.Stderr, p.Summary())
-			res, err := deploy.Apply(cmd.Context(), api, p, deploy.Options{
-				Parallelism:  o.api.Parallelism,
-				Retry:        o.api.retry(logger),
-				SkipBlocked:  o.SkipBlocked,
-				Wait:         o.Wait,
-				WaitTimeout:  o.WaitTimeout,
-				PollInterval: o.PollInterval,
-				Progress:     deploy.NewProgress(env.Stderr, env.Terminal),
-				Logger:       logger,
-			})
-			var berr *deploy.BlockedError
-			if errors.As(err, &berr) {
-				return &exitError{Code: ExitBlocked, Err: berr}
-			}
-			if res != nil {
-				if rerr := view.Deploy(env.Stdout, g.format, res); rerr != nil {
-					return rerr
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("deploy: %w", err)
-			}
-			if o.PublishMetrics {
-				if err := publishAfterDeploy(cmd.Context(), env, logger, f, api, o); err != nil {
-					return err
-				}
-			}
-			c := res.Counts()
-			switch {
-			case c.Failed+c.TimedOut > 0:
-				return &exitError{Code: ExitFailure, Err: fmt.Errorf("deploy: %d failed, %d timed out; run deploy again to finish what is left", c.Failed, c.TimedOut)}
-			case c.Skipped > 0:
-				return &exitError{Code: ExitChanges, Err: fmt.Errorf("deploy: %d blocked items skipped", c.Skipped)}
-			}
-			return nil
+			return runDeploy(cmd.Context(), env, g, o)
 		},
 	}
 	o.api.bind(cmd, true)

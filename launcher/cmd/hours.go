@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/hours"
-	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 	"github.com/eventdelivery/eventdelivery/launcher/view"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/spf13/cobra"
@@ -194,7 +194,7 @@ func (o *hoursOptions) wait(ctx context.Context, g *globalOptions, env Env) erro
 		return err
 	}
 	defer st.Close()
-	m, err := hours.Wait(ctx, st, t, start, hours.WaitOptions{Timeout: o.Timeout, Poll: o.Poll, Clock: rollout.RealClock{}, Logger: g.logger(env)})
+	m, err := hours.Wait(ctx, st, t, start, hours.WaitOptions{Timeout: o.Timeout, Poll: o.Poll, Clock: deploy.RealClock{}, Logger: g.logger(env)})
 	switch {
 	case errors.Is(err, hours.ErrNotClosed):
 		return &exitError{Code: ExitChanges, Err: err}

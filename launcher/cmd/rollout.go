@@ -74,13 +74,74 @@ func renderRollout(env Env, g *globalOptions, res *rollout.Result) error {
 	return rollout.WriteTable(env.Stdout, res)
 }
 
+// runDeploy is the deploy command: one apply of the whole plan, or, when the fleet file
+// has a rollout: block (or --allow-replace), a rollout.
+func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions) error {
+	if err := o.api.Validate(); err != nil {
+		return err
+	}
+	f, api, logger, closeAPI, err := o.api.open(ctx, g, env)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	if f.Rollout != nil || o.rollout.AllowReplace {
+		return runRollout(ctx, env, g, f, api, o, logger)
+	}
+	obs, err := plan.Observe(ctx, api, f, o.api.Parallelism)
+	if err != nil {
+		return fmt.Errorf("deploy: plan: %w", err)
+	}
+	p := plan.Compute(f, obs, plan.Options{Prune: o.Prune})
+	fmt.Fprintln(env.Stderr, p.Summary())
+	res, err := deploy.Apply(ctx, api, p, deploy.Options{
+		Parallelism:  o.api.Parallelism,
+		Retry:        o.api.retry(logger),
+		SkipBlocked:  o.SkipBlocked,
+		Wait:         o.Wait,
+		WaitTimeout:  o.WaitTimeout,
+		PollInterval: o.PollInterval,
+		Progress:     deploy.NewProgress(env.Stderr, env.Terminal),
+		Logger:       logger,
+	})
+	var berr *deploy.BlockedError
+	if errors.As(err, &berr) {
+		return &exitError{Code: ExitBlocked, Err: berr}
+	}
+	if res != nil {
+		if rerr := view.Deploy(env.Stdout, g.format, res); rerr != nil {
+			return rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if o.PublishMetrics {
+		if err := publishAfterDeploy(ctx, env, logger, f, api, o); err != nil {
+			return err
+		}
+	}
+	c := res.Counts()
+	switch {
+	case c.Failed+c.TimedOut > 0:
+		return &exitError{Code: ExitFailure, Err: fmt.Errorf("deploy: %d failed, %d timed out; run deploy again to finish what is left", c.Failed, c.TimedOut)}
+	case c.Skipped > 0:
+		return &exitError{Code: ExitChanges, Err: fmt.Errorf("deploy: %d blocked items skipped", c.Skipped)}
+	}
+	return nil
+}
+
 // runRollout is deploy when the fleet file has a rollout: block (or --allow-replace).
 func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, api dataflow.API, o *deployOptions, logger *slog.Logger) error {
 	if err := o.rollout.Validate(); err != nil {
 		return err
 	}
 	if o.Prune {
-		return &exitError{Code: ExitFailure, Err: errors.New("deploy: --prune is not available with a rollout; run it without a rollout: block, or drain orphans with launcher drain")}
+		msg := "deploy: --prune is not available with --allow-replace; run deploy --prune without --allow-replace, or drain orphans with launcher drain"
+		if f.Rollout != nil {
+			msg = "deploy: --prune is not available with a rollout; run it without a rollout: block, or drain orphans with launcher drain"
+		}
+		return &exitError{Code: ExitFailure, Err: errors.New(msg)}
 	}
 	health, closeHealth, err := rolloutDeps(ctx, env, logger, f, &o.rollout, o.api.Retries)
 	if err != nil {
@@ -95,6 +156,7 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 		Force:        o.rollout.Force,
 		PollInterval: o.PollInterval,
 		StartTimeout: o.WaitTimeout,
+		NoWait:       !o.Wait,
 		Soak:         o.rollout.Soak,
 		Health:       health,
 		Progress:     env.Stderr,
@@ -138,6 +200,33 @@ func (o *rollbackOptions) Validate() error {
 	return nil
 }
 
+// runRollback is the rollback command.
+func runRollback(ctx context.Context, env Env, g *globalOptions, o *rollbackOptions) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	f, api, logger, closeAPI, err := o.api.open(ctx, g, env)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	res, err := rollout.Rollback(ctx, api, f, o.ID, o.To, rollout.Options{
+		Parallelism:  o.api.Parallelism,
+		Retry:        o.api.retry(logger),
+		AllowReplace: o.rollout.AllowReplace,
+		PollInterval: o.PollInterval,
+		StartTimeout: o.Timeout,
+		Progress:     env.Stderr,
+		Logger:       logger,
+	})
+	if res != nil {
+		if rerr := renderRollout(env, g, res); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
 func addRollback(root *cobra.Command, g *globalOptions, env Env) {
 	o := &rollbackOptions{}
 	cmd := &cobra.Command{
@@ -163,29 +252,7 @@ Exit codes: 0 rolled back (or nothing to roll back), 1 error or a rollback that 
   launcher rollback -f fleet.yaml -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			f, api, logger, closeAPI, err := o.api.open(cmd.Context(), g, env)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			res, err := rollout.Rollback(cmd.Context(), api, f, o.ID, o.To, rollout.Options{
-				Parallelism:  o.api.Parallelism,
-				Retry:        o.api.retry(logger),
-				AllowReplace: o.rollout.AllowReplace,
-				PollInterval: o.PollInterval,
-				StartTimeout: o.Timeout,
-				Progress:     env.Stderr,
-				Logger:       logger,
-			})
-			if res != nil {
-				if rerr := renderRollout(env, g, res); rerr != nil {
-					return rerr
-				}
-			}
-			return err
+			return runRollback(cmd.Context(), env, g, o)
 		},
 	}
 	o.api.bind(cmd, true)

@@ -13,10 +13,16 @@
 //     reads their labels: a job with the fleet's labels, version and config hash is the
 //     launch that failed but took effect, and is counted as done. A job is never launched
 //     twice.
+//   - A replace item (plan.Replace) drains its running job, waits until it has stopped
+//     (DrainTimeout) and launches the new version under the same name.
 //   - With Wait, every job of the plan (unchanged ones too) is polled until it is RUNNING,
-//     fails, or WaitTimeout passes.
+//     fails, or WaitTimeout passes on the Clock.
 //   - Cancelling ctx stops new launches; running deploy again plans and finishes exactly
 //     what is left.
+//
+// This is the one engine that launches and waits: a plain `launcher deploy` is one Apply
+// of the whole plan (a rollout of one wave without soak), and [rollout] applies each wave
+// and each rollback through Apply.
 package deploy
 
 import (
@@ -53,6 +59,10 @@ type Options struct {
 	WaitTimeout time.Duration
 	// PollInterval is the time between two polls while waiting (default 5s).
 	PollInterval time.Duration
+	// DrainTimeout bounds the wait for a drain before a replace (default 30m).
+	DrainTimeout time.Duration
+	// Clock is the time waits follow (default the wall clock).
+	Clock Clock
 	// RunID is passed to every launched job as the run_id parameter (default: generated
 	// from the clock and randomness).
 	RunID string
@@ -100,8 +110,11 @@ type ItemResult struct {
 	Attempts int `json:"attempts,omitempty"`
 	// Recognised is set when the job was found created by a launch that reported an
 	// error.
-	Recognised bool   `json:"recognised,omitempty"`
-	Error      string `json:"error,omitempty"`
+	Recognised bool `json:"recognised,omitempty"`
+	// Incompatible is set when Dataflow rejected the in-place update as incompatible, at
+	// the launch or once the new job had started: the old job runs on.
+	Incompatible bool   `json:"incompatible,omitempty"`
+	Error        string `json:"error,omitempty"`
 	// Err is the last error of a failed launch, with its gRPC status.
 	Err error `json:"-"`
 }
@@ -188,7 +201,9 @@ func (e *BlockedError) Error() string {
 	return b.String()
 }
 
-func (o Options) withDefaults() Options {
+// WithDefaults returns the options with every unset field at its default; the rollout
+// takes its defaults from here too.
+func (o Options) WithDefaults() Options {
 	if o.Parallelism < 1 {
 		o.Parallelism = 16
 	}
@@ -198,11 +213,17 @@ func (o Options) withDefaults() Options {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 5 * time.Second
 	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Minute
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.RunID == "" {
-		o.RunID = NewRunID(time.Now())
+		o.RunID = NewRunID(o.Clock.Now())
 	}
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
@@ -221,16 +242,10 @@ func NewRunID(now time.Time) string {
 // has blocked items and SkipBlocked is off; otherwise a Result, and ctx's error if ctx
 // ended.
 func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*Result, error) {
-	start := time.Now()
-	opts = opts.withDefaults()
-	var blocked []plan.Item
-	for _, it := range p.Items {
-		if it.Action == plan.Blocked {
-			blocked = append(blocked, it)
-		}
-	}
-	if len(blocked) > 0 && !opts.SkipBlocked {
-		return nil, &BlockedError{Items: blocked}
+	opts = opts.WithDefaults()
+	start := opts.Clock.Now()
+	if err := CheckBlocked(p, opts.SkipBlocked); err != nil {
+		return nil, err
 	}
 
 	res := &Result{RunID: opts.RunID}
@@ -310,30 +325,27 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 			res.Items[i].Status, res.Items[i].Error = Skipped, "not attempted: "+context.Cause(ctx).Error()
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		res.Elapsed = time.Since(start)
-		return res, err
+	err := ctx.Err()
+	if err == nil && opts.Wait {
+		err = wait(ctx, api, res, opts)
 	}
-
-	if opts.Wait {
-		if err := wait(ctx, api, res, opts); err != nil {
-			res.Elapsed = time.Since(start)
-			return res, err
-		}
-	}
-	res.Elapsed = time.Since(start)
-	return res, nil
+	res.Elapsed = opts.Clock.Now().Sub(start)
+	return res, err
 }
 
-// Launch launches one plan item's job (an in-place update when its action is Update) with
-// the retries and the never-twice rule of [Apply], and reports the outcome without
-// waiting for the job to run. The rollout uses it wave by wave.
-func Launch(ctx context.Context, api dataflow.API, it plan.Item, opts Options) ItemResult {
-	opts = opts.withDefaults()
-	r := ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
-		Action: it.Action, Version: it.Version}
-	launch(ctx, api, it, &r, opts)
-	return r
+// CheckBlocked returns a *BlockedError naming the plan's blocked items, or nil when there
+// are none or skip is set.
+func CheckBlocked(p *plan.Plan, skip bool) error {
+	var blocked []plan.Item
+	for _, it := range p.Items {
+		if it.Action == plan.Blocked {
+			blocked = append(blocked, it)
+		}
+	}
+	if len(blocked) > 0 && !skip {
+		return &BlockedError{Items: blocked}
+	}
+	return nil
 }
 
 func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchRequest {
@@ -365,7 +377,11 @@ func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchReques
 }
 
 func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, opts Options) {
-	if it.Action == plan.InPlace {
+	switch it.Action {
+	case plan.Replace:
+		replace(ctx, api, it, r, opts)
+		return
+	case plan.InPlace:
 		changeInPlace(ctx, api, it, r, opts)
 		return
 	}
@@ -408,6 +424,7 @@ func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, 
 	})
 	if err != nil {
 		r.Status, r.Error, r.Err = Failed, fmt.Sprintf("deploy %s: launch: %v", it.EventType, err), err
+		r.Incompatible = update && IsIncompatible(err)
 		opts.Logger.Error("launch failed", "job", it.JobName, "attempts", r.Attempts, "err", err)
 		return
 	}
@@ -450,96 +467,6 @@ func drain(ctx context.Context, api dataflow.API, r *ItemResult, opts Options) {
 		return
 	}
 	r.Status, r.State = Drained, j.State
-}
-
-// wait polls until every started job is RUNNING, has stopped, or the timeout passes.
-func wait(ctx context.Context, api dataflow.API, res *Result, opts Options) error {
-	pending := map[plan.Location][]int{}
-	n := 0
-	for i, r := range res.Items {
-		if r.Status == Started {
-			l := plan.Location{Project: r.Project, Region: r.Region}
-			pending[l] = append(pending[l], i)
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	opts.Progress.Start("wait for RUNNING", n)
-	defer opts.Progress.Finish()
-	deadline := time.NewTimer(opts.WaitTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(opts.PollInterval)
-	defer tick.Stop()
-	for {
-		for l, idx := range pending {
-			jobs, err := api.List(ctx, dataflow.ListRequest{Project: l.Project, Region: l.Region, Filter: dataflow.Active})
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				opts.Logger.Warn("poll failed", "project", l.Project, "region", l.Region, "err", err)
-				continue
-			}
-			byID := map[string]dataflow.Job{}
-			for _, j := range jobs {
-				byID[j.ID] = j
-			}
-			var still []int
-			for _, i := range idx {
-				r := &res.Items[i]
-				j, ok := byID[r.JobID]
-				if !ok {
-					// No longer active: read why.
-					got, err := api.Get(ctx, r.Project, r.Region, r.JobID)
-					if err != nil {
-						still = append(still, i)
-						continue
-					}
-					j = got
-				}
-				r.State = j.State
-				switch {
-				case j.State == dataflow.StateRunning:
-					r.Status = Running
-					opts.Progress.Step(r.JobName, "running", true)
-				case !j.State.Active():
-					r.Status, r.Error = Failed, fmt.Sprintf("job %s is %s", j.ID, j.State)
-					if j.Error != "" {
-						r.Error += ": " + j.Error
-					}
-					if j.Incompatible() {
-						r.Error += fmt.Sprintf(" (job %s runs on; deploy --allow-replace drains and replaces it)", j.Replaces)
-					}
-					opts.Progress.Step(r.JobName, string(j.State), false)
-				default:
-					still = append(still, i)
-				}
-			}
-			if len(still) == 0 {
-				delete(pending, l)
-			} else {
-				pending[l] = still
-			}
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			for _, idx := range pending {
-				for _, i := range idx {
-					r := &res.Items[i]
-					r.Status, r.Error = TimedOut, fmt.Sprintf("still %s after %s", r.State, opts.WaitTimeout)
-				}
-			}
-			return nil
-		case <-tick.C:
-		}
-	}
 }
 
 type nopProgress struct{}

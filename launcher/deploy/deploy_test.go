@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy/deploytest"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
@@ -19,9 +21,11 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// harness is a fake Dataflow, Google's clients on it, and a generated fleet.
+// harness is a fake Dataflow, Google's clients on it, a generated fleet and the one clock
+// that the fake's job transitions and the deploy's waits follow.
 type harness struct {
 	t      *testing.T
+	clock  *deploytest.Clock
 	srv    *fakedataflow.Server
 	client *dataflow.Client
 	api    dataflow.API
@@ -32,8 +36,9 @@ type harness struct {
 
 func newHarness(t *testing.T, spec fleettest.Spec, opts ...fakedataflow.Option) *harness {
 	t.Helper()
-	srv, c := fleettest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithStartDelay(20 * time.Millisecond)}, opts...)...)
-	h := &harness{t: t, srv: srv, client: c, dir: t.TempDir()}
+	clock := deploytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	srv, c := fleettest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithClock(clock.Now), fakedataflow.WithStartDelay(20 * time.Second)}, opts...)...)
+	h := &harness{t: t, clock: clock, srv: srv, client: c, dir: t.TempDir()}
 	h.api = dataflow.WithRetry(c, fastRetry)
 	h.write(spec)
 	return h
@@ -50,19 +55,24 @@ func (h *harness) plan(opts plan.Options) *plan.Plan {
 	h.t.Helper()
 	obs, err := plan.Observe(context.Background(), h.api, h.fleet, 16)
 	if err != nil {
-		h.t.Fatal(err)
+		// Errorf, not Fatal: plan is called from the steps (t.Run) too.
+		h.t.Errorf("observe: %v", err)
+		return &plan.Plan{}
 	}
 	return plan.Compute(h.fleet, obs, opts)
 }
 
-func options() deploy.Options {
+// options waits on the harness's clock: jobs start 20s after their launch, polls are 5s
+// apart, and the wait gives up after 15m.
+func (h *harness) options() deploy.Options {
 	return deploy.Options{
 		Parallelism:  32,
 		Retry:        fastRetry,
 		Wait:         true,
-		WaitTimeout:  30 * time.Second,
-		PollInterval: 10 * time.Millisecond,
+		WaitTimeout:  15 * time.Minute,
+		PollInterval: 5 * time.Second,
 		RunID:        "r-test",
+		Clock:        h.clock,
 		Logger:       slog.New(slog.DiscardHandler),
 	}
 }
@@ -76,8 +86,8 @@ func (h *harness) deploy(ctx context.Context, api dataflow.API, o deploy.Options
 
 // checkFleetRuns checks that every event type has exactly one active job, RUNNING, with
 // the fleet's labels, and that no name ever had two jobs launched for one version.
-func (h *harness) checkFleetRuns(version string) {
-	h.t.Helper()
+func (h *harness) checkFleetRuns(t *testing.T, version string) {
+	t.Helper()
 	active := map[string]int{}
 	launchedPerVersion := map[string]int{}
 	for _, s := range h.srv.Jobs() {
@@ -89,26 +99,26 @@ func (h *harness) checkFleetRuns(version string) {
 		}
 		active[j.Name]++
 		if j.CurrentState.String() != "JOB_STATE_RUNNING" {
-			h.t.Errorf("job %s is %s", j.Name, j.CurrentState)
+			t.Errorf("job %s is %s", j.Name, j.CurrentState)
 		}
 		if j.Labels[fleet.LabelPipelineVersion] != fleet.LabelSafe(version) || j.Labels[fleet.LabelManagedBy] != "eventdelivery" {
-			h.t.Errorf("job %s labels %v", j.Name, j.Labels)
+			t.Errorf("job %s labels %v", j.Name, j.Labels)
 		}
 		if s.Parameters[fleet.ParamRunID] == "" || s.Parameters[fleet.ParamSchemaJSON] == "" {
-			h.t.Errorf("job %s parameters %v", j.Name, s.Parameters)
+			t.Errorf("job %s parameters %v", j.Name, s.Parameters)
 		}
 	}
 	for _, d := range h.fleet.Jobs() {
 		if active[d.Name] != 1 {
-			h.t.Errorf("%s has %d active jobs, want 1", d.Name, active[d.Name])
+			t.Errorf("%s has %d active jobs, want 1", d.Name, active[d.Name])
 		}
 	}
 	if len(active) != len(h.fleet.EventTypes) {
-		h.t.Errorf("%d active names, want %d", len(active), len(h.fleet.EventTypes))
+		t.Errorf("%d active names, want %d", len(active), len(h.fleet.EventTypes))
 	}
 	for k, n := range launchedPerVersion {
 		if n > 1 {
-			h.t.Errorf("%s launched %d times", k, n)
+			t.Errorf("%s launched %d times", k, n)
 		}
 	}
 }
@@ -119,65 +129,69 @@ func TestDeploy300UpdateAndNoop(t *testing.T) {
 	h := newHarness(t, spec, fakedataflow.WithMaxActiveJobsPerProject(25))
 	ctx := context.Background()
 
-	p, res, err := h.deploy(ctx, h.api, options(), plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := p.Counts(); c.Create != 300 || p.Summary() != "Plan: 300 to create, 0 to update, 0 to recreate, 0 blocked." {
-		t.Fatalf("first plan: %+v %q", c, p.Summary())
-	}
-	if !res.OK() || res.Counts().Running != 300 || res.Counts().Created != 300 {
-		t.Fatalf("first deploy: %s", res.Summary())
-	}
-	if n := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 300 {
-		t.Errorf("%d launches, want 300", n)
-	}
-	h.checkFleetRuns("v1.0.0")
+	t.Run("first deploy creates 300", func(t *testing.T) {
+		p, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := p.Counts(); c.Create != 300 || p.Summary() != "Plan: 300 to create, 0 to update, 0 to recreate, 0 blocked." {
+			t.Fatalf("first plan: %+v %q", c, p.Summary())
+		}
+		if !res.OK() || res.Counts().Running != 300 || res.Counts().Created != 300 {
+			t.Fatalf("first deploy: %s", res.Summary())
+		}
+		if n := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 300 {
+			t.Errorf("%d launches, want 300", n)
+		}
+		h.checkFleetRuns(t, "v1.0.0")
+	})
 
-	// Deploying again launches nothing.
-	p, res, err = h.deploy(ctx, h.api, options(), plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.HasChanges() || p.Summary() != "No changes." || res.Counts().Unchanged != 300 {
-		t.Errorf("second deploy: plan %q, %s", p.Summary(), res.Summary())
-	}
-	if n := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 300 {
-		t.Errorf("second deploy launched: %d launches in all, want 300", n)
-	}
-	rep := status.Build(h.fleet, mustObserve(t, h))
-	if !rep.Converged() || rep.Summary() != "300 jobs: 300 running v1.0.0" {
-		t.Errorf("status: %q", rep.Summary())
-	}
+	t.Run("deploying again launches nothing", func(t *testing.T) {
+		p, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.HasChanges() || p.Summary() != "No changes." || res.Counts().Unchanged != 300 {
+			t.Errorf("second deploy: plan %q, %s", p.Summary(), res.Summary())
+		}
+		if n := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != 300 {
+			t.Errorf("second deploy launched: %d launches in all, want 300", n)
+		}
+		rep := status.Build(h.fleet, mustObserve(t, h))
+		if !rep.Converged() || rep.Summary() != "300 jobs: 300 running v1.0.0" {
+			t.Errorf("status: %q", rep.Summary())
+		}
+	})
 
-	// A version bump updates all 300 in place.
-	spec.Version = "v1.1.0"
-	h.write(spec)
-	rep = status.Build(h.fleet, mustObserve(t, h))
-	if rep.Converged() || rep.Summary() != "300 jobs: 0 running v1.1.0, 300 drifted (v1-0-0)" {
-		t.Errorf("status after bump: %q", rep.Summary())
-	}
-	p, res, err = h.deploy(ctx, h.api, options(), plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := p.Counts(); c.Update != 300 || p.Summary() != "Plan: 0 to create, 300 to update, 0 to recreate, 0 blocked." {
-		t.Fatalf("bump plan: %q", p.Summary())
-	}
-	if p.Items[0].Reason != "version v1-0-0 → v1.1.0" {
-		t.Errorf("reason %q", p.Items[0].Reason)
-	}
-	if !res.OK() || res.Counts().Updated != 300 || res.Counts().Running != 300 {
-		t.Fatalf("bump deploy: %s", res.Summary())
-	}
-	h.checkFleetRuns("v1.1.0")
-	if n := len(h.srv.Jobs()); n != 600 {
-		t.Errorf("%d jobs, want 600 (300 updated away, 300 running)", n)
-	}
-	rep = status.Build(h.fleet, mustObserve(t, h))
-	if !rep.Converged() || rep.Summary() != "300 jobs: 300 running v1.1.0" {
-		t.Errorf("status after update: %q", rep.Summary())
-	}
+	t.Run("a version bump updates all 300 in place", func(t *testing.T) {
+		spec.Version = "v1.1.0"
+		h.write(spec)
+		rep := status.Build(h.fleet, mustObserve(t, h))
+		if rep.Converged() || rep.Summary() != "300 jobs: 0 running v1.1.0, 300 drifted (v1-0-0)" {
+			t.Errorf("status after bump: %q", rep.Summary())
+		}
+		p, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := p.Counts(); c.Update != 300 || p.Summary() != "Plan: 0 to create, 300 to update, 0 to recreate, 0 blocked." {
+			t.Fatalf("bump plan: %q", p.Summary())
+		}
+		if p.Items[0].Reason != "version v1-0-0 → v1.1.0" {
+			t.Errorf("reason %q", p.Items[0].Reason)
+		}
+		if !res.OK() || res.Counts().Updated != 300 || res.Counts().Running != 300 {
+			t.Fatalf("bump deploy: %s", res.Summary())
+		}
+		h.checkFleetRuns(t, "v1.1.0")
+		if n := len(h.srv.Jobs()); n != 600 {
+			t.Errorf("%d jobs, want 600 (300 updated away, 300 running)", n)
+		}
+		rep = status.Build(h.fleet, mustObserve(t, h))
+		if !rep.Converged() || rep.Summary() != "300 jobs: 300 running v1.1.0" {
+			t.Errorf("status after update: %q", rep.Summary())
+		}
+	})
 }
 
 func mustObserve(t *testing.T, h *harness) *plan.Observed {
@@ -198,7 +212,7 @@ func TestDeployWithTransientFaults(t *testing.T) {
 		fakedataflow.WithFault(fakedataflow.MethodListJobs, fakedataflow.Fault{Code: codes.Unavailable, Probability: 0.10}),
 		fakedataflow.WithFault(fakedataflow.MethodGetJob, fakedataflow.Fault{Code: codes.Unavailable, Probability: 0.10}),
 	)
-	_, res, err := h.deploy(context.Background(), h.api, options(), plan.Options{})
+	_, res, err := h.deploy(context.Background(), h.api, h.options(), plan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +234,7 @@ func TestDeployWithTransientFaults(t *testing.T) {
 	if fired < 20 || recognised == 0 || retried == 0 {
 		t.Errorf("faults %d, recognised %d, retried %d: the test did not exercise the faults", fired, recognised, retried)
 	}
-	h.checkFleetRuns("v1.0.0")
+	h.checkFleetRuns(t, "v1.0.0")
 	if n := len(h.srv.Jobs()); n != 300 {
 		t.Errorf("%d jobs launched, want exactly 300", n)
 	}
@@ -246,7 +260,7 @@ func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
 	h := newHarness(t, spec, fakedataflow.WithLatency(fakedataflow.MethodLaunchFlexTemplate, 2*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	interrupting := &cancelAfter{API: h.api, n: 50, cancel: cancel}
-	o := options()
+	o := h.options()
 	o.Parallelism = 4
 	_, res, err := h.deploy(ctx, interrupting, o, plan.Options{})
 	if !errors.Is(err, context.Canceled) {
@@ -260,7 +274,7 @@ func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
 		t.Fatalf("%d jobs launched before the interruption", launched)
 	}
 
-	p, res, err := h.deploy(context.Background(), h.api, options(), plan.Options{})
+	p, res, err := h.deploy(context.Background(), h.api, h.options(), plan.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +286,7 @@ func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
 	if !res.OK() || res.Counts().Running != 100 {
 		t.Fatalf("resumed deploy: %s", res.Summary())
 	}
-	h.checkFleetRuns("v1.0.0")
+	h.checkFleetRuns(t, "v1.0.0")
 	if n := len(h.srv.Jobs()); n != 100 {
 		t.Errorf("%d jobs, want 100", n)
 	}
@@ -312,7 +326,7 @@ func TestBlockedByForeignJobAndQuota(t *testing.T) {
 	}
 
 	before := h.srv.Calls(fakedataflow.MethodLaunchFlexTemplate)
-	_, err = deploy.Apply(ctx, h.api, p, options())
+	_, err = deploy.Apply(ctx, h.api, p, h.options())
 	var berr *deploy.BlockedError
 	if !errors.As(err, &berr) || len(berr.Items) != 4 {
 		t.Fatalf("deploy with blocked items: %v", err)
@@ -321,7 +335,7 @@ func TestBlockedByForeignJobAndQuota(t *testing.T) {
 		t.Errorf("a blocked deploy launched %d jobs", n-before)
 	}
 
-	o := options()
+	o := h.options()
 	o.SkipBlocked = true
 	res, err := deploy.Apply(ctx, h.api, p, o)
 	if err != nil {
@@ -340,7 +354,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 	spec := fleettest.Spec{EventTypes: 5}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
 	ctx := context.Background()
-	_, res, err := h.deploy(ctx, h.api, options(), plan.Options{})
+	_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
 	if err != nil || !res.OK() {
 		t.Fatalf("deploy: %v %s", err, res.Summary())
 	}
@@ -354,48 +368,63 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 	spec.EventTypes = 4 // type-004 leaves the file
 	h.write(spec)
 
-	p := h.plan(plan.Options{})
-	if c := p.Counts(); c.Recreate != 1 || c.Orphans != 1 || c.Drain != 0 || c.Unchanged != 3 {
-		t.Fatalf("plan %+v", c)
-	}
-	if s := p.Summary(); s != "Plan: 0 to create, 0 to update, 1 to recreate, 0 blocked. 1 orphaned jobs left alone (deploy --prune drains them)." {
-		t.Errorf("summary %q", s)
-	}
-	rep := status.Build(h.fleet, mustObserve(t, h))
-	if rep.Summary() != "4 jobs: 3 running v1.0.0, 1 failed; 1 orphaned" || rep.Converged() {
-		t.Errorf("status %q", rep.Summary())
-	}
+	t.Run("plan recreates the failed job and leaves the orphan", func(t *testing.T) {
+		p := h.plan(plan.Options{})
+		if c := p.Counts(); c.Recreate != 1 || c.Orphans != 1 || c.Drain != 0 || c.Unchanged != 3 {
+			t.Errorf("plan %+v", c)
+		}
+		if s := p.Summary(); s != "Plan: 0 to create, 0 to update, 1 to recreate, 0 blocked. 1 orphaned jobs left alone (deploy --prune drains them)." {
+			t.Errorf("summary %q", s)
+		}
+		rep := status.Build(h.fleet, mustObserve(t, h))
+		if rep.Summary() != "4 jobs: 3 running v1.0.0, 1 failed; 1 orphaned" || rep.Converged() {
+			t.Errorf("status %q", rep.Summary())
+		}
+	})
 
-	p, res, err = h.deploy(ctx, h.api, options(), plan.Options{Prune: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := res.Counts(); c.Recreated != 1 || c.Drained != 1 || !res.OK() {
-		t.Errorf("prune deploy: %s", res.Summary())
-	}
-	orphan, _ := h.client.Get(ctx, "proj-000", "europe-west1", ids[fleettest.EventTypeName(4)])
-	if orphan.State != dataflow.StateDraining {
-		t.Errorf("orphan is %s, want DRAINING", orphan.State)
-	}
-	if p := h.plan(plan.Options{Prune: true}); p.HasChanges() {
-		t.Errorf("after prune: %s", p.Summary())
-	}
+	t.Run("prune deploy recreates and drains", func(t *testing.T) {
+		_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{Prune: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := res.Counts(); c.Recreated != 1 || c.Drained != 1 || !res.OK() {
+			t.Errorf("prune deploy: %s", res.Summary())
+		}
+		orphan, _ := h.client.Get(ctx, "proj-000", "europe-west1", ids[fleettest.EventTypeName(4)])
+		if orphan.State != dataflow.StateDraining {
+			t.Errorf("orphan is %s, want DRAINING", orphan.State)
+		}
+		if p := h.plan(plan.Options{Prune: true}); p.HasChanges() {
+			t.Errorf("after prune: %s", p.Summary())
+		}
+	})
 
 	// type-004 returns while its old job drains: blocked. type-005 does not start in
-	// time: the deploy fails.
-	h.srv.SetStartDelay(time.Hour)
-	spec.EventTypes = 6
-	h.write(spec)
-	o := options()
-	o.WaitTimeout = 100 * time.Millisecond
-	o.SkipBlocked = true
-	_, res, err = h.deploy(ctx, h.api, o, plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := res.Counts(); c.TimedOut != 1 || c.Created != 1 || c.Skipped != 1 || res.OK() {
-		t.Errorf("timeout deploy: %s", res.Summary())
-	}
+	// time: the deploy fails, after exactly the wait timeout on the clock.
+	t.Run("blocked item skipped and a job that does not start in time", func(t *testing.T) {
+		h.srv.SetStartDelay(time.Hour)
+		spec.EventTypes = 6
+		h.write(spec)
+		o := h.options()
+		o.WaitTimeout = 10 * time.Minute
+		o.SkipBlocked = true
+		_, res, err := h.deploy(ctx, h.api, o, plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := res.Counts(); c.TimedOut != 1 || c.Created != 1 || c.Skipped != 1 || res.OK() {
+			t.Errorf("timeout deploy: %s", res.Summary())
+		}
+		if res.Elapsed != 10*time.Minute {
+			t.Errorf("elapsed %s on the clock, want the wait timeout, 10m", res.Elapsed)
+		}
+		for _, it := range res.Items {
+			if it.Status == deploy.TimedOut && (it.EventType != fleettest.EventTypeName(5) || !it.State.Active() ||
+				!strings.HasPrefix(it.Error, "still ") || !strings.HasSuffix(it.Error, " after 10m0s")) {
+				t.Errorf("timed-out item %+v", it)
+			}
+		}
+	})
 }
 
 func TestLowerBound(t *testing.T) {
@@ -416,4 +445,67 @@ func TestLowerBound(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// TestIncompatibleUpdateIsFlaggedAndReplaced: an update Dataflow finds not compatible
+// fails and is flagged Incompatible, the old job running on; a replace item (plan with
+// AllowReplace) drains the old job, waits until it has stopped, and launches anew.
+func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 3, Version: "v1.0.0"}
+	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Minute))
+	ctx := context.Background()
+	_, first, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+	if err != nil || !first.OK() {
+		t.Fatalf("first deploy: %v %s", err, first.Summary())
+	}
+	old := map[string]string{}
+	for _, it := range first.Items {
+		old[it.JobName] = it.JobID
+	}
+	spec.Version = "v2.0.0"
+	h.write(spec)
+	h.srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
+
+	t.Run("the update fails, flagged incompatible", func(t *testing.T) {
+		_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := res.Counts(); c.Failed != 3 || res.OK() {
+			t.Errorf("deploy: %s", res.Summary())
+		}
+		for _, it := range res.Items {
+			if it.Status != deploy.Failed || !it.Incompatible || !strings.Contains(it.Error, "(job "+old[it.JobName]+" runs on; deploy --allow-replace drains and replaces it)") {
+				t.Errorf("item %+v", it)
+			}
+		}
+		for name, id := range old {
+			if j, err := h.client.Get(ctx, "proj-000", "europe-west1", id); err != nil || j.State != dataflow.StateRunning {
+				t.Errorf("%s: old job %s is %s (%v), want RUNNING", name, id, j.State, err)
+			}
+		}
+	})
+	t.Run("a replace drains the old job and launches anew", func(t *testing.T) {
+		p, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{AllowReplace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := p.Counts(); c.Replace != 3 {
+			t.Fatalf("plan %+v", c)
+		}
+		for _, it := range res.Items {
+			if it.Status != deploy.Running || it.Action != plan.Replace || it.JobID == old[it.JobName] {
+				t.Errorf("item %+v", it)
+			}
+			prev, err := h.client.Get(ctx, "proj-000", "europe-west1", old[it.JobName])
+			if err != nil || prev.State != dataflow.StateDrained {
+				t.Errorf("%s: old job is %s (%v), want DRAINED", it.JobName, prev.State, err)
+			}
+		}
+		// Each name's update was launched twice (the incompatible one, then the replace):
+		// what counts is one active job of each, RUNNING v2.
+		if rep := status.Build(h.fleet, mustObserve(t, h)); !rep.Converged() || rep.Summary() != "3 jobs: 3 running v2.0.0" {
+			t.Errorf("status after replace: %q", rep.Summary())
+		}
+	})
 }

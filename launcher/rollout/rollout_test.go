@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy/deploytest"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
@@ -30,39 +30,11 @@ import (
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
-// clock is the one clock of a test: the fakes' job transitions and metric windows and
-// the rollout's waits all follow it. Sleep moves it forward at once.
-type clock struct {
-	mu      sync.Mutex
-	now     time.Time
-	onSleep func(now time.Time)
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	now, f := c.now, c.onSleep
-	c.mu.Unlock()
-	if f != nil {
-		f(now)
-	}
-	return ctx.Err()
-}
-
 var t0 = time.Date(2026, 3, 1, 12, 5, 0, 0, time.UTC)
 
 type harness struct {
 	t     *testing.T
-	clock *clock
+	clock *deploytest.Clock
 	df    *fakedataflow.Server
 	mon   *fakemonitoring.Server
 	api   dataflow.API
@@ -73,7 +45,9 @@ type harness struct {
 
 func newHarness(t *testing.T, spec fleettest.Spec) *harness {
 	t.Helper()
-	c := &clock{now: t0}
+	// One clock: the fakes' job transitions and metric windows and the rollout's waits
+	// all follow it.
+	c := deploytest.NewClock(t0)
 	df, client := fleettest.Dataflow(t, fakedataflow.WithClock(c.Now), fakedataflow.WithStartDelay(2*time.Minute),
 		fakedataflow.WithDrainDelay(5*time.Minute), fakedataflow.WithMaxActiveJobsPerProject(1000))
 	var projects []string
@@ -96,7 +70,7 @@ func newHarness(t *testing.T, spec fleettest.Spec) *harness {
 	if err != nil || !res.OK() {
 		t.Fatalf("initial deploy: %v %+v", err, res)
 	}
-	c.now = c.now.Add(3 * time.Minute)
+	c.Advance(3 * time.Minute)
 	return h
 }
 
@@ -208,11 +182,12 @@ func TestHealthyRolloutOf300JobsInWaves(t *testing.T) {
 			t.Errorf("progress lacks %q:\n%s", want, progress.String())
 		}
 	}
-	// A second run has nothing to do.
-	again, err := rollout.Run(context.Background(), h.api, f, opts)
-	if err != nil || again.Outcome != "no changes" {
-		t.Errorf("second run: %v %+v", err, again)
-	}
+	t.Run("a second run has nothing to do", func(t *testing.T) {
+		again, err := rollout.Run(context.Background(), h.api, f, opts)
+		if err != nil || again.Outcome != "no changes" {
+			t.Errorf("second run: %v %+v", err, again)
+		}
+	})
 }
 
 func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
@@ -303,10 +278,15 @@ func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
 			}
 		}
 	}
-	// The next deploy of the same version refuses: it was rolled back.
-	if _, err := rollout.Run(ctx, h.api, f, opts); !errors.As(err, new(*rollout.RolledBackError)) {
-		t.Errorf("rolling out a rolled-back version again: %v", err)
-	}
+	t.Run("the next deploy of the same version refuses: it was rolled back", func(t *testing.T) {
+		if _, err := rollout.Run(ctx, h.api, f, opts); !errors.As(err, new(*rollout.RolledBackError)) {
+			t.Errorf("rolling out a rolled-back version again: %v", err)
+		}
+		opts.Force = true
+		if res, err := rollout.Run(ctx, h.api, f, opts); !errors.As(err, new(*rollout.GateError)) || res.Outcome != "rolled back" {
+			t.Errorf("--force rolls it out again, and the gate stops it again: %v", err)
+		}
+	})
 }
 
 func TestIncompatibleUpdate(t *testing.T) {
@@ -375,7 +355,7 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			// Kill the rollout once the second wave's jobs run (1 canary + 4).
-			h.clock.onSleep = func(time.Time) {
+			h.clock.OnSleep(func(time.Time) {
 				n := 0
 				for _, j := range h.active() {
 					if j.Labels[fleet.LabelPipelineVersion] == "v2-0-0" && j.CurrentState == dataflowpb.JobState_JOB_STATE_RUNNING {
@@ -385,12 +365,12 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 				if n >= 5 {
 					cancel()
 				}
-			}
+			})
 			first, err := rollout.Run(ctx, h.api, f, h.options())
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("interrupted rollout: %v", err)
 			}
-			h.clock.onSleep = nil
+			h.clock.OnSleep(nil)
 			mid := h.active()
 			var upgraded []string
 			for name, j := range mid {
@@ -467,4 +447,58 @@ func TestNewEventTypesAreNotSoaked(t *testing.T) {
 	if waited := h.clock.Now().Sub(before); waited >= 10*time.Minute {
 		t.Errorf("creating new event types waited %s: a soak with nothing to protect", waited)
 	}
+}
+
+// TestWaveThatDoesNotStartInTimeIsTimedOut: a wave whose job is not RUNNING within the
+// start timeout is "timeout", the same status as in a plain deploy; the wave fails and
+// the rollout stops. The job cannot be updated back while it is QUEUED, so the rollout
+// says to run rollback, which finishes the job once it runs; the others are not touched.
+func TestWaveThatDoesNotStartInTimeIsTimedOut(t *testing.T) {
+	spec := fleettest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-002]\n  soak: 5m\n"}
+	h := newHarness(t, spec)
+	before := h.active()
+	f := h.load("v2.0.0")
+	h.seedHealthy(f)
+	h.df.SetStartDelay(time.Hour) // the canary takes an hour to start
+	opts := h.options()
+	opts.StartTimeout = 10 * time.Minute
+	var progress strings.Builder
+	opts.Progress = &progress
+
+	t.Run("the canary times out and the rollout stops", func(t *testing.T) {
+		res, err := rollout.Run(context.Background(), h.api, f, opts)
+		var ge *rollout.GateError
+		if !errors.As(err, &ge) || ge.Wave != "wave 1/2 (canaries)" || ge.RolledBack != 0 || ge.Failed != 1 ||
+			!strings.Contains(err.Error(), "run launcher rollback") {
+			t.Fatalf("want a gate error at the canaries, got %v\n%s", err, progress.String())
+		}
+		if len(res.Items) != 1 || res.Items[0].Status != rollout.TimedOut || res.Items[0].Error != "still QUEUED after 10m0s" {
+			t.Errorf("items %+v", res.Items)
+		}
+		if !strings.Contains(res.Summary(), "0 failed, 1 timed out, 1 rolled back") || res.Waves[1].Outcome != "not started" {
+			t.Errorf("summary %q, waves %+v", res.Summary(), res.Waves)
+		}
+		if !strings.Contains(progress.String(), "[TIMEOUT] events-test-type-002 update: v1.0.0 → v2.0.0") {
+			t.Errorf("progress:\n%s", progress.String())
+		}
+	})
+	t.Run("rollback finishes once the job runs", func(t *testing.T) {
+		h.clock.Advance(time.Hour)
+		h.df.SetStartDelay(2 * time.Minute)
+		res, err := rollout.Rollback(context.Background(), h.api, f, "", "", opts)
+		if err != nil || len(res.RolledBack) != 1 || res.RolledBack[0].Status != rollout.RolledBack {
+			t.Fatalf("rollback: %v %+v", err, res)
+		}
+		for name, j := range h.active() {
+			if name == "events-test-type-002" {
+				if j.Labels[fleet.LabelPipelineVersion] != "v1-0-0" || j.Labels[fleet.LabelRolledBackFrom] != "v2-0-0" {
+					t.Errorf("%s: labels %v, want rolled back to v1", name, j.Labels)
+				}
+				continue
+			}
+			if j.Id != before[name].Id {
+				t.Errorf("%s was touched: %s → %s", name, before[name].Id, j.Id)
+			}
+		}
+	})
 }
