@@ -27,7 +27,7 @@ test: tmpdir
 ## what a run finds is written to testdata/fuzz/<target>/ and becomes a seed once fixed
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecode:./transforms/decode FuzzAttributes:./transforms/decode \
-	FuzzParse:./transforms/replay FuzzParse:./launcher/fleet
+	FuzzParse:./transforms/replay FuzzParse:./launcher/fleet FuzzParseManifest:./output
 fuzz: tmpdir
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "== $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \
