@@ -177,7 +177,7 @@ func closedHealth(ctx context.Context, store func(context.Context, string) (Mani
 	if err != nil {
 		return fmt.Errorf("open %s: %w", out, err)
 	}
-	layout := output.Layout{Width: d.BucketWidth(), Skew: d.SkewTolerance()}
+	layout := output.Layout{Width: d.BucketWidth(), Skew: d.SkewTolerance(), Paths: output.Paths(d.Parameters[fleet.ParamLayout])}
 	t := output.Target{Root: out, EventType: d.EventType, Layout: layout}
 	now := opts.Now.UnixMilli()
 	newest := layout.Start(now - layout.Width.Milliseconds() - layout.Skew.Milliseconds())
