@@ -49,6 +49,12 @@ func TestBucketChoiceAtTheEdges(t *testing.T) {
 	if m.EventType != "play-track" || m.BucketStart != "2026-11-20T10:00:00Z" || m.BucketEnd != "2026-11-20T11:00:00Z" || m.RunID != "r1" || m.PipelineVersion != "test" || m.ClosedAt == "" {
 		t.Errorf("manifest header = %+v", m)
 	}
+	// The span of the records' bucket times, the skewed ones' included; the layout and the
+	// format's version.
+	if m.EarliestBucketTime != "2026-11-20T09:59:00Z" || m.LatestBucketTime != "2026-11-20T11:10:00.001Z" || m.Layout != "date" || m.ManifestVersion != 2 {
+		t.Errorf("manifest of 10h: bucket times %s..%s, layout %q, version %d; want 09:59:00..11:10:00.001, date, 2",
+			m.EarliestBucketTime, m.LatestBucketTime, m.Layout, m.ManifestVersion)
+	}
 }
 
 func TestDedupeWithinAnHour(t *testing.T) {
@@ -262,6 +268,10 @@ func TestHandoverManifestCountsBothRuns(t *testing.T) {
 	if m.Records != 3 || m.Duplicates != 2 || m.Skewed != 1 || m.Invalid != 1 || len(m.DeadLetterFiles) != 1 {
 		t.Errorf("manifest counts %d records, %d duplicates, %d skewed, %d invalid, dead-letter files %v; want 3, 2, 1, 1 and one file",
 			m.Records, m.Duplicates, m.Skewed, m.Invalid, m.DeadLetterFiles)
+	}
+	// The predecessor's bucket times come from its files' headers (e3's 09:00 is its own).
+	if m.EarliestBucketTime != "2026-11-20T09:00:00Z" || m.LatestBucketTime != "2026-11-20T10:34:00Z" {
+		t.Errorf("bucket times %s..%s, want 09:00 (the predecessor's e3)..10:34", m.EarliestBucketTime, m.LatestBucketTime)
 	}
 }
 
