@@ -7,12 +7,45 @@ import (
 	"time"
 )
 
-// Layout is the time geometry of an event type's buckets: their width, the skew tolerance
-// that delays their close, and how far in the future a bucket time may be.
+// Layout is the geometry of an event type's buckets: their width, the skew tolerance that
+// delays their close, how far in the future a bucket time may be, and how their folders are
+// named.
 type Layout struct {
 	Width     time.Duration // W: one hour in production; it divides a day
 	Skew      time.Duration // L: how long a bucket stays open after it ends
 	MaxFuture time.Duration // bucket times further than this after publish are a wrong clock
+	Paths     Paths         // how bucket folders are named; "" is DatePaths
+}
+
+// Paths is how bucket folders are named under an event type's folder.
+type Paths string
+
+const (
+	// DatePaths names a bucket YYYY/MM/DD/HH (then mm, ss): the default.
+	DatePaths Paths = "date"
+	// HivePaths names a bucket dt=YYYY-MM-DD/hour=HH (then minute=mm, second=ss), the
+	// key=value folders that BigQuery's hive partitioning, Spark and Hive discover as
+	// partition columns.
+	HivePaths Paths = "hive"
+)
+
+// ParsePaths returns the Paths named s ("" is the default, DatePaths).
+func ParsePaths(s string) (Paths, error) {
+	switch p := Paths(s); p {
+	case "", DatePaths:
+		return DatePaths, nil
+	case HivePaths:
+		return p, nil
+	}
+	return "", fmt.Errorf("layout %q: want %s or %s", s, DatePaths, HivePaths)
+}
+
+// Name returns the name of the folder naming l uses, as the manifest records it.
+func (l Layout) Name() Paths {
+	if l.Paths == "" {
+		return DatePaths
+	}
+	return l.Paths
 }
 
 // Validate reports a layout the pipeline cannot run with.
@@ -26,6 +59,9 @@ func (l Layout) Validate() error {
 		return fmt.Errorf("skew tolerance %v: must be zero or more, in whole milliseconds", l.Skew)
 	case l.MaxFuture < 0:
 		return fmt.Errorf("max future %v: must be zero or more", l.MaxFuture)
+	}
+	if _, err := ParsePaths(string(l.Paths)); err != nil {
+		return err
 	}
 	return nil
 }
@@ -102,18 +138,71 @@ func (l Layout) LookbackFrom(now int64, span time.Duration) int64 {
 // Next returns the bucket after start.
 func (l Layout) Next(start int64) int64 { return start + l.widthMs() }
 
-// Dir returns the folder of bucket start under root: root/YYYY/MM/DD/HH, with a further
-// mm level when buckets are shorter than an hour and ss when shorter than a minute.
+// Dir returns the folder of bucket start under root: root/YYYY/MM/DD/HH, or
+// root/dt=YYYY-MM-DD/hour=HH with HivePaths, with a further minute level when buckets are
+// shorter than an hour and a second level when shorter than a minute.
 func (l Layout) Dir(root string, start int64) string {
+	return Join(root, l.RelDir(start))
+}
+
+// RelDir returns the folder of bucket start relative to the event type's folder, e.g.
+// 2026/11/20/10 or dt=2026-11-20/hour=10.
+func (l Layout) RelDir(start int64) string {
 	t := time.UnixMilli(start).UTC()
-	parts := []string{t.Format("2006"), t.Format("01"), t.Format("02"), t.Format("15")}
+	var parts []string
+	for _, lv := range l.levels() {
+		parts = append(parts, lv.key+t.Format(lv.format))
+	}
+	return path.Join(parts...)
+}
+
+// level is one folder level of a bucket's path: a key (hive's "dt=", empty for DatePaths)
+// and the time format of its value.
+type level struct{ key, format string }
+
+// levels returns the folder levels of l's buckets, outermost first.
+func (l Layout) levels() []level {
+	var lv []level
+	if l.Name() == HivePaths {
+		lv = []level{{"dt=", "2006-01-02"}, {"hour=", "15"}, {"minute=", "04"}, {"second=", "05"}}
+	} else {
+		lv = []level{{"", "2006"}, {"", "01"}, {"", "02"}, {"", "15"}, {"", "04"}, {"", "05"}}
+	}
+	n := len(lv) - 2
 	if l.Width < time.Hour {
-		parts = append(parts, t.Format("04"))
+		n++
 	}
 	if l.Width < time.Minute {
-		parts = append(parts, t.Format("05"))
+		n++
 	}
-	return Join(root, path.Join(parts...))
+	return lv[:n]
+}
+
+// ParseDir returns the start of the bucket whose folder, relative to the event type's
+// folder, is rel: the inverse of RelDir. A folder that is not one of l's buckets is an error.
+func (l Layout) ParseDir(rel string) (int64, error) {
+	lv := l.levels()
+	parts := strings.Split(strings.Trim(rel, "/"), "/")
+	if len(parts) != len(lv) {
+		return 0, fmt.Errorf("bucket folder %q: want %d levels of the %s layout", rel, len(lv), l.Name())
+	}
+	var keys, formats []string
+	for i, p := range parts {
+		v, ok := strings.CutPrefix(p, lv[i].key)
+		if !ok {
+			return 0, fmt.Errorf("bucket folder %q: level %q does not start with %q", rel, p, lv[i].key)
+		}
+		keys, formats = append(keys, v), append(formats, lv[i].format)
+	}
+	t, err := time.Parse(strings.Join(formats, "/"), strings.Join(keys, "/"))
+	if err != nil {
+		return 0, fmt.Errorf("bucket folder %q: %w", rel, err)
+	}
+	start := t.UnixMilli()
+	if l.Start(start) != start {
+		return 0, fmt.Errorf("bucket folder %q: not the start of a %v bucket", rel, l.Width)
+	}
+	return start, nil
 }
 
 // Join joins a root that may be a URL (gs://b/x) or a local path with a relative path.

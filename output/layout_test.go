@@ -1,6 +1,9 @@
 package output
 
 import (
+	"path"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -133,6 +136,102 @@ func TestParseFileName(t *testing.T) {
 		run, pane, shard, ok := ParseFileName(tc.name)
 		if run != tc.run || pane != tc.pane || shard != tc.shard || ok != tc.ok {
 			t.Errorf("ParseFileName(%q) = %q %d %d %v, want %q %d %d %v", tc.name, run, pane, shard, ok, tc.run, tc.pane, tc.shard, tc.ok)
+		}
+	}
+}
+
+func TestHiveDir(t *testing.T) {
+	h := ms("2026-11-20T10:00:00Z")
+	for _, tc := range []struct {
+		w    time.Duration
+		want string
+	}{
+		{time.Hour, "gs://b/raw/x/dt=2026-11-20/hour=10"},
+		{24 * time.Hour, "gs://b/raw/x/dt=2026-11-20/hour=00"},
+		{15 * time.Minute, "gs://b/raw/x/dt=2026-11-20/hour=10/minute=00"},
+		{10 * time.Second, "gs://b/raw/x/dt=2026-11-20/hour=10/minute=00/second=00"},
+	} {
+		start := (Layout{Width: tc.w}).Start(h)
+		if got := (Layout{Width: tc.w, Paths: HivePaths}).Dir("gs://b/raw/x/", start); got != tc.want {
+			t.Errorf("Dir(%v) = %q, want %q", tc.w, got, tc.want)
+		}
+	}
+}
+
+// ParseDir reads back every folder RelDir names, in both layouts and at every width, and
+// refuses what is not a bucket folder of the layout.
+func TestParseDir(t *testing.T) {
+	at := ms("2026-11-20T23:59:50Z")
+	for _, paths := range []Paths{"", DatePaths, HivePaths} {
+		for _, w := range []time.Duration{24 * time.Hour, time.Hour, 15 * time.Minute, time.Minute, 10 * time.Second, time.Second} {
+			l := Layout{Width: w, Paths: paths}
+			start := l.Start(at)
+			rel := l.RelDir(start)
+			if got, err := l.ParseDir(rel); err != nil || got != start {
+				t.Errorf("%s %v: ParseDir(%q) = %s, %v; want %s", l.Name(), w, rel, Format(got), err, Format(start))
+			}
+		}
+	}
+	hive, date := Layout{Width: time.Hour, Paths: HivePaths}, Layout{Width: time.Hour}
+	for _, tc := range []struct {
+		l   Layout
+		rel string
+	}{
+		{hive, "2026/11/20/10"},
+		{hive, "dt=2026-11-20"},
+		{hive, "dt=2026-11-20/hour=25"},
+		{hive, "hour=10/dt=2026-11-20"},
+		{date, "dt=2026-11-20/hour=10"},
+		{date, "2026/11/20/10/30"},
+		{Layout{Width: 2 * time.Hour}, "2026/11/20/11"},
+	} {
+		if got, err := tc.l.ParseDir(tc.rel); err == nil {
+			t.Errorf("%s: ParseDir(%q) = %s, want an error", tc.l.Name(), tc.rel, Format(got))
+		}
+	}
+}
+
+// The hive layout is what partition discovery reads (Spark's, Hive's, BigQuery's hive
+// partitioning in AUTO or CUSTOM mode): every folder between the table root and a file
+// is key=value, the keys the same in every path. This parses paths the way they do.
+func TestHivePartitionDiscovery(t *testing.T) {
+	discover := func(root, file string) (map[string]string, []string) {
+		rel := strings.TrimPrefix(file, root+"/")
+		dirs := strings.Split(path.Dir(rel), "/")
+		kv, keys := map[string]string{}, []string(nil)
+		for _, d := range dirs {
+			k, v, ok := strings.Cut(d, "=")
+			if !ok || k == "" || v == "" {
+				t.Fatalf("%s: folder %q is not key=value", file, d)
+			}
+			kv[k] = v
+			keys = append(keys, k)
+		}
+		return kv, keys
+	}
+	tg := Target{Root: "gs://b/raw", EventType: "play-track", Layout: Layout{Width: time.Hour, Paths: HivePaths}, RunID: "r1"}
+	root := tg.Base()
+	for _, tc := range []struct {
+		at, dt, hour string
+	}{
+		{"2026-11-20T10:15:00Z", "2026-11-20", "10"},
+		{"2026-12-31T23:59:59Z", "2026-12-31", "23"},
+		{"2027-01-01T00:00:00Z", "2027-01-01", "00"},
+	} {
+		start := tg.Layout.Start(ms(tc.at))
+		for _, file := range []string{tg.FilePath(start, 0, 3), tg.ManifestPath(start)} {
+			kv, keys := discover(root, file)
+			if !reflect.DeepEqual(keys, []string{"dt", "hour"}) || kv["dt"] != tc.dt || kv["hour"] != tc.hour {
+				t.Errorf("%s: partitions %v (keys %v), want dt=%s hour=%s", file, kv, keys, tc.dt, tc.hour)
+			}
+			if _, err := time.Parse("2006-01-02", kv["dt"]); err != nil {
+				t.Errorf("%s: dt %q is not a DATE: %v", file, kv["dt"], err)
+			}
+		}
+		// Dead letters are a table of their own, partitioned the same way.
+		kv, _ := discover(Join(root, DeadLetterFolder), tg.DeadLetterPath(start, 0, 0))
+		if kv["dt"] != tc.dt || kv["hour"] != tc.hour || len(kv) != 2 {
+			t.Errorf("dead letters: partitions %v, want dt=%s hour=%s", kv, tc.dt, tc.hour)
 		}
 	}
 }

@@ -4,28 +4,44 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // File is one data file of a bucket, as listed in its manifest.
 type File struct {
 	Name    string `json:"name"`
 	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"` // the object's size; 0 in manifests of version 1
 }
+
+// ManifestVersion is the version of the manifest format this package writes. Version 1
+// (no manifest_version field) had no file sizes, bucket times or layout; version 2 added
+// them. Fields are only ever added within a version; a reader ignores fields it does not
+// know, and refuses a manifest of a version newer than it knows rather than misread it.
+// docs/manifest.schema.json is the format's JSON Schema.
+const ManifestVersion = 2
 
 // Manifest is the commit record of a bucket: the bucket is exactly the files it lists.
 type Manifest struct {
+	ManifestVersion int    `json:"manifest_version"`
 	EventType       string `json:"event_type"`
 	BucketStart     string `json:"bucket_start"`
 	BucketEnd       string `json:"bucket_end"`
+	Layout          Paths  `json:"layout"` // how the event type's folders are named
 	Records         int64  `json:"records"`
 	Duplicates      int64  `json:"duplicates"`
 	Skewed          int64  `json:"skewed"`
 	Invalid         int64  `json:"invalid"`
-	Files           []File `json:"files"`
-	DeadLetterFiles []File `json:"dead_letter_files"`
-	RunID           string `json:"run_id"`
-	PipelineVersion string `json:"pipeline_version"`
-	ClosedAt        string `json:"closed_at"`
+	// EarliestBucketTime and LatestBucketTime bound the bucket times of the bucket's
+	// records (RFC3339, ms): outside the bucket for skewed events. Absent when the bucket
+	// has no records, or its files were written before the times were recorded.
+	EarliestBucketTime string `json:"earliest_bucket_time,omitempty"`
+	LatestBucketTime   string `json:"latest_bucket_time,omitempty"`
+	Files              []File `json:"files"`
+	DeadLetterFiles    []File `json:"dead_letter_files"`
+	RunID              string `json:"run_id"`
+	PipelineVersion    string `json:"pipeline_version"`
+	ClosedAt           string `json:"closed_at"`
 }
 
 // Keys of the counts a data file carries in its Avro header, so that a job that closes a
@@ -33,7 +49,15 @@ type Manifest struct {
 const (
 	MetaDuplicates = "eventdelivery.duplicates"
 	MetaSkewed     = "eventdelivery.skewed"
+	// MetaMinTime and MetaMaxTime bound the bucket times of the file's records (Unix ms),
+	// for the manifest's earliest and latest bucket time.
+	MetaMinTime = "eventdelivery.min_time"
+	MetaMaxTime = "eventdelivery.max_time"
 )
+
+// FormatTime returns a time (Unix ms) as the manifest writes it: RFC3339 in UTC, with
+// milliseconds when there are any.
+func FormatTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
 
 // Marshal returns the manifest as it is written: indented JSON and a newline.
 func (m Manifest) Marshal() ([]byte, error) {
@@ -44,11 +68,21 @@ func (m Manifest) Marshal() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// ParseManifest reads a manifest written by Marshal.
+// ParseManifest reads a manifest written by Marshal, of this version or an older one: a
+// manifest without manifest_version is version 1, without layout the date layout.
 func ParseManifest(data []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
+	}
+	switch {
+	case m.ManifestVersion == 0:
+		m.ManifestVersion = 1
+	case m.ManifestVersion < 0 || m.ManifestVersion > ManifestVersion:
+		return nil, fmt.Errorf("manifest_version %d: this reader knows versions 1 to %d", m.ManifestVersion, ManifestVersion)
+	}
+	if m.Layout == "" {
+		m.Layout = DatePaths
 	}
 	return &m, nil
 }

@@ -83,6 +83,8 @@ type Settings struct {
 	Project                 string
 	Region                  string
 	Output                  string
+	Layout                  string // bucket folder names, output.Paths: date or hive
+	NotifyTopic             string // projects/P/topics/T announcing closed buckets
 	TempLocation            string
 	ServiceAccount          string
 	MachineType             string
@@ -238,6 +240,8 @@ func (f *Fleet) job(et EventType) Job {
 			params[k] = v
 		}
 	}
+	setIf(ParamLayout, s.Layout)
+	setIf(ParamNotifyTopic, s.NotifyTopic)
 	setIf(ParamSkewTolerance, s.SkewTolerance)
 	setIf(ParamMaxFuture, s.MaxFuture)
 	setIf(ParamBucketWidth, s.BucketWidth)
@@ -385,6 +389,8 @@ func merge(d, o Settings) Settings {
 		Project:                 pick(d.Project, o.Project),
 		Region:                  pick(d.Region, o.Region),
 		Output:                  pick(d.Output, o.Output),
+		Layout:                  pick(d.Layout, o.Layout),
+		NotifyTopic:             pick(d.NotifyTopic, o.NotifyTopic),
 		TempLocation:            pick(d.TempLocation, o.TempLocation),
 		ServiceAccount:          pick(d.ServiceAccount, o.ServiceAccount),
 		MachineType:             pick(d.MachineType, o.MachineType),

@@ -208,6 +208,8 @@ func TestValidateMissingTopLevelAndYAMLErrors(t *testing.T) {
 		"no keys":      {"fleet: a\n", ":1: version: required"},
 		"bad sources":  {strings.Replace(good, "  skew_tolerance: 30m\n", "  skew_tolerance: 30m\n  bucket_time: client_time\n  event_id: publish_time\n", 1), ":13: defaults.bucket_time: \"client_time\": want publish_time, attribute:NAME or field:NAME"},
 		"bad event id": {strings.Replace(good, "  skew_tolerance: 30m\n", "  skew_tolerance: 30m\n  event_id: publish_time\n", 1), ":13: defaults.event_id: \"publish_time\": want attribute:NAME or field:NAME"},
+		"bad layout":   {strings.Replace(good, "  skew_tolerance: 30m\n", "  skew_tolerance: 30m\n  layout: hive-style\n", 1), ":13: defaults.layout: \"hive-style\": want date or hive"},
+		"bad topic":    {strings.Replace(good, "  skew_tolerance: 30m\n", "  skew_tolerance: 30m\n  notify_topic: hours-closed\n", 1), ":13: defaults.notify_topic: \"hours-closed\" is not projects/PROJECT/topics/NAME"},
 		"missing req":  {"fleet: a\nversion: v1\ntemplate: gs://b/{version}/s.json\nevent_types:\n  - name: x\n    subscription: projects/my-project/subscriptions/x\n    schema: schemas/play_track.avsc\n", ":5: event_types[0].project: required"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -216,6 +218,33 @@ func TestValidateMissingTopLevelAndYAMLErrors(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The layout and notify_topic keys go to the job as its parameters, per event type over the
+// defaults, and changes the configuration hash; unset, no parameter is passed.
+func TestLayoutKey(t *testing.T) {
+	load := func(content string) fleet.Job {
+		t.Helper()
+		f, err := fleet.Load(writeFleet(t, content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Jobs()[0]
+	}
+	plain := load(good)
+	hive := load(strings.Replace(good, "  skew_tolerance: 30m\n", "  skew_tolerance: 30m\n  layout: hive\n  notify_topic: projects/p/topics/closed\n", 1))
+	override := load(strings.Replace(good, "    subscription: projects/my-project/subscriptions/play-track\n", "    subscription: projects/my-project/subscriptions/play-track\n    layout: hive\n", 1))
+	if _, ok := plain.Parameters[fleet.ParamLayout]; ok {
+		t.Errorf("layout unset: parameters %v pass one", plain.Parameters)
+	}
+	if hive.Parameters[fleet.ParamNotifyTopic] != "projects/p/topics/closed" {
+		t.Errorf("notify_topic parameter %q", hive.Parameters[fleet.ParamNotifyTopic])
+	}
+	for name, j := range map[string]fleet.Job{"defaults": hive, "event type": override} {
+		if j.Parameters[fleet.ParamLayout] != "hive" || j.ConfigHash == plain.ConfigHash {
+			t.Errorf("%s: layout parameter %q, hash %s (unset: %s); want hive and another hash", name, j.Parameters[fleet.ParamLayout], j.ConfigHash, plain.ConfigHash)
+		}
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/eventdelivery/eventdelivery/output"
 )
 
 // Problem is one thing wrong with a fleet file.
@@ -47,6 +49,7 @@ func (e *ValidationError) Error() string {
 var (
 	nameRe         = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	subscriptionRe = regexp.MustCompile(`^projects/[^/\s]+/subscriptions/[^/\s]+$`)
+	topicRe        = regexp.MustCompile(`^projects/[^/\s]+/topics/[^/\s]+$`)
 	projectRe      = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 	regionRe       = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`)
 	labelKeyRe     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
@@ -66,7 +69,7 @@ var (
 // Keys allowed in each mapping.
 var (
 	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types", "rollout"}
-	settingKeys   = []string{"project", "region", "output", "temp_location", "service_account", "machine_type", "max_workers", "network", "subnetwork", "ip_configuration", "staging_location", "launcher_machine_type", "worker_region", "worker_zone", "kms_key_name", "additional_experiments", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "launches_per_minute", "alerts"}
+	settingKeys   = []string{"project", "region", "output", "layout", "notify_topic", "temp_location", "service_account", "machine_type", "max_workers", "network", "subnetwork", "ip_configuration", "staging_location", "launcher_machine_type", "worker_region", "worker_zone", "kms_key_name", "additional_experiments", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "launches_per_minute", "alerts"}
 	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
 )
 
@@ -375,6 +378,13 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 			s.MaxActiveJobsPerProject = p.positiveInt(n, sub(k), 100000)
 		case "launches_per_minute":
 			s.LaunchesPerMinute = p.positiveInt(n, sub(k), 6000)
+		case "notify_topic":
+			s.NotifyTopic = p.matching(n, sub(k), topicRe, "is not projects/PROJECT/topics/NAME")
+		case "layout":
+			s.Layout = p.str(n, sub(k))
+			if _, err := output.ParsePaths(s.Layout); err != nil {
+				p.add(n.Line, sub(k), "%q: want %s or %s", s.Layout, output.DatePaths, output.HivePaths)
+			}
 		case "skew_tolerance":
 			s.SkewTolerance = p.duration(n, sub(k), true)
 		case "max_future":

@@ -9,6 +9,6 @@ func (j Job) OutputTarget() output.Target {
 	return output.Target{
 		Root:      j.Parameters[ParamOutput],
 		EventType: j.EventType,
-		Layout:    output.Layout{Width: j.BucketWidth(), Skew: j.SkewTolerance()},
+		Layout:    output.Layout{Width: j.BucketWidth(), Skew: j.SkewTolerance(), Paths: output.Paths(j.Parameters[ParamLayout])},
 	}
 }

@@ -8,6 +8,8 @@ const (
 	ParamSchemaJSON    = "schema_json" // the Avro schema itself, inline (the fleet's schema is a local file)
 	ParamSubscription  = "subscription"
 	ParamOutput        = "output"
+	ParamLayout        = "layout" // how bucket folders are named: date or hive
+	ParamNotifyTopic   = "notify_topic"
 	ParamBucketTime    = "bucket_time"
 	ParamEventID       = "event_id"
 	ParamSkewTolerance = "skew_tolerance"
@@ -24,6 +26,8 @@ var PipelineParameters = []string{
 	ParamSchemaJSON,
 	ParamSubscription,
 	ParamOutput,
+	ParamLayout,
+	ParamNotifyTopic,
 	ParamBucketTime,
 	ParamEventID,
 	ParamSkewTolerance,

@@ -20,12 +20,19 @@ import (
 )
 
 // TestHealthFromSeededMetricsAndManifests seeds Monitoring and the output bucket with one
-// healthy job and one per way of being unhealthy, and checks every verdict.
+// healthy job and one per way of being unhealthy, and checks every verdict, with the
+// buckets in each folder layout the fleet's layout key names.
 func TestHealthFromSeededMetricsAndManifests(t *testing.T) {
+	for _, paths := range []output.Paths{output.DatePaths, output.HivePaths} {
+		t.Run(string(paths), func(t *testing.T) { testHealth(t, paths) })
+	}
+}
+
+func testHealth(t *testing.T, paths output.Paths) {
 	gcsfake.Start(t, "bucket")
 	ctx := context.Background()
 	f := fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 6, PerProject: 3,
-		Extra: "  alerts: {project: mon-project, system_lag: 10m, data_freshness: 30m, closed_hour_margin: 30m}\n"})
+		Extra: "  layout: " + string(paths) + "\n  alerts: {project: mon-project, system_lag: 10m, data_freshness: 30m, closed_hour_margin: 30m}\n"})
 	now := time.Date(2026, 3, 1, 12, 20, 0, 0, time.UTC)
 	since := now.Add(-24 * time.Hour)
 	var jobs []dataflow.Job
@@ -55,7 +62,7 @@ func TestHealthFromSeededMetricsAndManifests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		target := output.Target{Root: "gs://bucket/raw", EventType: d.EventType, Layout: output.Layout{Width: time.Hour, Skew: 30 * time.Minute}}
+		target := output.Target{Root: "gs://bucket/raw", EventType: d.EventType, Layout: output.Layout{Width: time.Hour, Skew: 30 * time.Minute, Paths: paths}}
 		last := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC) // closed on time
 		if i == 3 {
 			last = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC) // 09:00 was due at 10:30: overdue 1h50m

@@ -105,7 +105,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 			return fmt.Errorf("ack dead letters of bucket %s: %w", output.Format(start), err)
 		}
 	}
-	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(start)), message.Entry{Bucket: start, Name: name, DeadLetter: true, Invalid: int64(len(all))})
+	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(start)), message.Entry{Bucket: start, Name: name, DeadLetter: true, Invalid: int64(len(all)), Bytes: int64(len(data))})
 	return nil
 }
 

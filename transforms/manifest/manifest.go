@@ -12,7 +12,18 @@
 // drained job, or a replay reaching the present) keeps its files and gets no manifest; the
 // next job closes it. A bucket that has a manifest is never written again. The manifest
 // lists every data file in the bucket's folder, including files of a job this one
-// replaced, with their record counts.
+// replaced, with their record counts, sizes and the span of their records' bucket times.
+//
+// # Notification
+//
+// With Config.NotifyTopic, each bucket closed is announced on that Pub/Sub topic right after
+// its manifest is written, never before: the message's data is the manifest as written, its
+// attributes event_type, bucket_start, bucket_end and manifest (the manifest's path). Delivery
+// is at least once: a bundle retried after the manifest was written (a crash before the
+// publish was acknowledged) finds the manifest of its own run and publishes it again, so a
+// consumer dedupes on the manifest attribute. A job that dies between the two and is replaced
+// by another (another run id) does not publish again; a consumer that must never miss a
+// bucket also waits on the manifest (launcher hours wait).
 package manifest
 
 import (
@@ -55,6 +66,9 @@ type Config struct {
 	Target  output.Target
 	Version string // pipeline version, recorded in manifests
 	NowMs   int64  // for tests: the wall clock, Unix ms; 0 means time.Now
+	// NotifyTopic (projects/P/topics/T), when set, gets one message per bucket closed,
+	// published once its manifest is written (see the package doc, # Notification).
+	NotifyTopic string
 }
 
 // Close groups PCollection<message.Entry> by bucket and writes each bucket's manifest once
@@ -83,16 +97,27 @@ func (f *keyFn) ProcessElement(ts beam.EventTime, e message.Entry) (beam.EventTi
 }
 
 type closeFn struct {
-	Config Config
-	store  *objstore.Store
+	Config   Config
+	store    *objstore.Store
+	notifier *notifier
 }
 
 func (f *closeFn) Setup(ctx context.Context) (err error) {
-	f.store, err = objstore.Open(ctx, f.Config.Target.Root)
+	if f.store, err = objstore.Open(ctx, f.Config.Target.Root); err != nil {
+		return err
+	}
+	if f.Config.NotifyTopic != "" {
+		f.notifier, err = newNotifier(ctx, f.Config.NotifyTopic)
+	}
 	return err
 }
 
 func (f *closeFn) Teardown() error {
+	if f.notifier != nil {
+		if err := f.notifier.close(); err != nil {
+			slog.Warn("closing the notify client", "topic", f.Config.NotifyTopic, "error", err)
+		}
+	}
 	return f.store.Close()
 }
 
@@ -122,9 +147,20 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		return err
 	}
 	if existing != nil {
-		return nil // closed already: never written again
+		// Closed already: never written again. If this run closed it, a crash may have
+		// come between the manifest and its notification: notify again (at least once).
+		if f.notifier != nil && existing.RunID == t.RunID {
+			body, err := f.store.Read(ctx, t.ManifestPath(start))
+			if err != nil {
+				return err
+			}
+			return f.notifier.notify(ctx, existing, t.ManifestPath(start), body)
+		}
+		return nil
 	}
 	m := output.Manifest{
+		ManifestVersion: output.ManifestVersion,
+		Layout:          t.Layout.Name(),
 		EventType:       t.EventType,
 		BucketStart:     output.Format(start),
 		BucketEnd:       output.Format(t.Layout.Next(start)),
@@ -134,7 +170,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		Files:           []output.File{},
 		DeadLetterFiles: []output.File{},
 	}
-	known, knownDead := map[string]int64{}, map[string]int64{}
+	known, knownDead := map[string]message.Entry{}, map[string]message.Entry{}
 	var e message.Entry
 	for iter(&e) {
 		m.Duplicates += e.Duplicates
@@ -142,13 +178,14 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		m.Invalid += e.Invalid
 		switch {
 		case e.DeadLetter:
-			knownDead[path.Base(e.Name)] = e.Invalid
+			e.Records = e.Invalid
+			knownDead[path.Base(e.Name)] = e
 		case e.Name != "":
-			known[path.Base(e.Name)] = e.Records
+			known[path.Base(e.Name)] = e
 		}
 	}
 	// The folders may also hold files of a job this one replaced: they count too.
-	files, other, err := f.files(ctx, t.Dir(start), known)
+	files, other, times, err := f.files(ctx, t.Dir(start), known)
 	if err != nil {
 		return err
 	}
@@ -158,7 +195,10 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 	}
 	m.Duplicates += other.Duplicates
 	m.Skewed += other.Skewed
-	dead, otherDead, err := f.files(ctx, t.DeadLetterDir(start), knownDead)
+	if times.ok {
+		m.EarliestBucketTime, m.LatestBucketTime = output.FormatTime(times.lo), output.FormatTime(times.hi)
+	}
+	dead, otherDead, _, err := f.files(ctx, t.DeadLetterDir(start), knownDead)
 	if err != nil {
 		return err
 	}
@@ -171,49 +211,86 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 	if err := f.store.Write(ctx, t.ManifestPath(start), body); err != nil {
 		return err
 	}
+	if f.notifier != nil {
+		if err := f.notifier.notify(ctx, &m, t.ManifestPath(start), body); err != nil {
+			return err
+		}
+	}
 	hoursClosed.Inc(ctx, 1)
 	slog.Info("bucket closed", "event_type", t.EventType, "bucket", m.BucketStart, "records", m.Records, "duplicates", m.Duplicates, "skewed", m.Skewed, "invalid", m.Invalid)
 	emit(m)
 	return nil
 }
 
-// files lists the files in dir with their record counts: from this job's entries (known),
-// or read from the file when another job (a predecessor) wrote it; other sums what the
-// files of other jobs hold: records and the counts in their headers.
-func (f *closeFn) files(ctx context.Context, dir string, known map[string]int64) (out []output.File, other message.Entry, err error) {
+// files lists the files in dir with their record counts and sizes: from this job's entries
+// (known), or read from the file when another job (a predecessor) wrote it. other sums what
+// the files of other jobs hold (records, sizes, the counts in their headers); times spans
+// the bucket times of the records of every file that recorded them.
+func (f *closeFn) files(ctx context.Context, dir string, known map[string]message.Entry) (out []output.File, other message.Entry, times span, err error) {
 	names, err := f.store.List(ctx, output.Join(dir, output.DataFiles))
 	if err != nil {
-		return nil, message.Entry{}, err
+		return nil, message.Entry{}, span{}, err
 	}
 	seen := map[string]bool{}
 	out = []output.File{}
 	for _, n := range names {
 		base := path.Base(n)
 		seen[base] = true
-		records, ok := known[base]
+		e, ok := known[base]
 		if !ok {
 			data, err := f.store.Read(ctx, n)
 			if err != nil {
-				return nil, message.Entry{}, err
+				return nil, message.Entry{}, span{}, err
 			}
 			info, err := avrofile.Stat(data)
 			if err != nil {
-				return nil, message.Entry{}, fmt.Errorf("%s: %w", n, err)
+				return nil, message.Entry{}, span{}, fmt.Errorf("%s: %w", n, err)
 			}
-			records = info.Records
-			other.Records += records
+			e = message.Entry{Records: info.Records, Bytes: int64(len(data))}
+			other.Records += e.Records
 			other.Duplicates += metaCount(info.Meta[output.MetaDuplicates])
 			other.Skewed += metaCount(info.Meta[output.MetaSkewed])
+			lo, okLo := metaTime(info.Meta[output.MetaMinTime])
+			hi, okHi := metaTime(info.Meta[output.MetaMaxTime])
+			if okLo && okHi && e.Records > 0 {
+				times.add(lo, hi)
+			}
 		}
-		out = append(out, output.File{Name: base, Records: records})
+		out = append(out, output.File{Name: base, Records: e.Records, Bytes: e.Bytes})
 	}
-	for name, records := range known {
+	for name, e := range known {
 		if !seen[name] {
-			out = append(out, output.File{Name: name, Records: records})
+			out = append(out, output.File{Name: name, Records: e.Records, Bytes: e.Bytes})
+		}
+	}
+	for _, e := range known {
+		if e.Records > 0 && !e.DeadLetter {
+			times.add(e.MinTime, e.MaxTime)
 		}
 	}
 	slices.SortFunc(out, func(a, b output.File) int { return strings.Compare(a.Name, b.Name) })
-	return out, other, nil
+	return out, other, times, nil
+}
+
+// span is the span of bucket times of a bucket's records, Unix ms; ok once it has one.
+type span struct {
+	lo, hi int64
+	ok     bool
+}
+
+func (s *span) add(lo, hi int64) {
+	if !s.ok {
+		*s = span{lo, hi, true}
+		return
+	}
+	s.lo, s.hi = min(s.lo, lo), max(s.hi, hi)
+}
+
+// metaTime reads a bucket time from a file header; files written before the times were
+// recorded have none.
+func metaTime(v []byte) (int64, bool) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return n, err == nil
 }
 
 // metaCount reads a count from a file header; files written before the counts were there

@@ -69,6 +69,9 @@ type Entry struct {
 	Name       string // full path of the file; empty for a heartbeat
 	DeadLetter bool   // Name is a dead-letter file
 	Records    int64
+	Bytes      int64 // the file's size
+	MinTime    int64 // earliest bucket time of the file's records, Unix ms; set when Records > 0
+	MaxTime    int64 // latest bucket time of the file's records, Unix ms; set when Records > 0
 	Duplicates int64
 	Skewed     int64
 	Invalid    int64

@@ -113,18 +113,21 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 		// counts go in its header, for a successor that closes the bucket.
 		name := t.FilePath(to, b.Pane, b.Shard)
 		ids := make([]string, len(b.Events))
+		entry.MinTime, entry.MaxTime = b.Events[0].Time, b.Events[0].Time
 		for i, e := range b.Events {
 			ids[i] = e.ID
+			entry.MinTime, entry.MaxTime = min(entry.MinTime, e.Time), max(entry.MaxTime, e.Time)
 		}
 		meta := append(fileMeta(entry), avrofile.Meta{Key: output.MetaIDs, Value: output.IDsMeta(ids)})
 		w := avrofile.NewWriter(f.Config.Schema, name, meta...)
 		for _, e := range b.Events {
 			w.Append(e.Record)
 		}
-		if err := f.store.Write(ctx, name, w.Bytes()); err != nil {
+		data := w.Bytes()
+		if err := f.store.Write(ctx, name, data); err != nil {
 			return err
 		}
-		entry.Name, entry.Records = name, int64(w.Records())
+		entry.Name, entry.Records, entry.Bytes = name, int64(w.Records()), int64(len(data))
 		written.Inc(ctx, entry.Records)
 	}
 	if err := f.ack(ctx, b); err != nil {
@@ -151,11 +154,13 @@ func (f *writeFn) ack(ctx context.Context, b message.Batch) error {
 	return nil
 }
 
-// fileMeta returns the header metadata of the data file of e: the counts a successor that
-// closes the bucket adds to its manifest.
+// fileMeta returns the header metadata of the data file of e: the counts and bucket times a
+// successor that closes the bucket adds to its manifest.
 func fileMeta(e message.Entry) []avrofile.Meta {
 	return []avrofile.Meta{
 		{Key: output.MetaDuplicates, Value: strconv.FormatInt(e.Duplicates, 10)},
 		{Key: output.MetaSkewed, Value: strconv.FormatInt(e.Skewed, 10)},
+		{Key: output.MetaMinTime, Value: strconv.FormatInt(e.MinTime, 10)},
+		{Key: output.MetaMaxTime, Value: strconv.FormatInt(e.MaxTime, 10)},
 	}
 }

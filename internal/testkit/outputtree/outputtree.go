@@ -3,12 +3,19 @@
 package outputtree
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
@@ -92,8 +99,7 @@ func Read(ctx context.Context, root, eventType string) (*Tree, error) {
 			}
 			switch {
 			case file == output.ManifestName:
-				b.Manifest = &output.Manifest{}
-				if err := json.Unmarshal(data, b.Manifest); err != nil {
+				if b.Manifest, err = output.ParseManifest(data); err != nil {
 					return nil, fmt.Errorf("%s: %w", n, err)
 				}
 			case strings.HasSuffix(file, ".avro"):
@@ -114,14 +120,40 @@ func Read(ctx context.Context, root, eventType string) (*Tree, error) {
 	return t, nil
 }
 
-// Check returns every way the tree breaks the output contract: a manifest whose files or
+// Check returns every way the tree breaks the output contract: a manifest that does not
+// validate against the format's JSON Schema (docs/manifest.schema.json), or whose files or
 // counts differ from the folder's.
 func (t *Tree) Check() []string {
 	var problems []string
+	schema, err := manifestSchema()
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
 	for _, d := range t.Dirs() {
 		b := t.Buckets[d]
 		if b.Manifest == nil {
 			continue
+		}
+		if schema != nil {
+			if err := validate(schema, t.Objects[path.Join(d, output.ManifestName)]); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: manifest does not validate against %s: %v", d, SchemaFile, err))
+			}
+		}
+		sizes := map[string]int64{}
+		for _, f := range b.Manifest.Files {
+			sizes[f.Name] = f.Bytes
+		}
+		for _, f := range b.Manifest.DeadLetterFiles {
+			sizes[path.Join(output.DeadLetterFolder, d, f.Name)] = f.Bytes
+		}
+		for name, n := range sizes {
+			rel := name
+			if !strings.HasPrefix(name, output.DeadLetterFolder+"/") {
+				rel = path.Join(d, name)
+			}
+			if obj, ok := t.Objects[rel]; ok && int64(len(obj)) != n {
+				problems = append(problems, fmt.Sprintf("%s: manifest says %s has %d bytes, it has %d", d, rel, n, len(obj)))
+			}
 		}
 		listed := map[string]int64{}
 		var sum int64
@@ -146,6 +178,9 @@ func (t *Tree) Check() []string {
 				problems = append(problems, fmt.Sprintf("%s: manifest lists %s, which does not exist", d, name))
 			}
 		}
+		if err := inLayout(d, b.Manifest); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", d, err))
+		}
 		var dead int64
 		for _, f := range b.Manifest.DeadLetterFiles {
 			dead += f.Records
@@ -155,4 +190,71 @@ func (t *Tree) Check() []string {
 		}
 	}
 	return problems
+}
+
+// inLayout checks that the bucket's folder d is where the manifest's layout puts its bucket.
+func inLayout(d string, m *output.Manifest) error {
+	start, err1 := time.Parse(time.RFC3339, m.BucketStart)
+	end, err2 := time.Parse(time.RFC3339, m.BucketEnd)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("manifest bucket %s..%s is not RFC3339", m.BucketStart, m.BucketEnd)
+	}
+	l := output.Layout{Width: end.Sub(start), Paths: m.Layout}
+	if got, err := l.ParseDir(d); err != nil || got != start.UnixMilli() {
+		return fmt.Errorf("manifest of bucket %s in layout %s belongs in %s", m.BucketStart, m.Layout, l.RelDir(start.UnixMilli()))
+	}
+	return nil
+}
+
+// SchemaFile is the manifest format's JSON Schema, relative to the module's root.
+const SchemaFile = "docs/manifest.schema.json"
+
+var (
+	schemaOnce sync.Once
+	compiled   *jsonschema.Schema
+	schemaErr  error
+)
+
+// manifestSchema compiles SchemaFile, found next to this package's source (the tree is read
+// by tests and tools that run in the module).
+func manifestSchema() (*jsonschema.Schema, error) {
+	schemaOnce.Do(func() {
+		_, src, _, _ := runtime.Caller(0)
+		file := filepath.Join(filepath.Dir(src), "..", "..", "..", filepath.FromSlash(SchemaFile))
+		data, err := os.ReadFile(file)
+		if err != nil {
+			schemaErr = fmt.Errorf("manifest schema: %w", err)
+			return
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+		if err != nil {
+			schemaErr = fmt.Errorf("manifest schema %s: %w", file, err)
+			return
+		}
+		c := jsonschema.NewCompiler()
+		c.AssertFormat()
+		if err := c.AddResource(SchemaFile, doc); err != nil {
+			schemaErr = fmt.Errorf("manifest schema %s: %w", file, err)
+			return
+		}
+		compiled, schemaErr = c.Compile(SchemaFile)
+	})
+	return compiled, schemaErr
+}
+
+// ValidateManifest checks a manifest's bytes against the format's JSON Schema.
+func ValidateManifest(data []byte) error {
+	s, err := manifestSchema()
+	if err != nil {
+		return err
+	}
+	return validate(s, data)
+}
+
+func validate(s *jsonschema.Schema, data []byte) error {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	return s.Validate(doc)
 }

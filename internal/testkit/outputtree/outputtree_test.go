@@ -32,6 +32,7 @@ func writeTree(t *testing.T, change func(tg output.Target, m *output.Manifest, w
 		}
 	}
 	const h = 0
+	var sizes []int64
 	for shard, ids := range [][]string{{"a", "b"}, {"c"}} {
 		name := tg.FilePath(h, 0, shard)
 		w := avrofile.NewWriter(schema, name)
@@ -39,15 +40,19 @@ func writeTree(t *testing.T, change func(tg output.Target, m *output.Manifest, w
 			w.Append(append(binary.AppendVarint(nil, int64(len(id))), id...))
 		}
 		write(name, w.Bytes())
+		sizes = append(sizes, int64(len(w.Bytes())))
 	}
 	dl := tg.DeadLetterPath(h, 0, 0)
 	w := avrofile.NewWriter(output.DeadLetterSchema, dl)
 	w.Append(output.DeadLetter{MessageID: "m", Reason: "bad"}.Append(nil))
 	write(dl, w.Bytes())
 	m := output.Manifest{
-		EventType: tg.EventType, Records: 3, Invalid: 1,
-		Files:           []output.File{{Name: output.FileName("r", 0, 0), Records: 2}, {Name: output.FileName("r", 0, 1), Records: 1}},
-		DeadLetterFiles: []output.File{{Name: output.FileName("r", 0, 0), Records: 1}},
+		ManifestVersion: output.ManifestVersion, Layout: output.DatePaths,
+		EventType: tg.EventType, BucketStart: output.Format(h), BucketEnd: output.Format(tg.Layout.Next(h)), Records: 3, Invalid: 1,
+		EarliestBucketTime: output.FormatTime(h + 5), LatestBucketTime: output.FormatTime(h + 7),
+		Files:           []output.File{{Name: output.FileName("r", 0, 0), Records: 2, Bytes: sizes[0]}, {Name: output.FileName("r", 0, 1), Records: 1, Bytes: sizes[1]}},
+		DeadLetterFiles: []output.File{{Name: output.FileName("r", 0, 0), Records: 1, Bytes: int64(len(w.Bytes()))}},
+		RunID:           "r", PipelineVersion: "test", ClosedAt: output.FormatTime(2 * time.Hour.Milliseconds()),
 	}
 	if change != nil {
 		change(tg, &m, write)
@@ -102,10 +107,18 @@ func TestCheckCatches(t *testing.T) {
 		{"dead-letter files count off", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) {
 			m.DeadLetterFiles[0].Records, m.Invalid = 2, 2
 		}, "manifest counts 2 invalid in dead-letter files of 2 records; the dead-letter folder holds 1"},
+		{"a file's size wrong", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) { m.Files[1].Bytes++ }, "part-r-0-1.avro has "},
+		{"a dead-letter file's size wrong", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) { m.DeadLetterFiles[0].Bytes = 1 }, "_deadletter/1970/01/01/00/part-r-0-0.avro has 1 bytes, it has "},
+		{"in the folder of another layout", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) { m.Layout = output.HivePaths }, "belongs in dt=1970-01-01/hour=00"},
+		{"against the schema: an unknown layout", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) { m.Layout = "" }, "value must be one of 'date', 'hive'"},
+		{"against the schema: a time not in UTC", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) {
+			m.ClosedAt = "1970-01-01T02:00:00+01:00"
+		}, "does not match pattern"},
+		{"against the schema: only one bucket time", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) { m.LatestBucketTime = "" }, "latest_bucket_time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			problems := writeTree(t, tc.change).Check()
-			if len(problems) != 1 || !strings.HasSuffix(problems[0], tc.want) || !strings.HasPrefix(problems[0], "1970/01/01/00: ") {
+			if len(problems) != 1 || !strings.Contains(problems[0], tc.want) || !strings.HasPrefix(problems[0], "1970/01/01/00: ") {
 				t.Errorf("Check = %q, want one problem ending %q", problems, tc.want)
 			}
 		})
@@ -127,5 +140,31 @@ func TestOpenBucketsAndStrayObjects(t *testing.T) {
 	st.Write(ctx, output.Join(tg.Dir(0), "notes.txt"), []byte("x"))
 	if _, err := Read(ctx, root, "e"); err == nil || !strings.Contains(err.Error(), "unexpected object") {
 		t.Errorf("Read with a stray object: %v, want an unexpected object error", err)
+	}
+}
+
+// A manifest of version 1 (written before the version, sizes, bucket times and layout were
+// recorded) still parses and validates; one of a version this reader does not know does not.
+func TestOlderAndNewerManifests(t *testing.T) {
+	v1 := []byte(`{"event_type": "play-track", "bucket_start": "2026-11-20T10:00:00Z", "bucket_end": "2026-11-20T11:00:00Z",
+ "records": 2, "duplicates": 0, "skewed": 0, "invalid": 0, "files": [{"name": "part-r1-0-0.avro", "records": 2}],
+ "dead_letter_files": [], "run_id": "r1", "pipeline_version": "v1.0.0", "closed_at": "2026-11-20T11:30:02.1Z"}`)
+	m, err := output.ParseManifest(v1)
+	if err != nil || m.ManifestVersion != 1 || m.Layout != output.DatePaths || m.Files[0].Records != 2 || m.Files[0].Bytes != 0 {
+		t.Errorf("version 1: %+v, %v", m, err)
+	}
+	if err := ValidateManifest(v1); err != nil {
+		t.Errorf("version 1 does not validate: %v", err)
+	}
+	v3 := []byte(strings.Replace(string(v1), "{", `{"manifest_version": 3, `, 1))
+	if _, err := output.ParseManifest(v3); err == nil || !strings.Contains(err.Error(), "manifest_version 3") {
+		t.Errorf("version 3 parsed: %v", err)
+	}
+	if err := ValidateManifest(v3); err == nil {
+		t.Error("version 3 validates against the version 2 schema")
+	}
+	v2 := []byte(strings.Replace(string(v1), "{", `{"manifest_version": 2, "layout": "hive", `, 1))
+	if err := ValidateManifest(v2); err == nil || !strings.Contains(err.Error(), "bytes") {
+		t.Errorf("version 2 without file sizes: %v, want a missing bytes error", err)
 	}
 }

@@ -25,6 +25,7 @@ type Config struct {
 	IDAttribute  string // passed to Dataflow's Pub/Sub source for its id-based dedupe
 	Runner       string // the Beam runner: prism (default), dataflow, or another portable runner
 	Output       string
+	NotifyTopic  string // projects/P/topics/T announcing each closed bucket; empty: none
 	BucketTime   decode.Source
 	EventID      decode.Source
 	Layout       output.Layout
@@ -56,6 +57,7 @@ func RegisterFlags(fs *flag.FlagSet) Flags {
 }
 
 var eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+var topicRe = regexp.MustCompile(`^projects/[^/]+/topics/[^/]+$`)
 var runIDRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // Config parses and checks the flags, reading the schema file, and reports every problem.
@@ -86,6 +88,9 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 	if c.Output == "" {
 		bad("output", "required")
 	}
+	if c.NotifyTopic = *f["notify_topic"]; c.NotifyTopic != "" && !topicRe.MatchString(c.NotifyTopic) {
+		bad("notify_topic", "%q: want projects/P/topics/T", c.NotifyTopic)
+	}
 	var err error
 	if c.BucketTime, err = decode.ParseSource(*f["bucket_time"]); err != nil {
 		bad("bucket_time", "%v", err)
@@ -114,6 +119,9 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 		bad("durable_commits", "%q: want true or false", *f["durable_commits"])
 	}
 	c.Layout = output.Layout{Width: dur("bucket_width"), Skew: dur("skew_tolerance"), MaxFuture: dur("max_future")}
+	if c.Layout.Paths, err = output.ParsePaths(*f["layout"]); err != nil {
+		bad("layout", "%v", err)
+	}
 	if err := c.Layout.Validate(); err != nil {
 		bad("bucket_width", "%v", err)
 	}

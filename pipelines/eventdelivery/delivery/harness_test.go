@@ -196,16 +196,30 @@ func syncOf(cfg Config, name string) []byte {
 	return m[:]
 }
 
+// forLayouts runs test once per folder layout, with testConfig in that layout: the tree's
+// semantics do not depend on how its folders are named.
+func forLayouts(t *testing.T, test func(*testing.T, Config)) {
+	for _, paths := range []output.Paths{output.DatePaths, output.HivePaths} {
+		t.Run(string(paths), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Layout.Paths = paths
+			test(t, cfg)
+		})
+	}
+}
+
+// dirAt returns the folder of the bucket starting at start (RFC3339), relative to the event
+// type's folder.
+func dirAt(cfg Config, start string) string { return cfg.Layout.RelDir(ts(start).UnixMilli()) }
+
 // dirStart returns the start of the bucket in dir, relative to the event type's folder.
 func dirStart(t *testing.T, cfg Config, dir string) int64 {
 	t.Helper()
-	parts := strings.Split(dir, "/")
-	layout := []string{"2006", "01", "02", "15", "04", "05"}[:len(parts)]
-	start, err := time.Parse(strings.Join(layout, "/"), dir)
+	start, err := cfg.Layout.ParseDir(dir)
 	if err != nil {
-		t.Fatalf("bucket folder %s: %v", dir, err)
+		t.Fatal(err)
 	}
-	return start.UnixMilli()
+	return start
 }
 
 // stampFn stamps a bucket start for its bucket, as heartbeat.Clock stamps its heartbeats.

@@ -44,7 +44,7 @@ type expected struct {
 }
 
 func expect(cfg Config, msgs []replaygen.Message) expected {
-	dir := func(ms int64) string { return time.UnixMilli(ms).UTC().Truncate(time.Hour).Format("2006/01/02/15") }
+	dir := func(ms int64) string { return cfg.Layout.RelDir(cfg.Layout.Start(ms)) }
 	L, F := cfg.Layout.Skew.Milliseconds(), cfg.Layout.MaxFuture.Milliseconds()
 	e := expected{records: map[string]map[string]bool{}, skewed: map[string]int{}, invalid: map[string]int{}}
 	type kept struct {
@@ -86,7 +86,10 @@ func expect(cfg Config, msgs []replaygen.Message) expected {
 }
 
 func TestReplayEndToEnd(t *testing.T) {
-	cfg := testConfig(t)
+	forLayouts(t, testReplayEndToEnd)
+}
+
+func testReplayEndToEnd(t *testing.T, cfg Config) {
 	msgs, err := replaygen.Generate(replaygen.Spec{
 		Start: ts("2026-11-20T07:00:00Z"), Span: 3 * time.Hour, Events: 3000,
 		Retries: 0.05, Redelivers: 0.03, Skewed: 0.03, Future: 0.02, Invalid: 0.02, JSON: 0.1, Seed: 7,

@@ -49,6 +49,12 @@ func TestBucketChoiceAtTheEdges(t *testing.T) {
 	if m.EventType != "play-track" || m.BucketStart != "2026-11-20T10:00:00Z" || m.BucketEnd != "2026-11-20T11:00:00Z" || m.RunID != "r1" || m.PipelineVersion != "test" || m.ClosedAt == "" {
 		t.Errorf("manifest header = %+v", m)
 	}
+	// The span of the records' bucket times, the skewed ones' included; the layout and the
+	// format's version.
+	if m.EarliestBucketTime != "2026-11-20T09:59:00Z" || m.LatestBucketTime != "2026-11-20T11:10:00.001Z" || m.Layout != "date" || m.ManifestVersion != 2 {
+		t.Errorf("manifest of 10h: bucket times %s..%s, layout %q, version %d; want 09:59:00..11:10:00.001, date, 2",
+			m.EarliestBucketTime, m.LatestBucketTime, m.Layout, m.ManifestVersion)
+	}
 }
 
 func TestDedupeWithinAnHour(t *testing.T) {
@@ -95,7 +101,11 @@ func TestEmptyHoursAreClosed(t *testing.T) {
 }
 
 func TestInvalidMessagesGoToDeadLetter(t *testing.T) {
-	cfg := testConfig(t)
+	forLayouts(t, testInvalidMessagesGoToDeadLetter)
+}
+
+func testInvalidMessagesGoToDeadLetter(t *testing.T, cfg Config) {
+	h10, h11 := dirAt(cfg, "2026-11-20T10:00:00Z"), dirAt(cfg, "2026-11-20T11:00:00Z")
 	good := event("m0", "e0", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z")
 	trailing := event("m2", "e2", "2026-11-20T10:06:00Z", "2026-11-20T10:04:00Z")
 	trailing.Data = append(trailing.Data, 0x00)
@@ -121,12 +131,12 @@ func TestInvalidMessagesGoToDeadLetter(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"m1": "2026/11/20/10: field event_id: negative length", // "garbage": a length of -52
-		"m2": "2026/11/20/10: trailing bytes",
-		"m3": "2026/11/20/10: missing event id",
-		"m4": "2026/11/20/11: empty event id",
-		"m5": "2026/11/20/11: field user_id: truncated", // another schema: ends after one string
-		"m6": "2026/11/20/11: undecodable",
+		"m1": h10 + ": field event_id: negative length", // "garbage": a length of -52
+		"m2": h10 + ": trailing bytes",
+		"m3": h10 + ": missing event id",
+		"m4": h11 + ": empty event id",
+		"m5": h11 + ": field user_id: truncated", // another schema: ends after one string
+		"m6": h11 + ": undecodable",
 	}
 	if len(reasons) != len(want) {
 		t.Errorf("dead letters = %v, want %d", reasons, len(want))
@@ -136,20 +146,20 @@ func TestInvalidMessagesGoToDeadLetter(t *testing.T) {
 			t.Errorf("dead letter %s = %q, want it to start with %q", id, got, prefix)
 		}
 	}
-	if m := tree.Buckets["2026/11/20/10"].Manifest; m.Invalid != 3 || m.Records != 1 {
+	if m := tree.Buckets[h10].Manifest; m.Invalid != 3 || m.Records != 1 {
 		t.Errorf("10h manifest: invalid %d records %d, want 3 and 1", m.Invalid, m.Records)
 	}
-	if m := tree.Buckets["2026/11/20/11"].Manifest; m.Invalid != 3 || m.Records != 1 {
+	if m := tree.Buckets[h11].Manifest; m.Invalid != 3 || m.Records != 1 {
 		t.Errorf("11h manifest: invalid %d records %d, want 3 and 1", m.Invalid, m.Records)
 	}
 	// The dead letter keeps the raw bytes and attributes.
-	for _, r := range tree.DeadLetters["2026/11/20/10"] {
+	for _, r := range tree.DeadLetters[h10] {
 		if r["message_id"] == "m2" && !bytes.Equal(r["data"].([]byte), trailing.Data) {
 			t.Errorf("dead letter m2 data = %x, want the message's bytes %x", r["data"], trailing.Data)
 		}
 	}
 	// Records are written exactly as published, JSON ones in binary.
-	if got := ids(tree.Buckets["2026/11/20/11"]); !reflect.DeepEqual(got, []string{"e7"}) {
+	if got := ids(tree.Buckets[h11]); !reflect.DeepEqual(got, []string{"e7"}) {
 		t.Errorf("11h holds %v, want [e7]", got)
 	}
 }
@@ -259,6 +269,10 @@ func TestHandoverManifestCountsBothRuns(t *testing.T) {
 		t.Errorf("manifest counts %d records, %d duplicates, %d skewed, %d invalid, dead-letter files %v; want 3, 2, 1, 1 and one file",
 			m.Records, m.Duplicates, m.Skewed, m.Invalid, m.DeadLetterFiles)
 	}
+	// The predecessor's bucket times come from its files' headers (e3's 09:00 is its own).
+	if m.EarliestBucketTime != "2026-11-20T09:00:00Z" || m.LatestBucketTime != "2026-11-20T10:34:00Z" {
+		t.Errorf("bucket times %s..%s, want 09:00 (the predecessor's e3)..10:34", m.EarliestBucketTime, m.LatestBucketTime)
+	}
 }
 
 func keys[V any](m map[string]V) []string {
@@ -270,7 +284,10 @@ func keys[V any](m map[string]V) []string {
 }
 
 func TestSubMinuteBuckets(t *testing.T) {
-	cfg := testConfig(t)
+	forLayouts(t, testSubMinuteBuckets)
+}
+
+func testSubMinuteBuckets(t *testing.T, cfg Config) {
 	cfg.Layout.Width, cfg.Layout.Skew, cfg.Layout.MaxFuture = 10*time.Second, 5*time.Second, 2*time.Second
 	tree := runStream(t, cfg, stream([]message.Message{
 		event("m1", "e1", "2026-11-20T10:00:01Z", "2026-11-20T10:00:00.500Z"),
@@ -279,11 +296,11 @@ func TestSubMinuteBuckets(t *testing.T) {
 		event("m4", "e4", "2026-11-20T10:00:41Z", "2026-11-20T10:00:40Z"),
 	}))
 	want := map[string][]string{
-		"2026/11/20/10/00/00": {"e1", "e2"},
-		"2026/11/20/10/00/10": {"e3"},
-		"2026/11/20/10/00/20": nil,
-		"2026/11/20/10/00/30": nil,
-		"2026/11/20/10/00/40": {"e4"},
+		dirAt(cfg, "2026-11-20T10:00:00Z"): {"e1", "e2"},
+		dirAt(cfg, "2026-11-20T10:00:10Z"): {"e3"},
+		dirAt(cfg, "2026-11-20T10:00:20Z"): nil,
+		dirAt(cfg, "2026-11-20T10:00:30Z"): nil,
+		dirAt(cfg, "2026-11-20T10:00:40Z"): {"e4"},
 	}
 	if len(tree.Buckets) != len(want) {
 		t.Fatalf("buckets = %v", tree.Dirs())
@@ -300,8 +317,8 @@ func TestSubMinuteBuckets(t *testing.T) {
 			t.Errorf("%s: bucket %s..%s", dir, b.Manifest.BucketStart, b.Manifest.BucketEnd)
 		}
 	}
-	if tree.Buckets["2026/11/20/10/00/10"].Manifest.Skewed != 1 {
-		t.Errorf("10:00:10 skewed = %d, want 1", tree.Buckets["2026/11/20/10/00/10"].Manifest.Skewed)
+	if tree.Buckets[dirAt(cfg, "2026-11-20T10:00:10Z")].Manifest.Skewed != 1 {
+		t.Errorf("10:00:10 skewed = %d, want 1", tree.Buckets[dirAt(cfg, "2026-11-20T10:00:10Z")].Manifest.Skewed)
 	}
 }
 
