@@ -240,13 +240,10 @@ func Locations(jobs []fleet.Job) []Location {
 // Observe lists the jobs in every location of the fleet and reads the labels of the
 // fleet's active jobs, with at most parallelism calls in flight.
 func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism int) (*Observed, error) {
-	if parallelism < 1 {
-		parallelism = 1
-	}
+	api = dataflow.WithConcurrency(api, parallelism)
 	locs := Locations(f.Jobs())
 	lists := make([][]dataflow.Job, len(locs))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallelism)
 	for i, l := range locs {
 		g.Go(func() error {
 			jobs, err := api.List(gctx, dataflow.ListRequest{Project: l.Project, Region: l.Region, Filter: dataflow.All})
@@ -276,7 +273,6 @@ func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism 
 	}
 	var mu sync.Mutex
 	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(parallelism)
 	for i := range all {
 		j := all[i]
 		failedLast := j.State == dataflow.StateFailed && !j.CreateTime.Before(newest[key{j.Project, j.Region, j.Name}])

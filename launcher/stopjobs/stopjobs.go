@@ -124,8 +124,8 @@ func Count(ts []Target) int {
 // calls in flight, and records each outcome in the targets. It does not wait for the
 // jobs to stop.
 func Apply(ctx context.Context, api dataflow.API, ts []Target, mode Mode, parallelism int) error {
+	api = dataflow.WithConcurrency(api, parallelism)
 	var g errgroup.Group
-	g.SetLimit(max(1, parallelism))
 	var mu sync.Mutex
 	failed := 0
 	for i := range ts {
