@@ -9,7 +9,7 @@ import (
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 func launcherIn(t *testing.T, addr, stdin string, terminal bool, args ...string) run {
@@ -27,10 +27,10 @@ func TestRolloutRollbackDrainCancel(t *testing.T) {
 	}
 	defer srv.Close()
 	dir := t.TempDir()
-	spec := fleettest.Spec{EventTypes: 6, Extra: "rollout:\n  canaries: [type-004]\n  waves: [50%]\n  soak: 0s\n"}
+	spec := launchertest.Spec{EventTypes: 6, Extra: "rollout:\n  canaries: [type-004]\n  waves: [50%]\n  soak: 0s\n"}
 	write := func(version string) string {
 		spec.Version = version
-		path, err := fleettest.Write(dir, spec)
+		path, err := launchertest.Write(dir, spec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 // held passes every call to the fake's client and counts it; a Get with project "hold"
@@ -37,7 +37,7 @@ func (h *held) List(ctx context.Context, req dataflow.ListRequest) ([]dataflow.J
 // context ends meanwhile never reaches the client; once the first returns, calls go through.
 func TestWithConcurrencyBoundsEveryMethod(t *testing.T) {
 	ctx := context.Background()
-	_, c := fleettest.Dataflow(t)
+	_, c := launchertest.Dataflow(t)
 	h := &held{API: c, entered: make(chan struct{}), release: make(chan struct{})}
 	api := dataflow.WithConcurrency(h, 1)
 	done := make(chan error)

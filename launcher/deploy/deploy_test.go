@@ -13,7 +13,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 	"google.golang.org/grpc/codes"
@@ -26,13 +26,13 @@ type harness struct {
 	client *dataflow.Client
 	api    dataflow.API
 	dir    string
-	spec   fleettest.Spec
+	spec   launchertest.Spec
 	fleet  *fleet.Fleet
 }
 
-func newHarness(t *testing.T, spec fleettest.Spec, opts ...fakedataflow.Option) *harness {
+func newHarness(t *testing.T, spec launchertest.Spec, opts ...fakedataflow.Option) *harness {
 	t.Helper()
-	srv, c := fleettest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithStartDelay(20 * time.Millisecond)}, opts...)...)
+	srv, c := launchertest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithStartDelay(20 * time.Millisecond)}, opts...)...)
 	h := &harness{t: t, srv: srv, client: c, dir: t.TempDir()}
 	h.api = dataflow.WithRetry(c, fastRetry)
 	h.write(spec)
@@ -41,9 +41,9 @@ func newHarness(t *testing.T, spec fleettest.Spec, opts ...fakedataflow.Option) 
 
 var fastRetry = dataflow.RetryPolicy{Attempts: 10, Initial: time.Millisecond, Max: 10 * time.Millisecond}
 
-func (h *harness) write(spec fleettest.Spec) {
+func (h *harness) write(spec launchertest.Spec) {
 	h.t.Helper()
-	h.spec, h.fleet = spec, fleettest.Load(h.t, h.dir, spec)
+	h.spec, h.fleet = spec, launchertest.Load(h.t, h.dir, spec)
 }
 
 func (h *harness) plan(opts plan.Options) *plan.Plan {
@@ -115,7 +115,7 @@ func (h *harness) checkFleetRuns(version string) {
 
 func TestDeploy300UpdateAndNoop(t *testing.T) {
 	// 300 event types over 13 projects of at most 24, within Dataflow's default quota of 25.
-	spec := fleettest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25, Version: "v1.0.0"}
+	spec := launchertest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25, Version: "v1.0.0"}
 	h := newHarness(t, spec, fakedataflow.WithMaxActiveJobsPerProject(25))
 	ctx := context.Background()
 
@@ -190,7 +190,7 @@ func mustObserve(t *testing.T, h *harness) *plan.Observed {
 }
 
 func TestDeployWithTransientFaults(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25}
+	spec := launchertest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25}
 	h := newHarness(t, spec, fakedataflow.WithSeed(42),
 		// 10% of launches fail without effect, 5% more fail although the job was created.
 		fakedataflow.WithFault(fakedataflow.MethodLaunchFlexTemplate, fakedataflow.Fault{Code: codes.Unavailable, Probability: 0.10}),
@@ -242,7 +242,7 @@ func (c *cancelAfter) Launch(ctx context.Context, r dataflow.LaunchRequest) (dat
 }
 
 func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 100, PerProject: 25, MaxActive: 25}
+	spec := launchertest.Spec{EventTypes: 100, PerProject: 25, MaxActive: 25}
 	h := newHarness(t, spec, fakedataflow.WithLatency(fakedataflow.MethodLaunchFlexTemplate, 2*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	interrupting := &cancelAfter{API: h.api, n: 50, cancel: cancel}
@@ -281,11 +281,11 @@ func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
 func TestBlockedByForeignJobAndQuota(t *testing.T) {
 	// 8 event types in one project with room for 5 active jobs, one name taken by a job
 	// someone else launched.
-	spec := fleettest.Spec{EventTypes: 8, MaxActive: 5}
+	spec := launchertest.Spec{EventTypes: 8, MaxActive: 5}
 	h := newHarness(t, spec, fakedataflow.WithMaxActiveJobsPerProject(5))
 	ctx := context.Background()
 	foreign, err := h.client.Launch(ctx, dataflow.LaunchRequest{
-		Project: "proj-000", Region: "europe-west1", JobName: fleet.JobName("events-test", fleettest.EventTypeName(3)),
+		Project: "proj-000", Region: "europe-west1", JobName: fleet.JobName("events-test", launchertest.EventTypeName(3)),
 		Template: "gs://someone/else.json", Labels: map[string]string{"team": "other"},
 	})
 	if err != nil {
@@ -299,7 +299,7 @@ func TestBlockedByForeignJobAndQuota(t *testing.T) {
 	}
 	for _, it := range p.Items {
 		switch {
-		case it.EventType == fleettest.EventTypeName(3):
+		case it.EventType == launchertest.EventTypeName(3):
 			if it.Action != plan.Blocked || it.Current == nil || it.Current.ID != foreign.ID {
 				t.Errorf("foreign job not blocking: %+v", it)
 			}
@@ -337,7 +337,7 @@ func TestBlockedByForeignJobAndQuota(t *testing.T) {
 }
 
 func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 5}
+	spec := launchertest.Spec{EventTypes: 5}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
 	ctx := context.Background()
 	_, res, err := h.deploy(ctx, h.api, options(), plan.Options{})
@@ -348,7 +348,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 	for _, it := range res.Items {
 		ids[it.EventType] = it.JobID
 	}
-	if err := h.srv.FailJob(ids[fleettest.EventTypeName(1)]); err != nil {
+	if err := h.srv.FailJob(ids[launchertest.EventTypeName(1)]); err != nil {
 		t.Fatal(err)
 	}
 	spec.EventTypes = 4 // type-004 leaves the file
@@ -373,7 +373,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 	if c := res.Counts(); c.Recreated != 1 || c.Drained != 1 || !res.OK() {
 		t.Errorf("prune deploy: %s", res.Summary())
 	}
-	orphan, _ := h.client.Get(ctx, "proj-000", "europe-west1", ids[fleettest.EventTypeName(4)])
+	orphan, _ := h.client.Get(ctx, "proj-000", "europe-west1", ids[launchertest.EventTypeName(4)])
 	if orphan.State != dataflow.StateDraining {
 		t.Errorf("orphan is %s, want DRAINING", orphan.State)
 	}
