@@ -2,10 +2,8 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -120,7 +118,7 @@ Exit codes: 0 published or unchanged, 1 an error or a version published with dif
 			if err != nil {
 				return err
 			}
-			return renderPublish(env.Stdout, g.format, res)
+			return view.Publish(env.Stdout, g.format, res)
 		},
 	}
 	o.bind(cmd)
@@ -141,19 +139,6 @@ func sourceDateEpoch(env Env) (time.Time, error) {
 	return time.Unix(n, 0), nil
 }
 
-func renderPublish(w io.Writer, f view.Format, r *publish.Result) error {
-	if f == view.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	_, err := fmt.Fprintf(w, "%s %s\n  image: %s\n  tag:   %s\n  base:  %s\n  spec:  %s\n", r.Version, r.Outcome, r.Image, r.Tag, r.Base, r.Spec)
-	if err == nil && r.Revision != "" {
-		_, err = fmt.Fprintf(w, "  commit: %s\n", r.Revision)
-	}
-	return err
-}
-
 // checkTemplates is `validate --templates`: every version the fleet pins must have a Flex
 // Template spec that declares the parameters the launcher passes. Missing or unusable specs
 // come back as a *fleet.ValidationError, rendered like any other problem of the file.
@@ -163,7 +148,9 @@ func checkTemplates(ctx context.Context, f *fleet.Fleet) error {
 		return fmt.Errorf("validate: storage client: %w", err)
 	}
 	defer c.Close()
-	problems, err := publish.CheckFleet(ctx, c, f)
+	problems, err := f.CheckPins(func(p fleet.Pin) (string, error) {
+		return publish.CheckSpec(ctx, c, p.Version, p.Spec, p.Params)
+	})
 	if err != nil {
 		return fmt.Errorf("validate: %w", err)
 	}
