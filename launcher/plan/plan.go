@@ -37,6 +37,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -377,7 +378,7 @@ func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
 		}
 		after[it.Project]++
 	}
-	for _, proj := range slicesSortedKeys(limits) {
+	for _, proj := range slices.Sorted(maps.Keys(limits)) {
 		p.Quotas = append(p.Quotas, Quota{Project: proj, Active: activeIn[proj], After: after[proj], Limit: limits[proj]})
 	}
 
@@ -482,13 +483,4 @@ func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string)
 		return Unchanged, fmt.Sprintf("%s, starting", cur.State)
 	}
 	return Unchanged, "running " + d.Version
-}
-
-func slicesSortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
