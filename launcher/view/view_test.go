@@ -46,8 +46,8 @@ func TestRolloutJSONDoesNotChangeTheResult(t *testing.T) {
 
 func TestRolloutTable(t *testing.T) {
 	r := &rollout.Result{ID: "r-1", Version: "v2", Outcome: "rolled back", Reason: "gate failed",
-		Waves: []rollout.Wave{{Name: "canary", EventTypes: []string{"a"}, Changed: 1, Outcome: "gate failed"}},
-		Items: []rollout.Item{{JobName: "events-a", Wave: 1, Action: "update", From: "v1", To: "v2", Status: rollout.Upgraded, JobID: "j2"}},
+		Waves:      []rollout.Wave{{Name: "canary", EventTypes: []string{"a"}, Changed: 1, Outcome: "gate failed"}},
+		Items:      []rollout.Item{{JobName: "events-a", Wave: 1, Action: "update", From: "v1", To: "v2", Status: rollout.Upgraded, JobID: "j2"}},
 		RolledBack: []rollout.Item{{JobName: "events-a", Wave: 1, Action: "rollback", From: "v2", To: "v1", Status: rollout.Upgraded, JobID: "j3"}},
 	}
 	want := "WAVE    EVENT TYPES  CHANGED  OUTCOME\n" +
