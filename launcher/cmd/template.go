@@ -87,42 +87,45 @@ Exit codes: 0 published or unchanged, 1 an error or a version published with dif
       --spec 'gs://my-bucket/eventdelivery/{version}/spec.json'
   launcher template publish -f fleet.yaml --version v1.4.2 --image-repository REPO -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			spec := o.Spec
-			if spec == "" {
-				f, err := fleet.Load(g.Fleet)
-				if err != nil {
-					return fmt.Errorf("template publish: no --spec, and the fleet file's template cannot be read: %w", err)
-				}
-				spec = f.Template
-			}
-			created, err := sourceDateEpoch(env)
-			if err != nil {
-				return err
-			}
-			res, err := publish.Publish(cmd.Context(), publish.Options{
-				Version:       o.Version,
-				Repository:    o.Repository,
-				BaseImage:     o.BaseImage,
-				Spec:          spec,
-				Force:         o.Force,
-				AllowModified: o.AllowModified,
-				Binary:        o.Binary,
-				ModuleDir:     o.ModuleDir,
-				Created:       created,
-				Log:           env.Stderr,
-			})
-			if err != nil {
-				return err
-			}
-			return view.Publish(env.Stdout, g.format, res)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g, env) },
 	}
 	o.bind(cmd)
 	parent.AddCommand(cmd)
+}
+
+// run is `launcher template publish`.
+func (o *templatePublishOptions) run(ctx context.Context, g *globalOptions, env Env) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	spec := o.Spec
+	if spec == "" {
+		f, err := fleet.Load(g.Fleet)
+		if err != nil {
+			return fmt.Errorf("template publish: no --spec, and the fleet file's template cannot be read: %w", err)
+		}
+		spec = f.Template
+	}
+	created, err := sourceDateEpoch(env)
+	if err != nil {
+		return err
+	}
+	res, err := publish.Publish(ctx, publish.Options{
+		Version:       o.Version,
+		Repository:    o.Repository,
+		BaseImage:     o.BaseImage,
+		Spec:          spec,
+		Force:         o.Force,
+		AllowModified: o.AllowModified,
+		Binary:        o.Binary,
+		ModuleDir:     o.ModuleDir,
+		Created:       created,
+		Log:           env.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	return view.Publish(env.Stdout, g.format, res)
 }
 
 // sourceDateEpoch reads SOURCE_DATE_EPOCH (seconds since the epoch), the reproducible-builds
