@@ -113,3 +113,26 @@ func TestLookbackFrom(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFileName(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		run   string
+		pane  int64
+		shard int
+		ok    bool
+	}{
+		{FileName("r1", 3, 7), "r1", 3, 7, true},
+		{FileName("job-2026-12-01", 0, 12), "job-2026-12-01", 0, 12, true},
+		{"gs://b/e/2026/12/01/10/" + FileName("r", 1, 2), "r", 1, 2, true},
+		{"part-r1-x-0.avro", "", 0, 0, false},
+		{"part--0-0.avro", "", 0, 0, false},
+		{"part-r1-0-0.json", "", 0, 0, false},
+		{"_SUCCESS", "", 0, 0, false},
+	} {
+		run, pane, shard, ok := ParseFileName(tc.name)
+		if run != tc.run || pane != tc.pane || shard != tc.shard || ok != tc.ok {
+			t.Errorf("ParseFileName(%q) = %q %d %d %v, want %q %d %d %v", tc.name, run, pane, shard, ok, tc.run, tc.pane, tc.shard, tc.ok)
+		}
+	}
+}

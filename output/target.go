@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"path"
+	"strconv"
+	"strings"
 )
 
 // Names of the objects in an event type's folders.
@@ -74,6 +77,26 @@ func (t Target) UnreadablePath(line string) string {
 // the run id keeps two jobs from overwriting each other.
 func FileName(run string, pane int64, shard int) string {
 	return fmt.Sprintf("part-%s-%d-%d.avro", run, pane, shard)
+}
+
+// ParseFileName returns the run, pane and shard in a data file's name (as FileName writes
+// it), and false for a name FileName does not write.
+func ParseFileName(name string) (run string, pane int64, shard int, ok bool) {
+	rest, found := strings.CutPrefix(path.Base(name), "part-")
+	if rest, found = strings.CutSuffix(rest, ".avro"); !found {
+		return "", 0, 0, false
+	}
+	parts := strings.Split(rest, "-")
+	if len(parts) < 3 {
+		return "", 0, 0, false
+	}
+	p, err1 := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+	s, err2 := strconv.Atoi(parts[len(parts)-1])
+	run = strings.Join(parts[:len(parts)-2], "-")
+	if err1 != nil || err2 != nil || run == "" {
+		return "", 0, 0, false
+	}
+	return run, p, s, true
 }
 
 // Shard returns the shard of key among n (fnv32a(key) % n): the <shard> of a file name.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
@@ -132,6 +134,9 @@ type deployOptions struct {
 	Wait         bool
 	WaitTimeout  time.Duration
 	PollInterval time.Duration
+	// PublishMetrics publishes the launcher's metrics after the deploy, so that jobs
+	// that failed before they ran alert (see status.PublishAfterDeploy).
+	PublishMetrics bool
 }
 
 func addDeploy(root *cobra.Command, g *globalOptions, env Env) {
@@ -178,6 +183,7 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "wait until every job is RUNNING")
 	cmd.Flags().DurationVar(&o.WaitTimeout, "timeout", 15*time.Minute, "how long --wait waits")
 	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", 5*time.Second, "time between two polls while waiting (and between two health checks of a rollout)")
+	cmd.Flags().BoolVar(&o.PublishMetrics, "publish-metrics", false, "after the deploy, write the jobs per version and status category to Cloud Monitoring (as status --publish-metrics), so that jobs that failed before they ran alert")
 	o.rollout.bind(cmd, true)
 	root.AddCommand(cmd)
 }
@@ -223,6 +229,11 @@ func (o *deployOptions) run(ctx context.Context, g *globalOptions, env Env) erro
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
+	if o.PublishMetrics {
+		if err := publishAfterDeploy(ctx, env, logger, f, api, o); err != nil {
+			return err
+		}
+	}
 	c := res.Counts()
 	switch {
 	case c.Failed+c.TimedOut > 0:
@@ -230,6 +241,24 @@ func (o *deployOptions) run(ctx context.Context, g *globalOptions, env Env) erro
 	case c.Skipped > 0:
 		return &exitError{Code: ExitChanges, Err: fmt.Errorf("deploy: %d blocked items skipped", c.Skipped)}
 	}
+	return nil
+}
+
+// publishAfterDeploy writes the launcher's metrics as the deploy left the fleet.
+func publishAfterDeploy(ctx context.Context, env Env, logger *slog.Logger, f *fleet.Fleet, api dataflow.API, o *deployOptions) error {
+	project, err := alertsProject(f)
+	if err != nil {
+		return err
+	}
+	mon, closeMon, err := dialMonitoring(ctx, env, logger, o.api.Retries)
+	if err != nil {
+		return err
+	}
+	defer closeMon()
+	if _, err := status.PublishAfterDeploy(ctx, api, mon, project, f, o.api.Parallelism, time.Now()); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	logger.Debug("published fleet metrics", "project", project)
 	return nil
 }
 

@@ -170,6 +170,7 @@ Data goes to stdout; logs and progress go to stderr.
 	addPlan(root, g, env)
 	addDeploy(root, g, env)
 	addStatus(root, g, env)
+	addHours(root, g, env)
 	addAlerts(root, g, env)
 	addDashboard(root, g, env)
 	addTemplate(root, g, env)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
 // State is a job state without its JOB_STATE_ prefix: RUNNING, QUEUED, DRAINED, …
@@ -85,6 +87,18 @@ type Job struct {
 	Error string `json:"error,omitempty"`
 	// Labels are nil when the job came from a listing: Dataflow lists summaries only.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Workers are the job's autoscaling bounds as it runs now (its runtime-updatable
+	// parameters, else its launch environment); only Get knows them.
+	Workers Workers `json:"workers,omitzero"`
+	// StreamingEngine reports whether the job runs on Streaming Engine, the only jobs
+	// whose Workers can be changed in place; only Get knows it.
+	StreamingEngine bool `json:"streaming_engine,omitempty"`
+}
+
+// Workers are the autoscaling bounds of a job; 0 means not set (Dataflow's default).
+type Workers struct {
+	Max int `json:"max,omitempty"`
+	Min int `json:"min,omitempty"`
 }
 
 // Incompatible reports whether a job is the replacement of an in-place update that
@@ -110,6 +124,17 @@ func jobOf(pb *dataflowpb.Job) Job {
 	}
 	if t := pb.GetCreateTime(); t != nil {
 		j.CreateTime = t.AsTime()
+	}
+	env := pb.GetEnvironment()
+	j.StreamingEngine = slices.Contains(env.GetExperiments(), "enable_streaming_engine")
+	if pools := env.GetWorkerPools(); len(pools) > 0 {
+		j.Workers.Max = int(pools[0].GetAutoscalingSettings().GetMaxNumWorkers())
+	}
+	if rp := pb.GetRuntimeUpdatableParams(); rp != nil {
+		if rp.MaxNumWorkers != nil {
+			j.Workers.Max = int(rp.GetMaxNumWorkers())
+		}
+		j.Workers.Min = int(rp.GetMinNumWorkers())
 	}
 	return j
 }
@@ -171,6 +196,9 @@ type API interface {
 	Get(ctx context.Context, project, region, id string) (Job, error)
 	Drain(ctx context.Context, project, region, id string) (Job, error)
 	Cancel(ctx context.Context, project, region, id string) (Job, error)
+	// SetWorkers changes the autoscaling bounds of a running Streaming Engine job in
+	// place (same job, no update launch); a zero bound is left as it is.
+	SetWorkers(ctx context.Context, project, region, id string, w Workers) (Job, error)
 }
 
 // Config says how to reach Dataflow.
@@ -347,3 +375,32 @@ func (c *Client) requestState(ctx context.Context, project, region, id string, s
 	}
 	return jobOf(pb), nil
 }
+
+// SetWorkers updates a job's runtime-updatable parameters (UpdateJob with an update mask
+// naming runtime_updatable_params.max_num_workers and/or min_num_workers).
+func (c *Client) SetWorkers(ctx context.Context, project, region, id string, w Workers) (Job, error) {
+	rp := &dataflowpb.RuntimeUpdatableParams{}
+	mask := &fieldmaskpb.FieldMask{}
+	if w.Max > 0 {
+		rp.MaxNumWorkers = int32p(w.Max)
+		mask.Paths = append(mask.Paths, "runtime_updatable_params.max_num_workers")
+	}
+	if w.Min > 0 {
+		rp.MinNumWorkers = int32p(w.Min)
+		mask.Paths = append(mask.Paths, "runtime_updatable_params.min_num_workers")
+	}
+	if len(mask.Paths) == 0 {
+		return Job{}, fmt.Errorf("set workers of job %s: no bound given", id)
+	}
+	pb, err := c.jobs.UpdateJob(ctx, &dataflowpb.UpdateJobRequest{
+		ProjectId: project, Location: region, JobId: id,
+		Job:        &dataflowpb.Job{RuntimeUpdatableParams: rp},
+		UpdateMask: mask,
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	return jobOf(pb), nil
+}
+
+func int32p(n int) *int32 { v := int32(n); return &v }

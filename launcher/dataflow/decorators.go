@@ -43,6 +43,12 @@ func (r retrying) Drain(ctx context.Context, project, region, id string) (j Job,
 	return j, err
 }
 
+// SetWorkers is retried: it sets absolute bounds, so a repeat does no harm.
+func (r retrying) SetWorkers(ctx context.Context, project, region, id string, w Workers) (j Job, err error) {
+	err = r.p.Do(ctx, func(ctx context.Context) error { j, err = r.API.SetWorkers(ctx, project, region, id, w); return err })
+	return j, err
+}
+
 // Cancel also retries a job that is "not yet ready for canceling" (still starting), and
 // takes "Job has terminated" as done: it returns the job as it ended.
 func (r retrying) Cancel(ctx context.Context, project, region, id string) (j Job, err error) {
@@ -67,7 +73,7 @@ func HasTerminated(err error) bool {
 	return status.Code(err) == codes.FailedPrecondition && strings.Contains(status.Convert(err).Message(), "Job has terminated")
 }
 
-// WithRateLimit makes every call wait for a token: mutations (Launch, Drain, Cancel) from
+// WithRateLimit makes every call wait for a token: mutations (Launch, Drain, Cancel, SetWorkers) from
 // write, reads (List, Get) from read. A nil limiter does not limit.
 func WithRateLimit(api API, write, read *rate.Limiter) API { return limited{api, write, read} }
 
@@ -116,6 +122,13 @@ func (l limited) Cancel(ctx context.Context, project, region, id string) (Job, e
 		return Job{}, err
 	}
 	return l.API.Cancel(ctx, project, region, id)
+}
+
+func (l limited) SetWorkers(ctx context.Context, project, region, id string, w Workers) (Job, error) {
+	if err := wait(ctx, l.write); err != nil {
+		return Job{}, err
+	}
+	return l.API.SetWorkers(ctx, project, region, id, w)
 }
 
 // WithLaunchPace paces launches per project: at most perMinute[project] a minute, after a

@@ -365,6 +365,10 @@ func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchReques
 }
 
 func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, opts Options) {
+	if it.Action == plan.InPlace {
+		changeInPlace(ctx, api, it, r, opts)
+		return
+	}
 	update := it.Action == plan.Update
 	req := launchRequest(it.Desired, opts.RunID, update)
 	policy := opts.Retry

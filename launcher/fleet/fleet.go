@@ -303,7 +303,7 @@ func (f *Fleet) job(et EventType) Job {
 
 // configHash hashes the effective configuration except the version (and so the template
 // path), which has a label of its own: a version bump shows as a version change, not as a
-// config change.
+// config change; and except the worker bounds, which change in place.
 func configHash(j Job, userLabels map[string]string) string {
 	h := sha256.New()
 	w := func(k, v string) {
@@ -320,7 +320,8 @@ func configHash(j Job, userLabels map[string]string) string {
 	w("env.temp_location", j.Environment.TempLocation)
 	w("env.service_account", j.Environment.ServiceAccount)
 	w("env.machine_type", j.Environment.MachineType)
-	w("env.max_workers", strconv.Itoa(j.Environment.MaxWorkers))
+	// max_workers is not hashed: Dataflow changes it on a running Streaming Engine job in
+	// place (plan.InPlace), so a change of it alone needs no update.
 	// Keys added later are hashed only when set, so that existing jobs keep their hash.
 	for _, kv := range [][2]string{
 		{"network", j.Environment.Network},

@@ -113,7 +113,11 @@ func TestConfigHashIgnoresVersionButNotConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed, err := fleet.Load(writeFleet(t, strings.Replace(good, "max_workers: 10", "max_workers: 11", 1)))
+	changed, err := fleet.Load(writeFleet(t, strings.Replace(good, "machine_type: n2-standard-2", "machine_type: n2-standard-4", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resized, err := fleet.Load(writeFleet(t, strings.Replace(good, "max_workers: 10", "max_workers: 11", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +125,11 @@ func TestConfigHashIgnoresVersionButNotConfig(t *testing.T) {
 		t.Error("a version bump changed the config hash")
 	}
 	if base.Jobs()[0].ConfigHash == changed.Jobs()[0].ConfigHash {
-		t.Error("max_workers change kept the config hash")
+		t.Error("machine_type change kept the config hash")
+	}
+	// Worker bounds change in place (plan.InPlace), not by an update.
+	if base.Jobs()[0].ConfigHash != resized.Jobs()[0].ConfigHash || resized.Jobs()[0].Environment.MaxWorkers != 11 {
+		t.Error("a max_workers change changed the config hash")
 	}
 }
 

@@ -14,6 +14,9 @@
 //   - create: no job of that name is active (and the last one, if any, did not fail);
 //   - update: the active job is ours but runs another version or configuration (in-place
 //     update, same name);
+//   - in-place: the active job is ours, RUNNING on Streaming Engine, runs the desired
+//     version and configuration, and only its max_workers differs: deploy changes it on
+//     the running job (Dataflow's runtime-updatable parameters), launching nothing;
 //   - unchanged: the active job is ours and matches;
 //   - recreate: the last job of that name FAILED or was CANCELLED;
 //   - replace (only with AllowReplace): Dataflow found the update to exactly this version
@@ -55,6 +58,7 @@ type Action string
 const (
 	Create    Action = "create"
 	Update    Action = "update"
+	InPlace   Action = "in-place"
 	Unchanged Action = "unchanged"
 	Recreate  Action = "recreate"
 	Replace   Action = "replace"
@@ -68,7 +72,7 @@ func (a Action) Symbol() string {
 	switch a {
 	case Create:
 		return "+"
-	case Update:
+	case Update, InPlace:
 		return "~"
 	case Recreate, Replace:
 		return "-/+"
@@ -133,6 +137,7 @@ type Plan struct {
 type Counts struct {
 	Create    int `json:"create"`
 	Update    int `json:"update"`
+	InPlace   int `json:"in_place"`
 	Unchanged int `json:"unchanged"`
 	Recreate  int `json:"recreate"`
 	Replace   int `json:"replace"`
@@ -153,6 +158,8 @@ func (p *Plan) Counts() Counts {
 			c.Create++
 		case Update:
 			c.Update++
+		case InPlace:
+			c.InPlace++
 		case Unchanged:
 			c.Unchanged++
 			if it.Replacing != nil {
@@ -179,7 +186,7 @@ func (p *Plan) Counts() Counts {
 // recreate, replace or drain, blocked, or an update still in progress.
 func (p *Plan) HasChanges() bool {
 	c := p.Counts()
-	return c.Create+c.Update+c.Recreate+c.Replace+c.Drain+c.Blocked+c.Updating > 0
+	return c.Create+c.Update+c.InPlace+c.Recreate+c.Replace+c.Drain+c.Blocked+c.Updating > 0
 }
 
 // Summary is the plan's one-line summary.
@@ -193,6 +200,9 @@ func (p *Plan) Summary() string {
 		return s
 	}
 	s := fmt.Sprintf("Plan: %d to create, %d to update, %d to recreate", c.Create, c.Update, c.Recreate)
+	if c.InPlace > 0 {
+		s += fmt.Sprintf(", %d to change in place", c.InPlace)
+	}
 	if c.Replace > 0 {
 		s += fmt.Sprintf(", %d to replace", c.Replace)
 	}
@@ -434,8 +444,8 @@ func judge(f *fleet.Fleet, d fleet.Job, it *Item, active []dataflow.Job, last da
 	if it.Replacing != nil {
 		it.Reason = fmt.Sprintf("update in progress: job %s (%s) takes over from %s; %s", cur.ID, cur.State, it.Replacing.ID, it.Reason)
 	}
-	if it.Action == Update && cur.State != dataflow.StateRunning {
-		it.Blocks, it.Action = Update, Blocked
+	if (it.Action == Update || it.Action == InPlace) && cur.State != dataflow.StateRunning {
+		it.Blocks, it.Action = it.Action, Blocked
 		it.Reason = fmt.Sprintf("%s; job %s is %s and only a running job can be updated: deploy again once it runs", it.Reason, cur.ID, cur.State)
 		return
 	}
@@ -478,6 +488,15 @@ func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string)
 	}
 	if len(why) > 0 {
 		return Update, strings.Join(why, ", ")
+	}
+	if want := d.Environment.MaxWorkers; want != 0 && cur.Workers.Max != 0 && cur.Workers.Max != want {
+		// The config hash leaves the worker bounds out: a change of them alone is made
+		// on the running job, or, without Streaming Engine, by an update.
+		why := fmt.Sprintf("max_workers %d → %d", cur.Workers.Max, want)
+		if !cur.StreamingEngine {
+			return Update, why + " (not a Streaming Engine job: by an update)"
+		}
+		return InPlace, why + " (in place, on the running job)"
 	}
 	if cur.State != dataflow.StateRunning {
 		return Unchanged, fmt.Sprintf("%s, starting", cur.State)

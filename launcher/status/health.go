@@ -173,13 +173,12 @@ func secs(s float64) string { return (time.Duration(s) * time.Second).String() }
 
 // closedHealth finds the newest closed bucket and judges whether the next is overdue.
 func closedHealth(ctx context.Context, store func(context.Context, string) (ManifestChecker, error), d fleet.Job, row *Row, opts HealthOptions) error {
-	out := d.Parameters[fleet.ParamOutput]
-	st, err := store(ctx, out)
+	t := d.OutputTarget()
+	st, err := store(ctx, t.Root)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", out, err)
+		return fmt.Errorf("open %s: %w", t.Root, err)
 	}
-	layout := output.Layout{Width: d.BucketWidth(), Skew: d.SkewTolerance()}
-	t := output.Target{Root: out, EventType: d.EventType, Layout: layout}
+	layout := t.Layout
 	now := opts.Now.UnixMilli()
 	newest := layout.Start(now - layout.Width.Milliseconds() - layout.Skew.Milliseconds())
 	h := row.Health

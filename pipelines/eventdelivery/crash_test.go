@@ -47,7 +47,13 @@ func startRun(t *testing.T, emu *pubsubemu.Emulator, sub, out, id string, env ..
 		r.done <- r.cmd.Wait()
 		logf.Close()
 	}()
-	t.Cleanup(func() { r.cmd.Process.Kill() })
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		if t.Failed() {
+			log, _ := os.ReadFile(r.log)
+			t.Logf("%s: the last lines of its log:\n%s", r.id, tail(log, 30))
+		}
+	})
 	return r
 }
 

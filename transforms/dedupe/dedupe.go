@@ -112,10 +112,10 @@ type shardOf struct {
 
 // writtenIDs are the ids of one shard in one bucket's files, by whether this run wrote them.
 type writtenIDs struct {
-	files   map[string]bool // names read
-	others  map[string]bool // written by other runs
-	own     map[string]bool // written by this run
-	final   bool            // the bucket is closed: its files no longer change
+	files   map[string]bool  // names read
+	others  map[string]bool  // written by other runs
+	own     map[string]int64 // written by this run: the first pane holding each
+	final   bool             // the bucket is closed: its files no longer change
 	checked time.Time
 }
 
@@ -147,7 +147,7 @@ func (f *dedupeFn) writtenIn(ctx context.Context, bkt int64, shard int) (*writte
 		return w, nil
 	}
 	if !ok {
-		w = &writtenIDs{files: map[string]bool{}, others: map[string]bool{}, own: map[string]bool{}}
+		w = &writtenIDs{files: map[string]bool{}, others: map[string]bool{}, own: map[string]int64{}}
 		if f.written == nil {
 			f.written = map[shardOf]*writtenIDs{}
 		}
@@ -169,7 +169,6 @@ func (f *dedupeFn) writtenIn(ctx context.Context, bkt int64, shard int) (*writte
 	if err != nil {
 		return fail(err)
 	}
-	mine := "part-" + f.Target.RunID + "-"
 	for _, n := range names {
 		base := path.Base(n)
 		if w.files[base] {
@@ -179,13 +178,15 @@ func (f *dedupeFn) writtenIn(ctx context.Context, bkt int64, shard int) (*writte
 		if err != nil {
 			return fail(err)
 		}
-		to := w.others
-		if strings.HasPrefix(base, mine) {
-			to = w.own
-		}
+		run, pane, _, _ := output.ParseFileName(base)
 		for _, id := range ids {
-			if output.Shard(id, f.Shards) == shard {
-				to[id] = true
+			if output.Shard(id, f.Shards) != shard {
+				continue
+			}
+			if run != f.Target.RunID {
+				w.others[id] = true
+			} else if p, ok := w.own[id]; !ok || pane < p {
+				w.own[id] = pane
 			}
 		}
 		w.files[base] = true
@@ -210,8 +211,9 @@ func (f *dedupeFn) fileIDs(ctx context.Context, name string) ([]string, error) {
 
 // writtenElsewhere reports whether a file that this run's state does not know of holds e (of
 // shard): in any bucket a copy of it could have gone to, from the bucket its times place it
-// in to the later of its bucket here (in) and the newest bucket an event may go to now.
-func (f *dedupeFn) writtenElsewhere(ctx context.Context, e message.Event, shard int, in int64) (bool, error) {
+// in to the later of its bucket here (in) and the newest bucket an event may go to now, or,
+// in its own bucket, a file of an earlier pane than pane.
+func (f *dedupeFn) writtenElsewhere(ctx context.Context, e message.Event, shard int, in, pane int64) (bool, error) {
 	l := f.Target.Layout
 	from, _ := l.Place(e.Time, e.PublishTime)
 	now := f.NowMs
@@ -224,10 +226,15 @@ func (f *dedupeFn) writtenElsewhere(ctx context.Context, e message.Event, shard 
 		if err != nil {
 			return false, err
 		}
-		// This run's own copies in the event's bucket are in the state. In a replay its own
-		// files elsewhere are not looked at: its buckets are written at the end of input all
-		// at once, and what it wrote would depend on that race.
-		if w.others[e.ID] || (b != in && !f.Target.Rerun && w.own[e.ID]) {
+		if w.others[e.ID] {
+			return true, nil
+		}
+		// This run's own earlier panes in the event's bucket are in the state, and in their
+		// files once written: the files are the truth should the runner's state be lost
+		// (seen on Prism, once in several crash-loop runs). In a replay its own files are
+		// not looked at: its buckets are written at the end of input all at once, and what
+		// it wrote would depend on that race.
+		if p, own := w.own[e.ID]; own && !f.Target.Rerun && (b != in || p < pane) {
 			return true, nil
 		}
 	}
@@ -260,7 +267,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	var fresh []string
 	for _, e := range b.Events {
 		if !seen[e.ID] && f.store != nil {
-			there, err := f.writtenElsewhere(ctx, e, b.Shard, b.Bucket)
+			there, err := f.writtenElsewhere(ctx, e, b.Shard, b.Bucket, b.Pane)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package dedupe_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,10 +11,13 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
+	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/dedupe"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -24,6 +28,7 @@ func TestMain(m *testing.M) {
 
 func init() {
 	register.Function1x1[message.Batch, string](describe)
+	register.Function2x0[message.Batch, func(string)](keptIDs)
 }
 
 // describe shows a batch as "bucket pane shard: id/message … (duplicates)".
@@ -97,4 +102,55 @@ func TestDedupeRefusesNoShards(t *testing.T) {
 	}()
 	_, s := beam.NewPipelineWithRoot()
 	dedupe.Dedupe(s, beam.Create(s, event("a", 1, 1, "m")), 0)
+}
+
+// TestDedupeAgainstFiles: the files in the output are the truth. Ids that another run's files
+// hold are duplicates; so are ids in this run's files of an earlier pane of the same bucket
+// (the state that should have known them may be lost), but not those in a file of the pane
+// being deduped, which a retried bundle rewrites.
+func TestDedupeAgainstFiles(t *testing.T) {
+	root := t.TempDir()
+	target := output.Target{Root: root, EventType: "e", Layout: output.Layout{Width: time.Hour, Skew: time.Minute}, RunID: "r1"}
+	write := func(run string, pane int64, ids ...string) {
+		t.Helper()
+		name := output.FileName(run, pane, 0)
+		w := avrofile.NewWriter(`"string"`, name, avrofile.Meta{Key: output.MetaIDs, Value: output.IDsMeta(ids)})
+		path := filepath.Join(target.Dir(1*hour), name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, w.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("r1-b", 0, "other")   // another run, whose id starts with this one's
+	write("r1", 0, "lost")      // this run's pane 0, which the state does not know of
+	write("r1", 3, "rewritten") // the pane "rewritten" comes in
+
+	p, s := beam.NewPipelineWithRoot()
+	c := teststream.NewConfig()
+	for i, id := range []string{"first", "other", "lost", "rewritten", "new"} {
+		if err := c.AddElements(hour+int64(i), event(id, 1, int64(i), "m-"+id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.AdvanceWatermark(hour + int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.AdvanceWatermarkToInfinity(); err != nil {
+		t.Fatal(err)
+	}
+	// One pane per element: "first" is pane 0, the others panes 1 to 4.
+	events := beam.WindowInto(s, window.NewFixedWindows(time.Hour), teststream.Create(s, c),
+		beam.Trigger(trigger.AfterEndOfWindow().EarlyFiring(trigger.Repeat(trigger.AfterCount(1)))), beam.PanesDiscard())
+	batches := dedupe.Dedupe(s, events, 1, dedupe.AcrossRuns(target, 2*hour))
+	kept := beam.ParDo(s, keptIDs, batches)
+	beamtest.Equals(s, kept, "first", "rewritten", "new")
+	beamtest.Run(t, p)
+}
+
+func keptIDs(b message.Batch, emit func(string)) {
+	for _, e := range b.Events {
+		emit(e.ID)
+	}
 }

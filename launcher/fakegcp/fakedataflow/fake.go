@@ -54,6 +54,13 @@
 //     (CANCELLING, then CANCELLED after [WithCancelDelay]), except one still QUEUED:
 //     FAILED_PRECONDITION "not yet ready for canceling" (retry). Any change of a job
 //     that has stopped: FAILED_PRECONDITION "Job has terminated".
+//   - UpdateJob with an update mask changes a job's runtime-updatable parameters in place
+//     (same id, no new job): max_num_workers, min_num_workers, worker_utilization_hint
+//     ([MaskMaxNumWorkers] …), only of a RUNNING Streaming Engine job (else
+//     FAILED_PRECONDITION); bounds within 1..1000 with min ≤ max, a hint within
+//     [0.1, 0.9], other paths, a path without its value or a mask together with
+//     requested_state: INVALID_ARGUMENT. GetJob then reports runtime_updatable_params
+//     and the new maximum in the worker pool.
 //   - ListJobs returns summaries (no labels, no environment), newest first, filtered by
 //     ACTIVE, TERMINATED or ALL (the default) and optionally by name, in pages of at most
 //     [WithPageSize] jobs (default 10) with page tokens. GetJob returns the full job,
@@ -82,6 +89,11 @@
 //   - Quota: an update's replacement is not checked against the active job quota,
 //     although it is active alongside the old job until it takes over.
 //   - Drain is only accepted for RUNNING jobs; cancel for any active job not QUEUED.
+//   - Runtime parameter updates take effect at once; real Dataflow applies them within a
+//     few minutes. The fake's refusal codes and texts for them are read from the proto
+//     and gcloud's docs (which say batch and Streaming Appliance jobs are refused), not
+//     observed; the deprecated acceptable_backlog_duration and autoscaling_tier are
+//     refused as paths.
 //   - CreateJob, CheckActiveJobs, SnapshotJob and the other services are not implemented
 //     (UNIMPLEMENTED).
 //   - A ListJobs request without a location lists every location (Dataflow lists
@@ -851,7 +863,7 @@ func (s *Service) list(req *dataflowpb.ListJobsRequest, byLocation bool) (*dataf
 func (s *Service) seqOf(id string) int64 { return s.jobs[id].seq }
 
 // UpdateJob drains or cancels a job (requested_state JOB_STATE_DRAINED or
-// JOB_STATE_CANCELLED).
+// JOB_STATE_CANCELLED), or, with an update mask, changes its runtime-updatable parameters.
 func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest) (*dataflowpb.Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -867,6 +879,15 @@ func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest)
 	st := j.pb.CurrentState
 	if !isActive(st) {
 		return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job has terminated in state %s: %s", req.GetProjectId(), st, j.pb.Id)
+	}
+	if len(req.GetUpdateMask().GetPaths()) > 0 {
+		if want := req.GetJob().GetRequestedState(); want != dataflowpb.JobState_JOB_STATE_UNKNOWN {
+			return nil, status.Errorf(codes.InvalidArgument, "(%s): requested_state %s and update_mask cannot be given together: a job's state and its runtime parameters are updated by separate requests", req.GetProjectId(), want)
+		}
+		if err := s.updateRuntimeParams(req, j); err != nil {
+			return nil, err
+		}
+		return proto.CloneOf(j.pb), nil
 	}
 	switch want := req.GetJob().GetRequestedState(); want {
 	case dataflowpb.JobState_JOB_STATE_DRAINED, dataflowpb.JobState_JOB_STATE_DRAINING:

@@ -64,7 +64,14 @@
 //     them. Metadata labels (metadata.user_labels) are accepted but never match.
 //   - ListTimeSeries aligns windows back from the interval's end and never interpolates;
 //     percentiles, ALIGN_RATE and ALIGN_PERCENT_CHANGE are validated but not computed.
-//   - PromQL is checked, not evaluated; MQL and SQL conditions are refused.
+//   - PromQL is checked, not evaluated; MQL and SQL conditions are refused. The check is
+//     lexical: brackets, ranges, function and metric names and label matchers are
+//     verified, but not types (a range vector where an instant vector belongs passes),
+//     nor the labels listed after by, without, on or ignoring.
+//   - Filters: the selectors metric.display_name and metadata.* parse but match as an absent label;
+//     the error texts are the fake's own (the codes are the API's).
+//   - Writing a built-in metric (CreateTimeSeries) is PERMISSION_DENIED, as the fake
+//     reads the documentation; not observed against the real service.
 //   - The number of policies per metrics scope, of conditions per project, of
 //     notification channels per policy and other quotas are not enforced; nor is the
 //     size of a whole request.

@@ -76,9 +76,12 @@ func (s *Service) checkPromQL(project, q string) error {
 			stack = stack[:len(stack)-1]
 			i++
 		case c == '{':
-			j, err := s.checkMatchers(project, q, i, "")
+			j, named, err := s.checkMatchers(project, q, i, "")
 			if err != nil {
 				return err
+			}
+			if named {
+				metrics++ // {__name__="..."} selects a metric too
 			}
 			i = j
 		case c == '"' || c == '\'':
@@ -127,7 +130,7 @@ func (s *Service) checkPromQL(project, q string) error {
 				}
 				i = j
 				if next == '{' {
-					end, err := s.checkMatchers(project, q, k, word)
+					end, _, err := s.checkMatchers(project, q, k, word)
 					if err != nil {
 						return err
 					}
@@ -166,19 +169,19 @@ func (s *Service) promMetric(project, q, name string) (string, error) {
 var promMatcherRe = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$`)
 
 // checkMatchers checks the label matchers starting at q[start] == '{' and returns the
-// index after the closing brace. metric is the selector's name ("" when written inside
-// the braces as __name__).
-func (s *Service) checkMatchers(project, q string, start int, metric string) (int, error) {
+// index after the closing brace, and whether the braces name a metric (__name__). metric
+// is the selector's name ("" when written inside the braces as __name__).
+func (s *Service) checkMatchers(project, q string, start int, metric string) (int, bool, error) {
 	end := strings.IndexByte(q[start:], '}')
 	if end < 0 {
-		return 0, fmt.Errorf("query %q: unclosed '{' at %d", q, start)
+		return 0, false, fmt.Errorf("query %q: unclosed '{' at %d", q, start)
 	}
 	body := q[start+1 : start+end]
 	var labels []string
 	if metric != "" {
 		typ, err := s.promMetric(project, q, metric)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		d := s.descriptor(project, typ)
 		for _, l := range d.Labels {
@@ -190,30 +193,32 @@ func (s *Service) checkMatchers(project, q string, start int, metric string) (in
 		labels = append(labels, "monitored_resource", "project_id", "location")
 	}
 	if strings.TrimSpace(body) == "" {
-		return start + end + 1, nil
+		return start + end + 1, false, nil
 	}
+	named := false
 	for _, m := range strings.Split(body, ",") {
 		if strings.TrimSpace(m) == "" {
 			continue
 		}
 		g := promMatcherRe.FindStringSubmatch(m)
 		if g == nil {
-			return 0, fmt.Errorf("query %q: bad label matcher %q", q, strings.TrimSpace(m))
+			return 0, false, fmt.Errorf("query %q: bad label matcher %q", q, strings.TrimSpace(m))
 		}
 		if g[2] == "=~" || g[2] == "!~" {
 			if _, err := regexp.Compile(g[3]); err != nil {
-				return 0, fmt.Errorf("query %q: bad regular expression %q: %v", q, g[3], err)
+				return 0, false, fmt.Errorf("query %q: bad regular expression %q: %v", q, g[3], err)
 			}
 		}
 		if g[1] == "__name__" {
 			if _, err := s.promMetric(project, q, g[3]); err != nil {
-				return 0, err
+				return 0, false, err
 			}
+			named = true
 			continue
 		}
 		if metric != "" && !slices.Contains(labels, g[1]) {
-			return 0, fmt.Errorf("query %q: metric %s has no label %q", q, metric, g[1])
+			return 0, false, fmt.Errorf("query %q: metric %s has no label %q", q, metric, g[1])
 		}
 	}
-	return start + end + 1, nil
+	return start + end + 1, named, nil
 }

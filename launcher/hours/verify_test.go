@@ -1,0 +1,86 @@
+package hours_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/hours"
+	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
+	"github.com/eventdelivery/eventdelivery/output"
+)
+
+func TestVerify(t *testing.T) {
+	roots(t, func(t *testing.T, f *fleet.Fleet) {
+		ctx := context.Background()
+		tr := hourstest.New(t, f.Jobs()[0].OutputTarget())
+		h := hourstest.At("2026-12-01T10:00:00Z")
+		closedAt := hourstest.When("2026-12-01T11:31:00Z")
+		verify := func(start int64) *hours.Verification {
+			t.Helper()
+			v, err := hours.Verify(ctx, tr.Store, tr.Target, start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+
+		// An hour as its manifest says.
+		files := []output.File{tr.File(h, "part-run-1-0-0.avro", 3), tr.File(h, "part-run-1-0-1.avro", 2)}
+		dead := []output.File{tr.DeadLetters(h, "part-run-1-0-0.avro", 2)}
+		tr.Close(h, closedAt, output.Manifest{Invalid: 2}, files, dead)
+		if v := verify(h); !v.OK() || v.Files != 3 || v.Records != 7 || len(v.Problems) != 0 {
+			t.Errorf("good hour: %+v; want OK, 3 files, 7 records", v)
+		}
+
+		// An open hour.
+		if v := verify(tr.Target.Layout.Next(h)); v.OK() || v.Closed ||
+			!reflect.DeepEqual(v.Problems, []hours.Problem{{Problem: "open: no manifest"}}) {
+			t.Errorf("open hour: %+v", v)
+		}
+
+		// Every way an hour differs from its manifest, each found and named.
+		dir, deadDir := tr.Target.Dir(h), tr.Target.DeadLetterDir(h)
+		corrupt := tr.Avro("part-run-1-0-1.avro", 2)
+		corrupt[len(corrupt)-20] ^= 0xff // inside the last block: its CRC no longer matches
+		tr.Write(output.Join(dir, "part-run-1-0-1.avro"), corrupt)
+		tr.Write(output.Join(dir, "part-run-1-0-2.avro"), tr.Avro("part-run-1-0-2.avro", 1))     // not listed
+		tr.Write(output.Join(deadDir, "part-run-2-0-0.avro"), tr.Avro("part-run-2-0-0.avro", 1)) // not listed
+		m := output.Manifest{Invalid: 2}
+		files = []output.File{
+			{Name: "part-run-1-0-0.avro", Records: 4}, // holds 3
+			{Name: "part-run-1-0-1.avro", Records: 2}, // corrupted
+			{Name: "part-run-1-0-9.avro", Records: 5}, // not there
+		}
+		tr.Close(h, closedAt, m, files, dead)
+		v := verify(h)
+		want := []hours.Problem{
+			{File: output.Join(dir, "part-run-1-0-0.avro"), Problem: "holds 3 records, the manifest says 4"},
+			{File: output.Join(dir, "part-run-1-0-1.avro"), Problem: v.Problems[1].Problem},
+			{File: output.Join(dir, "part-run-1-0-9.avro"), Problem: "listed in the manifest, not there"},
+			{File: output.Join(dir, "part-run-1-0-2.avro"), Problem: "not listed in the manifest"},
+			{File: output.Join(deadDir, "part-run-2-0-0.avro"), Problem: "not listed in the manifest"},
+		}
+		if !v.Closed || v.OK() || !reflect.DeepEqual(v.Problems, want) {
+			t.Errorf("bad hour: problems\n%+v\nwant\n%+v", v.Problems, want)
+		}
+		if p := v.Problems[1].Problem; !strings.HasPrefix(p, "not readable Avro: ") {
+			t.Errorf("corrupted file: %q, want not readable Avro", p)
+		}
+
+		// A manifest whose total is not the sum of its files.
+		b, err := output.Manifest{EventType: "type-000", ClosedAt: closedAt.Format("2006-01-02T15:04:05Z"), Records: 9,
+			Files: []output.File{{Name: "part-run-1-0-0.avro", Records: 3}}, DeadLetterFiles: []output.File{}}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := hourstest.At("2026-12-01T12:00:00Z")
+		tr.File(g, "part-run-1-0-0.avro", 3)
+		tr.Write(tr.Target.ManifestPath(g), b)
+		if v := verify(g); !reflect.DeepEqual(v.Problems, []hours.Problem{{Problem: "records 9, but its files list 3"}}) {
+			t.Errorf("wrong total: %+v", v.Problems)
+		}
+	})
+}
