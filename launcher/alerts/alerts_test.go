@@ -12,7 +12,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -30,7 +30,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	srv, c := fleettest.Monitoring(t)
+	srv, c := launchertest.Monitoring(t)
 	return &env{srv: srv, api: c, dir: t.TempDir(), ch: srv.AddNotificationChannel(monProject, "oncall@example.com")}
 }
 
@@ -39,7 +39,7 @@ func setup(t *testing.T) *env {
 func (e *env) fleetFile(t *testing.T, n int, extra string) *fleet.Fleet {
 	t.Helper()
 	block := fmt.Sprintf("  alerts:\n    project: %s\n    notification_channels: [%s]\n%s", monProject, e.ch, extra)
-	return fleettest.Load(t, e.dir, fleettest.Spec{EventTypes: n, PerProject: 24, Extra: block})
+	return launchertest.Load(t, e.dir, launchertest.Spec{EventTypes: n, PerProject: 24, Extra: block})
 }
 
 func (e *env) plan(t *testing.T, f *fleet.Fleet) *alerts.Plan {

@@ -12,7 +12,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
@@ -26,11 +26,11 @@ import (
 func TestFailedLaunchAlertsThroughTheLaunchersMetric(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	msrv, mon := fleettest.Monitoring(t, fakemonitoring.WithClock(func() time.Time { return now }))
+	msrv, mon := launchertest.Monitoring(t, fakemonitoring.WithClock(func() time.Time { return now }))
 	e := &env{srv: msrv, api: mon, dir: t.TempDir(), ch: msrv.AddNotificationChannel(monProject, "oncall@example.com")}
 	f := e.fleetFile(t, 3, "")
 	// Every job of the version fails before it runs; type-002 is never launched at all.
-	_, df := fleettest.Dataflow(t, fakedataflow.WithStartFailure(f.Jobs()[0].Template, "Workflow failed. Causes: the image could not be pulled"))
+	_, df := launchertest.Dataflow(t, fakedataflow.WithStartFailure(f.Jobs()[0].Template, "Workflow failed. Causes: the image could not be pulled"))
 	for _, d := range f.Jobs()[:2] {
 		if _, err := df.Launch(ctx, dataflow.LaunchRequest{Project: d.Project, Region: d.Region, JobName: d.Name, Template: d.Template, Labels: d.Labels}); err != nil {
 			t.Fatal(err)
@@ -59,11 +59,11 @@ func TestDeployAlertsOnFailedLaunches(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	msrv, mon := fleettest.Monitoring(t, fakemonitoring.WithClock(clock))
+	msrv, mon := launchertest.Monitoring(t, fakemonitoring.WithClock(clock))
 	e := &env{srv: msrv, api: mon, dir: t.TempDir(), ch: msrv.AddNotificationChannel(monProject, "oncall@example.com")}
 	f := e.fleetFile(t, 3, "")
 	e.apply(t, f)
-	dsrv, df := fleettest.Dataflow(t, fakedataflow.WithClock(clock))
+	dsrv, df := launchertest.Dataflow(t, fakedataflow.WithClock(clock))
 	deployed := func() map[string]int64 {
 		t.Helper()
 		p := plan.Compute(f, mustObserve(t, df, f), plan.Options{})

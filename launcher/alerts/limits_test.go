@@ -10,7 +10,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 // realisticFleet writes a fleet of n event types with names and subscription ids of 30+
@@ -21,7 +21,7 @@ func (e *env) realisticFleet(t *testing.T, n, override int) *fleet.Fleet {
 	if err := os.MkdirAll(filepath.Join(e.dir, "schemas"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(e.dir, "schemas", "event.avsc"), []byte(fleettest.PlayTrackSchema), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.dir, "schemas", "event.avsc"), []byte(launchertest.PlayTrackSchema), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder

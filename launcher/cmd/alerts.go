@@ -107,23 +107,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error or a probl
   launcher alerts plan -f fleet.yaml --detailed-exitcode
   launcher alerts plan -f fleet.yaml -o json | jq '.changes[] | select(.action != "unchanged")'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, _, closeAPI, err := alertsPlan(cmd.Context(), g, env, planOpts.mon)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			if err := view.AlertsPlan(env.Stdout, g.format, p); err != nil {
-				return err
-			}
-			if len(p.Problems) > 0 {
-				return &exitError{Code: ExitFailure, Err: &alerts.ProblemsError{Problems: p.Problems}}
-			}
-			if planOpts.DetailedExitcode && p.HasChanges() {
-				return &exitError{Code: ExitChanges}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return planOpts.runPlan(cmd.Context(), g, env) },
 	}
 	planOpts.mon.bind(planCmd)
 	planCmd.Flags().BoolVar(&planOpts.DetailedExitcode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
@@ -144,37 +128,59 @@ Exit codes: 0 success, 1 error (nothing or only part was applied; run it again).
 		Example: `  launcher alerts apply -f fleet.yaml
   launcher alerts apply -f fleet.yaml -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, api, closeAPI, err := alertsPlan(cmd.Context(), g, env, applyOpts.mon)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			logger := g.logger(env)
-			fmt.Fprintln(env.Stderr, p.Summary())
-			res, err := alerts.Apply(cmd.Context(), api, p, alerts.Options{OnChange: func(c alerts.Change, err error) {
-				if err != nil {
-					logger.Error("alert policy", "action", c.Action, "key", c.Key, "err", err)
-					return
-				}
-				logger.Info("alert policy", "action", c.Action, "key", c.Key, "name", c.Name)
-			}})
-			var perr *alerts.ProblemsError
-			if errors.As(err, &perr) {
-				return &exitError{Code: ExitFailure, Err: perr}
-			}
-			if rerr := view.AlertsApply(env.Stdout, g.format, res); rerr != nil {
-				return rerr
-			}
-			if err != nil {
-				return fmt.Errorf("alerts apply: %w", err)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return applyOpts.runApply(cmd.Context(), g, env) },
 	}
 	applyOpts.mon.bind(applyCmd)
 	parent.AddCommand(planCmd, applyCmd)
 	root.AddCommand(parent)
+}
+
+// runApply is `launcher alerts apply`.
+func (o *alertsOptions) runApply(ctx context.Context, g *globalOptions, env Env) error {
+	p, api, closeAPI, err := alertsPlan(ctx, g, env, o.mon)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	logger := g.logger(env)
+	fmt.Fprintln(env.Stderr, p.Summary())
+	res, err := alerts.Apply(ctx, api, p, alerts.Options{OnChange: func(c alerts.Change, err error) {
+		if err != nil {
+			logger.Error("alert policy", "action", c.Action, "key", c.Key, "err", err)
+			return
+		}
+		logger.Info("alert policy", "action", c.Action, "key", c.Key, "name", c.Name)
+	}})
+	var perr *alerts.ProblemsError
+	if errors.As(err, &perr) {
+		return &exitError{Code: ExitFailure, Err: perr}
+	}
+	if rerr := view.AlertsApply(env.Stdout, g.format, res); rerr != nil {
+		return rerr
+	}
+	if err != nil {
+		return fmt.Errorf("alerts apply: %w", err)
+	}
+	return nil
+}
+
+// runPlan is `launcher alerts plan`.
+func (o *alertsOptions) runPlan(ctx context.Context, g *globalOptions, env Env) error {
+	p, _, closeAPI, err := alertsPlan(ctx, g, env, o.mon)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	if err := view.AlertsPlan(env.Stdout, g.format, p); err != nil {
+		return err
+	}
+	if len(p.Problems) > 0 {
+		return &exitError{Code: ExitFailure, Err: &alerts.ProblemsError{Problems: p.Problems}}
+	}
+	if o.DetailedExitcode && p.HasChanges() {
+		return &exitError{Code: ExitChanges}
+	}
+	return nil
 }
 
 // alertsPlan loads the fleet, reads the alerts project and computes the plan; the caller
@@ -226,25 +232,28 @@ Exit codes: 0 success, 1 error.`,
 		Example: `  launcher dashboard apply -f fleet.yaml
   launcher dashboard apply -f fleet.yaml --dry-run -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, project, err := o.mon.loadFleet(g)
-			if err != nil {
-				return err
-			}
-			api, closeAPI, err := dialMonitoring(cmd.Context(), env, g.logger(env), o.mon.Retries)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			res, err := dashboard.Apply(cmd.Context(), api, project, f, o.DryRun)
-			if err != nil {
-				return fmt.Errorf("dashboard: %w", err)
-			}
-			return view.Dashboard(env.Stdout, g.format, res, o.DryRun)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g, env) },
 	}
 	o.mon.bind(apply)
 	apply.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be done, change nothing")
 	parent.AddCommand(apply)
 	root.AddCommand(parent)
+}
+
+// run is `launcher dashboard apply`.
+func (o *dashboardOptions) run(ctx context.Context, g *globalOptions, env Env) error {
+	f, project, err := o.mon.loadFleet(g)
+	if err != nil {
+		return err
+	}
+	api, closeAPI, err := dialMonitoring(ctx, env, g.logger(env), o.mon.Retries)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	res, err := dashboard.Apply(ctx, api, project, f, o.DryRun)
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	return view.Dashboard(env.Stdout, g.format, res, o.DryRun)
 }

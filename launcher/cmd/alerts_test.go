@@ -13,7 +13,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 )
 
@@ -35,7 +35,7 @@ func TestAlertsDashboardAndHealthCommands(t *testing.T) {
 	defer mon.Close()
 	ch := mon.AddNotificationChannel("mon-project", "oncall@example.com")
 	dir := t.TempDir()
-	path, err := fleettest.Write(dir, fleettest.Spec{EventTypes: 8, PerProject: 4,
+	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 8, PerProject: 4,
 		Extra: fmt.Sprintf("  alerts:\n    project: mon-project\n    notification_channels: [%s]\n", ch)})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestAlertsDashboardAndHealthCommands(t *testing.T) {
 	}
 
 	// Without an alerts project the alert commands say what to set.
-	bare, err := fleettest.Write(t.TempDir(), fleettest.Spec{EventTypes: 2, PerProject: 1})
+	bare, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 2, PerProject: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 type run struct {
@@ -41,7 +41,7 @@ func TestCommands(t *testing.T) {
 	}
 	defer srv.Close()
 	dir := t.TempDir()
-	path, err := fleettest.Write(dir, fleettest.Spec{EventTypes: 12, PerProject: 6})
+	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 12, PerProject: 6})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
+type validateOptions struct {
+	Templates bool
+}
+
 func addValidate(root *cobra.Command, g *globalOptions, env Env) {
-	var withTemplates bool
+	o := &validateOptions{}
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the fleet file and every schema it names",
@@ -35,26 +39,29 @@ Exit codes: 0 valid, 1 problems.`,
   launcher validate -f fleet.yaml --templates
   launcher validate -f fleet.yaml -o json | jq '.problems[]'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := fleet.Load(g.Fleet)
-			if err == nil && withTemplates {
-				err = checkTemplates(cmd.Context(), f)
-			}
-			var verr *fleet.ValidationError
-			if errors.As(err, &verr) {
-				if rerr := view.Validation(env.Stdout, g.format, g.Fleet, nil, verr.Problems); rerr != nil {
-					return rerr
-				}
-				return &exitError{Code: ExitFailure}
-			}
-			if err != nil {
-				return err
-			}
-			return view.Validation(env.Stdout, g.format, g.Fleet, f, nil)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g, env) },
 	}
-	cmd.Flags().BoolVar(&withTemplates, "templates", false, "also check that every pinned version's Flex Template spec exists (reads Cloud Storage)")
+	cmd.Flags().BoolVar(&o.Templates, "templates", false, "also check that every pinned version's Flex Template spec exists (reads Cloud Storage)")
 	root.AddCommand(cmd)
+}
+
+// run is `launcher validate`.
+func (o *validateOptions) run(ctx context.Context, g *globalOptions, env Env) error {
+	f, err := fleet.Load(g.Fleet)
+	if err == nil && o.Templates {
+		err = checkTemplates(ctx, f)
+	}
+	var verr *fleet.ValidationError
+	if errors.As(err, &verr) {
+		if rerr := view.Validation(env.Stdout, g.format, g.Fleet, nil, verr.Problems); rerr != nil {
+			return rerr
+		}
+		return &exitError{Code: ExitFailure}
+	}
+	if err != nil {
+		return err
+	}
+	return view.Validation(env.Stdout, g.format, g.Fleet, f, nil)
 }
 
 type planOptions struct {
@@ -86,33 +93,36 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
   launcher plan -f fleet.yaml --detailed-exitcode || echo "changes or error: $?"
   launcher plan -f fleet.yaml -o json | jq '.items[] | select(.action != "unchanged")'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.api.Validate(); err != nil {
-				return err
-			}
-			f, api, _, closeAPI, err := o.api.open(cmd.Context(), g, env)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			obs, err := plan.Observe(cmd.Context(), api, f, o.api.Parallelism)
-			if err != nil {
-				return fmt.Errorf("plan: %w", err)
-			}
-			p := plan.Compute(f, obs, plan.Options{Prune: o.Prune})
-			if err := view.Plan(env.Stdout, g.format, p); err != nil {
-				return err
-			}
-			if o.DetailedExitcode && p.HasChanges() {
-				return &exitError{Code: ExitChanges}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g, env) },
 	}
 	o.api.bind(cmd, false)
 	cmd.Flags().BoolVar(&o.Prune, "prune", false, "plan to drain orphaned jobs")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
 	root.AddCommand(cmd)
+}
+
+// run is `launcher plan`.
+func (o *planOptions) run(ctx context.Context, g *globalOptions, env Env) error {
+	if err := o.api.Validate(); err != nil {
+		return err
+	}
+	f, api, _, closeAPI, err := o.api.open(ctx, g, env)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	obs, err := plan.Observe(ctx, api, f, o.api.Parallelism)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	p := plan.Compute(f, obs, plan.Options{Prune: o.Prune})
+	if err := view.Plan(env.Stdout, g.format, p); err != nil {
+		return err
+	}
+	if o.DetailedExitcode && p.HasChanges() {
+		return &exitError{Code: ExitChanges}
+	}
+	return nil
 }
 
 type deployOptions struct {
@@ -253,76 +263,7 @@ missing. With --watch: the code of the last report.`,
   launcher status -f fleet.yaml --health --watch --interval 30s
   launcher status -f fleet.yaml -o json | jq '.jobs[] | select(.matches_pinned | not)'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			f, api, logger, closeAPI, err := o.api.open(cmd.Context(), g, env)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			var mon monitoring.API
-			var project string
-			if o.Health || o.PublishMetrics {
-				if project, err = alertsProject(f); err != nil {
-					return err
-				}
-				m, closeMon, err := dialMonitoring(cmd.Context(), env, logger, o.api.Retries)
-				if err != nil {
-					return err
-				}
-				defer closeMon()
-				mon = m
-			}
-			once := func(ctx context.Context, w io.Writer) (int, error) {
-				obs, err := plan.Observe(ctx, api, f, o.api.Parallelism)
-				if err != nil {
-					return ExitFailure, fmt.Errorf("status: %w", err)
-				}
-				r := status.Build(f, obs)
-				now := time.Now()
-				if o.Health {
-					err := r.AddHealth(ctx, f, status.HealthOptions{
-						Now: now, Metrics: mon, Project: project, Lookback: o.Lookback, Parallelism: o.api.Parallelism,
-						Manifests: func(ctx context.Context, root string) (status.ManifestChecker, error) {
-							return objstore.Open(ctx, root)
-						},
-					})
-					if err != nil {
-						return ExitFailure, fmt.Errorf("status: health: %w", err)
-					}
-				}
-				if o.PublishMetrics {
-					if err := r.Publish(ctx, mon, project, now); err != nil {
-						return ExitFailure, fmt.Errorf("status: %w", err)
-					}
-					logger.Debug("published fleet metrics", "project", project)
-				}
-				if err := view.Status(w, g.format, r); err != nil {
-					return ExitFailure, err
-				}
-				switch {
-				case o.Health && !r.Healthy():
-					return ExitUnhealthy, nil
-				case !r.Converged():
-					return ExitChanges, nil
-				}
-				return ExitOK, nil
-			}
-			if !o.Watch {
-				code, err := once(cmd.Context(), env.Stdout)
-				if err != nil || code != ExitOK {
-					return &exitError{Code: code, Err: err}
-				}
-				return nil
-			}
-			code, err := watch(cmd.Context(), env, o.Interval, once)
-			if err != nil || code != ExitOK {
-				return &exitError{Code: code, Err: err}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g, env) },
 	}
 	o.api.bind(cmd, false)
 	cmd.Flags().BoolVar(&o.Health, "health", false, "judge every running job's health (lag, watermark age, last closed hour); exit 4 when one is unhealthy")
@@ -331,6 +272,78 @@ missing. With --watch: the code of the last report.`,
 	cmd.Flags().DurationVar(&o.Interval, "interval", 30*time.Second, "time between two reports with --watch")
 	cmd.Flags().DurationVar(&o.Lookback, "lookback", 48*time.Hour, "how far back --health looks for the last closed bucket (as the pipeline's --lookback)")
 	root.AddCommand(cmd)
+}
+
+// run is `launcher status`.
+func (o *statusOptions) run(ctx context.Context, g *globalOptions, env Env) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	f, api, logger, closeAPI, err := o.api.open(ctx, g, env)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	var mon monitoring.API
+	var project string
+	if o.Health || o.PublishMetrics {
+		if project, err = alertsProject(f); err != nil {
+			return err
+		}
+		m, closeMon, err := dialMonitoring(ctx, env, logger, o.api.Retries)
+		if err != nil {
+			return err
+		}
+		defer closeMon()
+		mon = m
+	}
+	once := func(ctx context.Context, w io.Writer) (int, error) {
+		obs, err := plan.Observe(ctx, api, f, o.api.Parallelism)
+		if err != nil {
+			return ExitFailure, fmt.Errorf("status: %w", err)
+		}
+		r := status.Build(f, obs)
+		now := time.Now()
+		if o.Health {
+			err := r.AddHealth(ctx, f, status.HealthOptions{
+				Now: now, Metrics: mon, Project: project, Lookback: o.Lookback, Parallelism: o.api.Parallelism,
+				Manifests: func(ctx context.Context, root string) (status.ManifestChecker, error) {
+					return objstore.Open(ctx, root)
+				},
+			})
+			if err != nil {
+				return ExitFailure, fmt.Errorf("status: health: %w", err)
+			}
+		}
+		if o.PublishMetrics {
+			if err := r.Publish(ctx, mon, project, now); err != nil {
+				return ExitFailure, fmt.Errorf("status: %w", err)
+			}
+			logger.Debug("published fleet metrics", "project", project)
+		}
+		if err := view.Status(w, g.format, r); err != nil {
+			return ExitFailure, err
+		}
+		switch {
+		case o.Health && !r.Healthy():
+			return ExitUnhealthy, nil
+		case !r.Converged():
+			return ExitChanges, nil
+		}
+		return ExitOK, nil
+	}
+	if !o.Watch {
+		code, err := once(ctx, env.Stdout)
+		if err != nil || code != ExitOK {
+			return &exitError{Code: code, Err: err}
+		}
+		return nil
+	}
+	code, err := watch(ctx, env, o.Interval, once)
+	if err != nil || code != ExitOK {
+		return &exitError{Code: code, Err: err}
+	}
+	return nil
 }
 
 // watch renders a report every interval until ctx ends: in place on a terminal (the

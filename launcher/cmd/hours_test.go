@@ -11,7 +11,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
@@ -20,7 +20,7 @@ import (
 // H-2 missing and closed H-1; type-001 closed H-3 to H-1 on time.
 func TestHoursCommands(t *testing.T) {
 	gcsfake.Start(t, "bucket")
-	path, err := fleettest.Write(t.TempDir(), fleettest.Spec{EventTypes: 2})
+	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

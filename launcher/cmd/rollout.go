@@ -3,7 +3,6 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -342,11 +341,7 @@ Exit codes: 0 requested, 1 error, refused, or a request that failed.`,
 				}
 			}
 			aerr := stopjobs.Apply(cmd.Context(), api, targets, mode, o.api.Parallelism)
-			if g.format == view.JSON {
-				if err := writeJSONValue(env, map[string]any{"mode": mode, "jobs": targets}); err != nil {
-					return err
-				}
-			} else if err := stopjobs.WriteTable(env.Stdout, targets, mode); err != nil {
+			if err := view.Stop(env.Stdout, g.format, mode, targets); err != nil {
 				return err
 			}
 			return aerr
@@ -356,10 +351,4 @@ Exit codes: 0 requested, 1 error, refused, or a request that failed.`,
 	cmd.Flags().BoolVar(&o.All, "all", false, "every job of the fleet, orphans included")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation (scripts)")
 	root.AddCommand(cmd)
-}
-
-func writeJSONValue(env Env, v any) error {
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -10,7 +10,7 @@ import (
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 func launcherIn(t *testing.T, addr, stdin string, terminal bool, args ...string) run {
@@ -28,10 +28,10 @@ func TestRolloutRollbackDrainCancel(t *testing.T) {
 	}
 	defer srv.Close()
 	dir := t.TempDir()
-	spec := fleettest.Spec{EventTypes: 6, Extra: "rollout:\n  canaries: [type-004]\n  waves: [50%]\n  soak: 0s\n"}
+	spec := launchertest.Spec{EventTypes: 6, Extra: "rollout:\n  canaries: [type-004]\n  waves: [50%]\n  soak: 0s\n"}
 	write := func(version string) string {
 		spec.Version = version
-		path, err := fleettest.Write(dir, spec)
+		path, err := launchertest.Write(dir, spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestDeployWaitFalseAndPruneOnTheRolloutPath(t *testing.T) {
 	}
 	defer srv.Close()
 	dir := t.TempDir()
-	path, err := fleettest.Write(dir, fleettest.Spec{EventTypes: 4})
+	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +164,8 @@ func TestDeployWaitFalseAndPruneOnTheRolloutPath(t *testing.T) {
 		}
 	})
 	t.Run("wait=false with several waves", func(t *testing.T) {
-		spec := fleettest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-001]\n  soak: 5m\n"}
-		waves, err := fleettest.Write(t.TempDir(), spec)
+		spec := launchertest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-001]\n  soak: 5m\n"}
+		waves, err := launchertest.Write(t.TempDir(), spec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -205,12 +205,14 @@ type apiOptions struct {
 	ReadRate    float64
 	Retries     int
 	Timeout     time.Duration
+	writes      bool // --rate and --burst are bound
 }
 
 func (o *apiOptions) bind(cmd *cobra.Command, writes bool) {
 	cmd.Flags().IntVar(&o.Parallelism, "parallelism", 16, "most Dataflow calls in flight")
 	cmd.Flags().Float64Var(&o.ReadRate, "read-rate", 50, "most list/get calls per second")
 	cmd.Flags().IntVar(&o.Retries, "retries", 6, "most attempts per call on transient errors (UNAVAILABLE, DEADLINE_EXCEEDED, ...)")
+	o.writes = writes
 	if writes {
 		cmd.Flags().Float64Var(&o.Rate, "rate", 5, "most launches and drains per second")
 		cmd.Flags().IntVar(&o.Burst, "burst", 5, "launches allowed at once before --rate applies")
@@ -222,11 +224,11 @@ func (o *apiOptions) Validate() error {
 	case o.Parallelism < 1:
 		return fmt.Errorf("--parallelism must be at least 1")
 	case o.ReadRate <= 0:
-		return fmt.Errorf("--read-rate must be positive")
+		return fmt.Errorf("--read-rate must be positive, got %g", o.ReadRate)
 	case o.Retries < 1:
 		return fmt.Errorf("--retries must be at least 1")
-	case o.Rate < 0:
-		return fmt.Errorf("--rate must be positive")
+	case o.writes && o.Rate <= 0:
+		return fmt.Errorf("--rate must be positive, got %g", o.Rate)
 	}
 	if o.Burst < 1 {
 		o.Burst = 1

@@ -2,10 +2,8 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -89,42 +87,45 @@ Exit codes: 0 published or unchanged, 1 an error or a version published with dif
       --spec 'gs://my-bucket/eventdelivery/{version}/spec.json'
   launcher template publish -f fleet.yaml --version v1.4.2 --image-repository REPO -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			spec := o.Spec
-			if spec == "" {
-				f, err := fleet.Load(g.Fleet)
-				if err != nil {
-					return fmt.Errorf("template publish: no --spec, and the fleet file's template cannot be read: %w", err)
-				}
-				spec = f.Template
-			}
-			created, err := sourceDateEpoch(env)
-			if err != nil {
-				return err
-			}
-			res, err := publish.Publish(cmd.Context(), publish.Options{
-				Version:       o.Version,
-				Repository:    o.Repository,
-				BaseImage:     o.BaseImage,
-				Spec:          spec,
-				Force:         o.Force,
-				AllowModified: o.AllowModified,
-				Binary:        o.Binary,
-				ModuleDir:     o.ModuleDir,
-				Created:       created,
-				Log:           env.Stderr,
-			})
-			if err != nil {
-				return err
-			}
-			return renderPublish(env.Stdout, g.format, res)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g, env) },
 	}
 	o.bind(cmd)
 	parent.AddCommand(cmd)
+}
+
+// run is `launcher template publish`.
+func (o *templatePublishOptions) run(ctx context.Context, g *globalOptions, env Env) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	spec := o.Spec
+	if spec == "" {
+		f, err := fleet.Load(g.Fleet)
+		if err != nil {
+			return fmt.Errorf("template publish: no --spec, and the fleet file's template cannot be read: %w", err)
+		}
+		spec = f.Template
+	}
+	created, err := sourceDateEpoch(env)
+	if err != nil {
+		return err
+	}
+	res, err := publish.Publish(ctx, publish.Options{
+		Version:       o.Version,
+		Repository:    o.Repository,
+		BaseImage:     o.BaseImage,
+		Spec:          spec,
+		Force:         o.Force,
+		AllowModified: o.AllowModified,
+		Binary:        o.Binary,
+		ModuleDir:     o.ModuleDir,
+		Created:       created,
+		Log:           env.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	return view.Publish(env.Stdout, g.format, res)
 }
 
 // sourceDateEpoch reads SOURCE_DATE_EPOCH (seconds since the epoch), the reproducible-builds
@@ -141,19 +142,6 @@ func sourceDateEpoch(env Env) (time.Time, error) {
 	return time.Unix(n, 0), nil
 }
 
-func renderPublish(w io.Writer, f view.Format, r *publish.Result) error {
-	if f == view.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	_, err := fmt.Fprintf(w, "%s %s\n  image: %s\n  tag:   %s\n  base:  %s\n  spec:  %s\n", r.Version, r.Outcome, r.Image, r.Tag, r.Base, r.Spec)
-	if err == nil && r.Revision != "" {
-		_, err = fmt.Fprintf(w, "  commit: %s\n", r.Revision)
-	}
-	return err
-}
-
 // checkTemplates is `validate --templates`: every version the fleet pins must have a Flex
 // Template spec that declares the parameters the launcher passes. Missing or unusable specs
 // come back as a *fleet.ValidationError, rendered like any other problem of the file.
@@ -163,7 +151,9 @@ func checkTemplates(ctx context.Context, f *fleet.Fleet) error {
 		return fmt.Errorf("validate: storage client: %w", err)
 	}
 	defer c.Close()
-	problems, err := publish.CheckFleet(ctx, c, f)
+	problems, err := f.CheckPins(func(p fleet.Pin) (string, error) {
+		return publish.CheckSpec(ctx, c, p.Version, p.Spec, p.Params)
+	})
 	if err != nil {
 		return fmt.Errorf("validate: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/gcsfake"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/templates/publish"
 )
 
@@ -54,7 +54,7 @@ func TestTemplatePublishAndValidate(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	path, err := fleettest.Write(dir, fleettest.Spec{EventTypes: 2})
+	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

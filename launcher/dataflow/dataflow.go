@@ -6,8 +6,9 @@
 // launcher sets it from DATAFLOW_EMULATOR_HOST), an insecure gRPC connection without
 // credentials to a fake such as launcher/fakegcp.
 //
-// Concurrency limits belong to the caller; the decorators [WithRateLimit] and [WithRetry]
-// wrap any [API] with a client-side rate limit and retries of idempotent calls.
+// The decorators [WithConcurrency], [WithRateLimit] and [WithRetry]
+// wrap any [API] with a bound on calls in flight, a client-side rate limit and retries of
+// idempotent calls.
 package dataflow
 
 import (

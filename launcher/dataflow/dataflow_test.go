@@ -9,7 +9,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -17,7 +17,7 @@ import (
 
 func TestRetryAndRateLimitDecorators(t *testing.T) {
 	ctx := context.Background()
-	srv, c := fleettest.Dataflow(t)
+	srv, c := launchertest.Dataflow(t)
 	retries := 0
 	api := dataflow.WithRetry(
 		dataflow.WithRateLimit(c, rate.NewLimiter(1000, 10), rate.NewLimiter(1000, 10)),
@@ -92,7 +92,7 @@ func TestBackoffIsBoundedAndJittered(t *testing.T) {
 		t.Error("a rate limit is not retried")
 	}
 	ctx := context.Background()
-	_, c := fleettest.Dataflow(t, fakedataflow.WithMaxActiveJobsPerProject(1))
+	_, c := launchertest.Dataflow(t, fakedataflow.WithMaxActiveJobsPerProject(1))
 	if _, err := c.Launch(ctx, dataflow.LaunchRequest{Project: "proj-a", Region: "europe-west1", JobName: "a", Template: "gs://b/s.json"}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestCancelRetriesAStartingJob(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	_, c := fleettest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
+	_, c := launchertest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
 	retries := 0
 	api := dataflow.WithRetry(c, dataflow.RetryPolicy{Attempts: 5, Initial: time.Millisecond, Max: time.Millisecond,
 		OnRetry: func(int, error, time.Duration) { mu.Lock(); now = now.Add(20 * time.Second); retries++; mu.Unlock() }})
@@ -136,7 +136,7 @@ func TestCancelRetriesAStartingJob(t *testing.T) {
 // for its pace; other projects are not held up.
 func TestLaunchPacePerProject(t *testing.T) {
 	ctx := context.Background()
-	srv, c := fleettest.Dataflow(t)
+	srv, c := launchertest.Dataflow(t)
 	api := dataflow.WithLaunchPace(c, map[string]int{"proj-a": 2})
 	req := func(project, name string) dataflow.LaunchRequest {
 		return dataflow.LaunchRequest{Project: project, Region: "europe-west1", JobName: name, Template: "gs://b/s.json"}

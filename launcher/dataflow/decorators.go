@@ -2,93 +2,21 @@ package dataflow
 
 import (
 	"context"
-	"math/rand/v2"
 	"strings"
-	"time"
 
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// Transient reports whether an error is worth retrying: the service was unavailable, the
-// call timed out, was aborted or failed inside the service, or a rate limit was hit.
-// RESOURCE_EXHAUSTED is a rate limit unless it says a quota (of active jobs, CPUs, IPs)
-// is insufficient: waiting a few seconds does not raise a quota.
-func Transient(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Internal:
-		return true
-	case codes.ResourceExhausted:
-		return !strings.Contains(strings.ToLower(status.Convert(err).Message()), "insufficient quota")
-	}
-	return false
-}
+// Transient reports whether an error is worth retrying (see [gcpclient.Transient]: the
+// "insufficient quota" RESOURCE_EXHAUSTED is not).
+func Transient(err error) bool { return gcpclient.Transient(err) }
 
-// RetryPolicy retries with exponential backoff and full jitter.
-type RetryPolicy struct {
-	// Attempts is the most calls made, the first one included (default 6).
-	Attempts int
-	// Initial is the first backoff's upper bound (default 500ms).
-	Initial time.Duration
-	// Max caps the backoff (default 15s).
-	Max time.Duration
-	// Retryable decides which errors are retried (default Transient).
-	Retryable func(error) bool
-	// OnRetry, if set, is told about each retry.
-	OnRetry func(attempt int, err error, wait time.Duration)
-}
-
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.Attempts <= 0 {
-		p.Attempts = 6
-	}
-	if p.Initial <= 0 {
-		p.Initial = 500 * time.Millisecond
-	}
-	if p.Max <= 0 {
-		p.Max = 15 * time.Second
-	}
-	if p.Retryable == nil {
-		p.Retryable = Transient
-	}
-	return p
-}
-
-// Backoff returns the wait before retry number n (1-based): uniformly random in
-// [0, min(Max, Initial·2^(n-1))].
-func (p RetryPolicy) Backoff(n int) time.Duration {
-	p = p.withDefaults()
-	ceil := p.Initial
-	for i := 1; i < n && ceil < p.Max; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, p.Max)
-	return time.Duration(rand.Int64N(int64(ceil) + 1))
-}
-
-// Do calls fn until it succeeds, fails with an error that is not retryable, runs out of
-// attempts or ctx ends. It returns fn's last error.
-func (p RetryPolicy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
-	p = p.withDefaults()
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err = fn(ctx); err == nil || !p.Retryable(err) || attempt >= p.Attempts {
-			return err
-		}
-		wait := p.Backoff(attempt)
-		if p.OnRetry != nil {
-			p.OnRetry(attempt, err, wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
-}
+// RetryPolicy is the launcher's retry policy, shared with launcher/monitoring; the name
+// stays here for the callers that spell it dataflow.RetryPolicy.
+type RetryPolicy = gcpclient.RetryPolicy
 
 // WithRetry retries the idempotent calls of an API (List, Get, Drain, Cancel). Launch is
 // passed through: a launch that fails may still have created its job, so only its caller
@@ -124,7 +52,7 @@ func (r retrying) SetWorkers(ctx context.Context, project, region, id string, w 
 // Cancel also retries a job that is "not yet ready for canceling" (still starting), and
 // takes "Job has terminated" as done: it returns the job as it ended.
 func (r retrying) Cancel(ctx context.Context, project, region, id string) (j Job, err error) {
-	p := r.p.withDefaults()
+	p := r.p.WithDefaults()
 	transient := p.Retryable
 	p.Retryable = func(err error) bool { return transient(err) || NotReadyForCancel(err) }
 	err = p.Do(ctx, func(ctx context.Context) error { j, err = r.API.Cancel(ctx, project, region, id); return err })
@@ -227,4 +155,34 @@ func (p *paced) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
 		return Job{}, err
 	}
 	return p.API.Launch(ctx, req)
+}
+
+// WithConcurrency lets at most n calls of api be in flight at once (n < 1 means 1): the
+// launcher's one concurrency limit, so that a fan-out over hundreds of jobs starts a
+// goroutine per job and the client, not each fan-out, bounds the calls.
+func WithConcurrency(api API, n int) API { return concurrent{api, gcpclient.NewLimiter(n)} }
+
+type concurrent struct {
+	API
+	l *gcpclient.Limiter
+}
+
+func (c concurrent) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
+	return gcpclient.Limit1(ctx, c.l, func(ctx context.Context) (Job, error) { return c.API.Launch(ctx, req) })
+}
+
+func (c concurrent) List(ctx context.Context, req ListRequest) ([]Job, error) {
+	return gcpclient.Limit1(ctx, c.l, func(ctx context.Context) ([]Job, error) { return c.API.List(ctx, req) })
+}
+
+func (c concurrent) Get(ctx context.Context, project, region, id string) (Job, error) {
+	return gcpclient.Limit1(ctx, c.l, func(ctx context.Context) (Job, error) { return c.API.Get(ctx, project, region, id) })
+}
+
+func (c concurrent) Drain(ctx context.Context, project, region, id string) (Job, error) {
+	return gcpclient.Limit1(ctx, c.l, func(ctx context.Context) (Job, error) { return c.API.Drain(ctx, project, region, id) })
+}
+
+func (c concurrent) Cancel(ctx context.Context, project, region, id string) (Job, error) {
+	return gcpclient.Limit1(ctx, c.l, func(ctx context.Context) (Job, error) { return c.API.Cancel(ctx, project, region, id) })
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"golang.org/x/time/rate"
 )
@@ -26,7 +26,7 @@ func BenchmarkDeploy300(b *testing.B) {
 		burst       = 50
 		latency     = time.Second
 	)
-	f := fleettest.Load(b, b.TempDir(), fleettest.Spec{EventTypes: n, PerProject: 24, MaxActive: 25})
+	f := launchertest.Load(b, b.TempDir(), launchertest.Spec{EventTypes: n, PerProject: 24, MaxActive: 25})
 	bound := deploy.LowerBound(n, parallelism, latency, launchRate, burst)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {

@@ -15,7 +15,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy/deploytest"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 	"google.golang.org/grpc/codes"
@@ -30,14 +30,14 @@ type harness struct {
 	client *dataflow.Client
 	api    dataflow.API
 	dir    string
-	spec   fleettest.Spec
+	spec   launchertest.Spec
 	fleet  *fleet.Fleet
 }
 
-func newHarness(t *testing.T, spec fleettest.Spec, opts ...fakedataflow.Option) *harness {
+func newHarness(t *testing.T, spec launchertest.Spec, opts ...fakedataflow.Option) *harness {
 	t.Helper()
 	clock := deploytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	srv, c := fleettest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithClock(clock.Now), fakedataflow.WithStartDelay(20 * time.Second)}, opts...)...)
+	srv, c := launchertest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithClock(clock.Now), fakedataflow.WithStartDelay(20 * time.Second)}, opts...)...)
 	h := &harness{t: t, clock: clock, srv: srv, client: c, dir: t.TempDir()}
 	h.api = dataflow.WithRetry(c, fastRetry)
 	h.write(spec)
@@ -46,9 +46,9 @@ func newHarness(t *testing.T, spec fleettest.Spec, opts ...fakedataflow.Option) 
 
 var fastRetry = dataflow.RetryPolicy{Attempts: 10, Initial: time.Millisecond, Max: 10 * time.Millisecond}
 
-func (h *harness) write(spec fleettest.Spec) {
+func (h *harness) write(spec launchertest.Spec) {
 	h.t.Helper()
-	h.spec, h.fleet = spec, fleettest.Load(h.t, h.dir, spec)
+	h.spec, h.fleet = spec, launchertest.Load(h.t, h.dir, spec)
 }
 
 func (h *harness) plan(opts plan.Options) *plan.Plan {
@@ -125,7 +125,7 @@ func (h *harness) checkFleetRuns(t *testing.T, version string) {
 
 func TestDeploy300UpdateAndNoop(t *testing.T) {
 	// 300 event types over 13 projects of at most 24, within Dataflow's default quota of 25.
-	spec := fleettest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25, Version: "v1.0.0"}
+	spec := launchertest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25, Version: "v1.0.0"}
 	h := newHarness(t, spec, fakedataflow.WithMaxActiveJobsPerProject(25))
 	ctx := context.Background()
 
@@ -204,7 +204,7 @@ func mustObserve(t *testing.T, h *harness) *plan.Observed {
 }
 
 func TestDeployWithTransientFaults(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25}
+	spec := launchertest.Spec{EventTypes: 300, PerProject: 24, MaxActive: 25}
 	h := newHarness(t, spec, fakedataflow.WithSeed(42),
 		// 10% of launches fail without effect, 5% more fail although the job was created.
 		fakedataflow.WithFault(fakedataflow.MethodLaunchFlexTemplate, fakedataflow.Fault{Code: codes.Unavailable, Probability: 0.10}),
@@ -256,7 +256,7 @@ func (c *cancelAfter) Launch(ctx context.Context, r dataflow.LaunchRequest) (dat
 }
 
 func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 100, PerProject: 25, MaxActive: 25}
+	spec := launchertest.Spec{EventTypes: 100, PerProject: 25, MaxActive: 25}
 	h := newHarness(t, spec, fakedataflow.WithLatency(fakedataflow.MethodLaunchFlexTemplate, 2*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	interrupting := &cancelAfter{API: h.api, n: 50, cancel: cancel}
@@ -295,11 +295,11 @@ func TestInterruptedDeployIsCompletedByTheNext(t *testing.T) {
 func TestBlockedByForeignJobAndQuota(t *testing.T) {
 	// 8 event types in one project with room for 5 active jobs, one name taken by a job
 	// someone else launched.
-	spec := fleettest.Spec{EventTypes: 8, MaxActive: 5}
+	spec := launchertest.Spec{EventTypes: 8, MaxActive: 5}
 	h := newHarness(t, spec, fakedataflow.WithMaxActiveJobsPerProject(5))
 	ctx := context.Background()
 	foreign, err := h.client.Launch(ctx, dataflow.LaunchRequest{
-		Project: "proj-000", Region: "europe-west1", JobName: fleet.JobName("events-test", fleettest.EventTypeName(3)),
+		Project: "proj-000", Region: "europe-west1", JobName: fleet.JobName("events-test", launchertest.EventTypeName(3)),
 		Template: "gs://someone/else.json", Labels: map[string]string{"team": "other"},
 	})
 	if err != nil {
@@ -313,7 +313,7 @@ func TestBlockedByForeignJobAndQuota(t *testing.T) {
 	}
 	for _, it := range p.Items {
 		switch {
-		case it.EventType == fleettest.EventTypeName(3):
+		case it.EventType == launchertest.EventTypeName(3):
 			if it.Action != plan.Blocked || it.Current == nil || it.Current.ID != foreign.ID {
 				t.Errorf("foreign job not blocking: %+v", it)
 			}
@@ -351,7 +351,7 @@ func TestBlockedByForeignJobAndQuota(t *testing.T) {
 }
 
 func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 5}
+	spec := launchertest.Spec{EventTypes: 5}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
 	ctx := context.Background()
 	_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
@@ -362,7 +362,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 	for _, it := range res.Items {
 		ids[it.EventType] = it.JobID
 	}
-	if err := h.srv.FailJob(ids[fleettest.EventTypeName(1)]); err != nil {
+	if err := h.srv.FailJob(ids[launchertest.EventTypeName(1)]); err != nil {
 		t.Fatal(err)
 	}
 	spec.EventTypes = 4 // type-004 leaves the file
@@ -390,7 +390,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 		if c := res.Counts(); c.Recreated != 1 || c.Drained != 1 || !res.OK() {
 			t.Errorf("prune deploy: %s", res.Summary())
 		}
-		orphan, _ := h.client.Get(ctx, "proj-000", "europe-west1", ids[fleettest.EventTypeName(4)])
+		orphan, _ := h.client.Get(ctx, "proj-000", "europe-west1", ids[launchertest.EventTypeName(4)])
 		if orphan.State != dataflow.StateDraining {
 			t.Errorf("orphan is %s, want DRAINING", orphan.State)
 		}
@@ -419,7 +419,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 			t.Errorf("elapsed %s on the clock, want the wait timeout, 10m", res.Elapsed)
 		}
 		for _, it := range res.Items {
-			if it.Status == deploy.TimedOut && (it.EventType != fleettest.EventTypeName(5) || !it.State.Active() ||
+			if it.Status == deploy.TimedOut && (it.EventType != launchertest.EventTypeName(5) || !it.State.Active() ||
 				!strings.HasPrefix(it.Error, "still ") || !strings.HasSuffix(it.Error, " after 10m0s")) {
 				t.Errorf("timed-out item %+v", it)
 			}
@@ -451,7 +451,7 @@ func TestLowerBound(t *testing.T) {
 // fails and is flagged Incompatible, the old job running on; a replace item (plan with
 // AllowReplace) drains the old job, waits until it has stopped, and launches anew.
 func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 3, Version: "v1.0.0"}
+	spec := launchertest.Spec{EventTypes: 3, Version: "v1.0.0"}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Minute))
 	ctx := context.Background()
 	_, first, err := h.deploy(ctx, h.api, h.options(), plan.Options{})

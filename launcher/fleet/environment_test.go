@@ -13,8 +13,8 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 )
 
@@ -128,9 +128,9 @@ func TestEnvironmentKeysValidated(t *testing.T) {
 // says what they were launched with, the way Dataflow reports it.
 func TestNetworkKeysReachTheJob(t *testing.T) {
 	ctx := context.Background()
-	srv, c := fleettest.Dataflow(t, fakedataflow.WithNetworks("proj-000", "prod-vpc"), fakedataflow.WithExternalIPsForbidden("proj-000"))
+	srv, c := launchertest.Dataflow(t, fakedataflow.WithNetworks("proj-000", "prod-vpc"), fakedataflow.WithExternalIPsForbidden("proj-000"))
 	dir := t.TempDir()
-	plain := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1})
+	plain := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 1})
 	apply := func(f *fleet.Fleet) *deploy.Result {
 		t.Helper()
 		obs, err := plan.Observe(ctx, c, f, 4)
@@ -147,7 +147,7 @@ func TestNetworkKeysReachTheJob(t *testing.T) {
 	if it := res.Items[0]; it.Status != deploy.Failed || !strings.Contains(it.Error, "is FAILED: Workflow failed. Causes: Network default is not accessible") {
 		t.Errorf("without a network: %+v", it)
 	}
-	f := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1, Extra: "  network: prod-vpc\n  ip_configuration: private\n  worker_region: europe-west4\n" +
+	f := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 1, Extra: "  network: prod-vpc\n  ip_configuration: private\n  worker_region: europe-west4\n" +
 		"  launcher_machine_type: e2-small\n  kms_key_name: projects/proj-000/locations/europe-west1/keyRings/df/cryptoKeys/jobs\n" +
 		"  additional_experiments: [enable_prime]\n"})
 	res = apply(f)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 const good = `fleet: events-prod
@@ -44,7 +44,7 @@ func writeFleet(t *testing.T, content string) string {
 	if err := os.MkdirAll(filepath.Join(dir, "schemas"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "schemas", "play_track.avsc"), []byte(fleettest.PlayTrackSchema), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "schemas", "play_track.avsc"), []byte(launchertest.PlayTrackSchema), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "schemas", "bad.avsc"), []byte(`{"type": "record", "name": "X", "fields": [{"name": "a", "type": "strang"}]}`), 0o644); err != nil {
@@ -257,7 +257,7 @@ func TestLabelSafe(t *testing.T) {
 }
 
 func TestGeneratedFleetLoads(t *testing.T) {
-	path, err := fleettest.Write(t.TempDir(), fleettest.Spec{EventTypes: 30, PerProject: 25, MaxActive: 25})
+	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 30, PerProject: 25, MaxActive: 25})
 	if err != nil {
 		t.Fatal(err)
 	}

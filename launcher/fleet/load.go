@@ -435,7 +435,7 @@ func (p *parser) experiments(n *yaml.Node, field string) []string {
 		case v == "":
 		case !experimentRe.MatchString(v):
 			p.add(e.Line, f, "%q is not an experiment such as enable_prime or name=value", v)
-		case contains(out, v):
+		case slices.Contains(out, v):
 			p.add(e.Line, f, "duplicate experiment %q", v)
 		default:
 			out = append(out, v)
@@ -497,7 +497,7 @@ func (p *parser) mapping(n *yaml.Node, field string, allowed []string) map[strin
 			p.add(k.Line, field, "keys must be strings")
 			continue
 		}
-		if !contains(allowed, k.Value) {
+		if !slices.Contains(allowed, k.Value) {
 			p.add(k.Line, prefix+k.Value, "unknown key%s", suggest(k.Value, allowed))
 			continue
 		}
@@ -621,15 +621,6 @@ func kindName(n *yaml.Node) string {
 		return "an alias"
 	}
 	return "nothing"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // suggest names the closest allowed key when there is an obvious one.

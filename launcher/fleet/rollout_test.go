@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 func loadWith(t *testing.T, n int, extra string) (*fleet.Fleet, error) {
 	t.Helper()
-	path, err := fleettest.Write(t.TempDir(), fleettest.Spec{EventTypes: n, Extra: extra})
+	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: n, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}

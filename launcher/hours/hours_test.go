@@ -12,7 +12,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/hours"
 	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
@@ -25,10 +25,10 @@ func openStore(ctx context.Context, root string) (hours.Store, error) {
 func roots(t *testing.T, test func(t *testing.T, f *fleet.Fleet)) {
 	t.Run("gcs", func(t *testing.T) {
 		gcsfake.Start(t, "bucket")
-		test(t, fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 2}))
+		test(t, launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 2}))
 	})
 	t.Run("disk", func(t *testing.T) {
-		f := fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 2})
+		f := launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 2})
 		f.Defaults.Output = t.TempDir()
 		test(t, f)
 	})

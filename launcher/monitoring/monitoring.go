@@ -23,7 +23,6 @@ import (
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	dash "cloud.google.com/go/monitoring/dashboard/apiv1"
 	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
-	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
@@ -177,28 +176,23 @@ func (c *Client) UpdateDashboard(ctx context.Context, d *dashboardpb.Dashboard) 
 	return c.dash.UpdateDashboard(ctx, &dashboardpb.UpdateDashboardRequest{Dashboard: d})
 }
 
-// WithRetry retries the idempotent calls of an API on transient errors (see
-// dataflow.RetryPolicy). Creates pass through.
-func WithRetry(api API, p dataflow.RetryPolicy) API { return retrying{api, p} }
+// WithRetry retries the idempotent calls of an API on transient errors with the policy
+// launcher/dataflow uses too. Creates pass through.
+func WithRetry(api API, p gcpclient.RetryPolicy) API { return retrying{api, p} }
 
 type retrying struct {
 	API
-	p dataflow.RetryPolicy
-}
-
-func retry1[T any](ctx context.Context, p dataflow.RetryPolicy, fn func(context.Context) (T, error)) (v T, err error) {
-	err = p.Do(ctx, func(ctx context.Context) error { v, err = fn(ctx); return err })
-	return v, err
+	p gcpclient.RetryPolicy
 }
 
 func (r retrying) ListAlertPolicies(ctx context.Context, project string) ([]*monitoringpb.AlertPolicy, error) {
-	return retry1(ctx, r.p, func(ctx context.Context) ([]*monitoringpb.AlertPolicy, error) {
+	return gcpclient.Retry1(ctx, r.p, func(ctx context.Context) ([]*monitoringpb.AlertPolicy, error) {
 		return r.API.ListAlertPolicies(ctx, project)
 	})
 }
 
 func (r retrying) UpdateAlertPolicy(ctx context.Context, p *monitoringpb.AlertPolicy) (*monitoringpb.AlertPolicy, error) {
-	return retry1(ctx, r.p, func(ctx context.Context) (*monitoringpb.AlertPolicy, error) { return r.API.UpdateAlertPolicy(ctx, p) })
+	return gcpclient.Retry1(ctx, r.p, func(ctx context.Context) (*monitoringpb.AlertPolicy, error) { return r.API.UpdateAlertPolicy(ctx, p) })
 }
 
 func (r retrying) DeleteAlertPolicy(ctx context.Context, name string) error {
@@ -206,24 +200,24 @@ func (r retrying) DeleteAlertPolicy(ctx context.Context, name string) error {
 }
 
 func (r retrying) GetNotificationChannel(ctx context.Context, name string) (*monitoringpb.NotificationChannel, error) {
-	return retry1(ctx, r.p, func(ctx context.Context) (*monitoringpb.NotificationChannel, error) {
+	return gcpclient.Retry1(ctx, r.p, func(ctx context.Context) (*monitoringpb.NotificationChannel, error) {
 		return r.API.GetNotificationChannel(ctx, name)
 	})
 }
 
 func (r retrying) CreateMetricDescriptor(ctx context.Context, project string, d *metricpb.MetricDescriptor) (*metricpb.MetricDescriptor, error) {
 	// Creating a descriptor that exists updates it: safe to repeat.
-	return retry1(ctx, r.p, func(ctx context.Context) (*metricpb.MetricDescriptor, error) {
+	return gcpclient.Retry1(ctx, r.p, func(ctx context.Context) (*metricpb.MetricDescriptor, error) {
 		return r.API.CreateMetricDescriptor(ctx, project, d)
 	})
 }
 
 func (r retrying) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) ([]*monitoringpb.TimeSeries, error) {
-	return retry1(ctx, r.p, func(ctx context.Context) ([]*monitoringpb.TimeSeries, error) { return r.API.ListTimeSeries(ctx, req) })
+	return gcpclient.Retry1(ctx, r.p, func(ctx context.Context) ([]*monitoringpb.TimeSeries, error) { return r.API.ListTimeSeries(ctx, req) })
 }
 
 func (r retrying) ListDashboards(ctx context.Context, project string) ([]*dashboardpb.Dashboard, error) {
-	return retry1(ctx, r.p, func(ctx context.Context) ([]*dashboardpb.Dashboard, error) { return r.API.ListDashboards(ctx, project) })
+	return gcpclient.Retry1(ctx, r.p, func(ctx context.Context) ([]*dashboardpb.Dashboard, error) { return r.API.ListDashboards(ctx, project) })
 }
 
 // The custom metrics `launcher status --publish-metrics` writes, on the `global` resource

@@ -12,15 +12,15 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 )
 
 // loadWith writes a generated fleet with every old replaced by its new in the file.
-func loadWith(t *testing.T, s fleettest.Spec, oldNew ...string) *fleet.Fleet {
+func loadWith(t *testing.T, s launchertest.Spec, oldNew ...string) *fleet.Fleet {
 	t.Helper()
 	dir := t.TempDir()
-	path, err := fleettest.Write(dir, s)
+	path, err := launchertest.Write(dir, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +45,8 @@ func loadWith(t *testing.T, s fleettest.Spec, oldNew ...string) *fleet.Fleet {
 func TestWorkerChangeInPlace(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	srv, c := fleettest.Dataflow(t, fakedataflow.WithClock(func() time.Time { return now }))
-	spec := fleettest.Spec{EventTypes: 2}
+	srv, c := launchertest.Dataflow(t, fakedataflow.WithClock(func() time.Time { return now }))
+	spec := launchertest.Spec{EventTypes: 2}
 	v1 := loadWith(t, spec)
 	deployed := func(f *fleet.Fleet) (*plan.Plan, *deploy.Result) {
 		t.Helper()
@@ -108,7 +108,7 @@ func TestWorkerChangeInPlace(t *testing.T) {
 	}
 
 	// With a new version the worker change rides on the update.
-	v2 := loadWith(t, fleettest.Spec{EventTypes: 2, Version: "v2.0.0"}, "max_workers: 10", "max_workers: 30")
+	v2 := loadWith(t, launchertest.Spec{EventTypes: 2, Version: "v2.0.0"}, "max_workers: 10", "max_workers: 30")
 	p, _ = deployed(v2)
 	if it := p.Items[0]; it.Action != plan.Update {
 		t.Errorf("version and workers: %s %q, want update", it.Action, it.Reason)
@@ -123,8 +123,8 @@ func TestWorkerChangeInPlace(t *testing.T) {
 // The in-place decision: only for a running Streaming Engine job; a starting one is
 // blocked until it runs, one without Streaming Engine is updated instead.
 func TestWorkerChangeDecision(t *testing.T) {
-	v1 := loadWith(t, fleettest.Spec{EventTypes: 1})
-	wider := loadWith(t, fleettest.Spec{EventTypes: 1}, "max_workers: 10", "max_workers: 25")
+	v1 := loadWith(t, launchertest.Spec{EventTypes: 1})
+	wider := loadWith(t, launchertest.Spec{EventTypes: 1}, "max_workers: 10", "max_workers: 25")
 	for _, tc := range []struct {
 		name   string
 		state  dataflow.State
@@ -154,8 +154,8 @@ func TestWorkerChangeDecision(t *testing.T) {
 // same configuration (upgrading the launcher updates no job); a worker change of it is an
 // update, which relabels it, since its label holds its max_workers.
 func TestLegacyConfigHash(t *testing.T) {
-	v1 := loadWith(t, fleettest.Spec{EventTypes: 1})
-	wider := loadWith(t, fleettest.Spec{EventTypes: 1}, "max_workers: 10", "max_workers: 25")
+	v1 := loadWith(t, launchertest.Spec{EventTypes: 1})
+	wider := loadWith(t, launchertest.Spec{EventTypes: 1}, "max_workers: 10", "max_workers: 25")
 	old := func() dataflow.Job {
 		j := running(v1.Jobs()[0], "j1", dataflow.StateRunning)
 		j.StreamingEngine, j.Workers.Max = true, 10

@@ -40,6 +40,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -250,13 +251,10 @@ func Locations(jobs []fleet.Job) []Location {
 // Observe lists the jobs in every location of the fleet and reads the labels of the
 // fleet's active jobs, with at most parallelism calls in flight.
 func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism int) (*Observed, error) {
-	if parallelism < 1 {
-		parallelism = 1
-	}
+	api = dataflow.WithConcurrency(api, parallelism)
 	locs := Locations(f.Jobs())
 	lists := make([][]dataflow.Job, len(locs))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallelism)
 	for i, l := range locs {
 		g.Go(func() error {
 			jobs, err := api.List(gctx, dataflow.ListRequest{Project: l.Project, Region: l.Region, Filter: dataflow.All})
@@ -286,7 +284,6 @@ func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism 
 	}
 	var mu sync.Mutex
 	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(parallelism)
 	for i := range all {
 		j := all[i]
 		failedLast := j.State == dataflow.StateFailed && !j.CreateTime.Before(newest[key{j.Project, j.Region, j.Name}])
@@ -391,7 +388,7 @@ func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
 		}
 		after[it.Project]++
 	}
-	for _, proj := range slicesSortedKeys(limits) {
+	for _, proj := range slices.Sorted(maps.Keys(limits)) {
 		p.Quotas = append(p.Quotas, Quota{Project: proj, Active: activeIn[proj], After: after[proj], Limit: limits[proj]})
 	}
 
@@ -511,13 +508,4 @@ func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string)
 		return Unchanged, fmt.Sprintf("%s, starting", cur.State)
 	}
 	return Unchanged, "running " + d.Version
-}
-
-func slicesSortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -8,14 +8,14 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/view"
 )
 
-func load(t *testing.T, spec fleettest.Spec) *fleet.Fleet {
+func load(t *testing.T, spec launchertest.Spec) *fleet.Fleet {
 	t.Helper()
-	return fleettest.Load(t, t.TempDir(), spec)
+	return launchertest.Load(t, t.TempDir(), spec)
 }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -30,7 +30,7 @@ func running(d fleet.Job, id string, st dataflow.State) dataflow.Job {
 }
 
 func TestComputeJudgesEveryCase(t *testing.T) {
-	f := load(t, fleettest.Spec{EventTypes: 9})
+	f := load(t, launchertest.Spec{EventTypes: 9})
 	d := f.Jobs()
 	changed := running(d[1], "j1", dataflow.StateRunning)
 	changed.Labels[fleet.LabelConfigHash] = "0123456789"
@@ -105,7 +105,7 @@ func TestComputeJudgesEveryCase(t *testing.T) {
 func TestQuotaBlocksOnlyWhatDoesNotFit(t *testing.T) {
 	// 2 projects of 6 event types each with room for 4 active jobs; one project already
 	// runs 2 jobs of someone else.
-	f := load(t, fleettest.Spec{EventTypes: 12, PerProject: 6, MaxActive: 4})
+	f := load(t, launchertest.Spec{EventTypes: 12, PerProject: 6, MaxActive: 4})
 	obs := &plan.Observed{Jobs: []dataflow.Job{
 		{ID: "x1", Name: "other-a", Project: "proj-001", Region: "europe-west1", State: dataflow.StateRunning},
 		{ID: "x2", Name: "other-b", Project: "proj-001", Region: "us-central1", State: dataflow.StateQueued},

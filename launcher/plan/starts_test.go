@@ -7,7 +7,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 )
 
@@ -15,7 +15,7 @@ import (
 // at most the pace times a launcher VM's life at once, and the workers' vCPU ceiling.
 func TestPlanCountsWhatTheDeployStarts(t *testing.T) {
 	// 60 event types, 30 per project; proj-001 launches at most 4 a minute.
-	f := load(t, fleettest.Spec{EventTypes: 60, PerProject: 30, MaxActive: 100, Extra: "  launcher_machine_type: n2-standard-4\n"})
+	f := load(t, launchertest.Spec{EventTypes: 60, PerProject: 30, MaxActive: 100, Extra: "  launcher_machine_type: n2-standard-4\n"})
 	data := strings.Replace(readFile(t, f.Path), "    project: proj-001\n", "    project: proj-001\n    launches_per_minute: 4\n", 1)
 	f = reload(t, f.Path, data)
 	d := f.Jobs()

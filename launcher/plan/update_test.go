@@ -12,7 +12,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 )
@@ -22,9 +22,9 @@ import (
 // never plans a second update.
 func TestUpdateInProgressIsJudgedByTheNewestJob(t *testing.T) {
 	dir := t.TempDir()
-	v1 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1})
-	v2 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1, Version: "v2.0.0"})
-	v3 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1, Version: "v3.0.0"})
+	v1 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 1})
+	v2 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 1, Version: "v2.0.0"})
+	v3 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 1, Version: "v3.0.0"})
 	old := running(v1.Jobs()[0], "old", dataflow.StateRunning)
 	nw := running(v2.Jobs()[0], "new", dataflow.StatePending)
 	nw.Replaces = "old"
@@ -72,10 +72,10 @@ func TestFailedUpdateIsRecognised(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	srv, c := fleettest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
+	srv, c := launchertest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
 	dir := t.TempDir()
-	v1 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 2})
-	v2 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 2, Version: "v2.0.0"})
+	v1 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 2})
+	v2 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 2, Version: "v2.0.0"})
 	for _, d := range v1.Jobs() {
 		launchAs(t, c, d, false)
 	}
@@ -118,7 +118,7 @@ func TestFailedUpdateIsRecognised(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 	// Another version is tried as an update again.
-	v3 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 2, Version: "v3.0.0"})
+	v3 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 2, Version: "v3.0.0"})
 	if it := plan.Compute(v3, obs, plan.Options{}).Items[0]; it.Action != plan.Update || it.FailedUpdate != nil {
 		t.Errorf("to v3: %s %q", it.Action, it.Reason)
 	}
@@ -151,10 +151,10 @@ func TestDeployWaitsForAnUpdateInProgress(t *testing.T) {
 		now = now.Add(time.Second)
 		return now
 	}
-	srv, c := fleettest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
+	srv, c := launchertest.Dataflow(t, fakedataflow.WithClock(clock), fakedataflow.WithStartDelay(time.Minute))
 	dir := t.TempDir()
-	v1 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1})
-	v2 := fleettest.Load(t, dir, fleettest.Spec{EventTypes: 1, Version: "v2.0.0"})
+	v1 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 1})
+	v2 := launchertest.Load(t, dir, launchertest.Spec{EventTypes: 1, Version: "v2.0.0"})
 	old := launchAs(t, c, v1.Jobs()[0], false)
 	for { // each read advances the clock by a second
 		j, err := c.Get(ctx, "proj-000", "europe-west1", old.ID)

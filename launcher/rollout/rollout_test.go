@@ -22,7 +22,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/rollout"
@@ -40,15 +40,15 @@ type harness struct {
 	api   dataflow.API
 	mapi  *monitoring.Client
 	dir   string
-	spec  fleettest.Spec
+	spec  launchertest.Spec
 }
 
-func newHarness(t *testing.T, spec fleettest.Spec) *harness {
+func newHarness(t *testing.T, spec launchertest.Spec) *harness {
 	t.Helper()
 	// One clock: the fakes' job transitions and metric windows and the rollout's waits
 	// all follow it.
 	c := deploytest.NewClock(t0)
-	df, client := fleettest.Dataflow(t, fakedataflow.WithClock(c.Now), fakedataflow.WithStartDelay(2*time.Minute),
+	df, client := launchertest.Dataflow(t, fakedataflow.WithClock(c.Now), fakedataflow.WithStartDelay(2*time.Minute),
 		fakedataflow.WithDrainDelay(5*time.Minute), fakedataflow.WithMaxActiveJobsPerProject(1000))
 	var projects []string
 	for i := 0; i < spec.EventTypes; i++ {
@@ -56,7 +56,7 @@ func newHarness(t *testing.T, spec fleettest.Spec) *harness {
 			projects = append(projects, p)
 		}
 	}
-	mon, mapi := fleettest.Monitoring(t, fakemonitoring.WithClock(c.Now), fakemonitoring.WithMetricsScope("proj-000", projects...))
+	mon, mapi := launchertest.Monitoring(t, fakemonitoring.WithClock(c.Now), fakemonitoring.WithMetricsScope("proj-000", projects...))
 	ctx := context.Background()
 	h := &harness{t: t, clock: c, df: df, mon: mon, mapi: mapi, dir: t.TempDir(), spec: spec,
 		api: dataflow.WithRetry(client, dataflow.RetryPolicy{Attempts: 5, Initial: time.Millisecond, Max: 5 * time.Millisecond})}
@@ -79,7 +79,7 @@ func (h *harness) load(version string) *fleet.Fleet {
 	h.t.Helper()
 	s := h.spec
 	s.Version = version
-	return fleettest.Load(h.t, h.dir, s)
+	return launchertest.Load(h.t, h.dir, s)
 }
 
 func (h *harness) options() rollout.Options {
@@ -118,7 +118,7 @@ func (h *harness) active() map[string]*dataflowpb.Job {
 }
 
 func TestHealthyRolloutOf300JobsInWaves(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 300, PerProject: 25,
+	spec := launchertest.Spec{EventTypes: 300, PerProject: 25,
 		Extra: "rollout:\n  canaries: 1%\n  waves: [10%, 25%, 100%]\n  soak: 10m\n"}
 	h := newHarness(t, spec)
 	f := h.load("v2.0.0")
@@ -193,7 +193,7 @@ func TestHealthyRolloutOf300JobsInWaves(t *testing.T) {
 func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
 	gcsfake.Start(t, "bucket")
 	ctx := context.Background()
-	spec := fleettest.Spec{EventTypes: 20, PerProject: 10,
+	spec := launchertest.Spec{EventTypes: 20, PerProject: 10,
 		Extra: "rollout:\n  canaries: [type-003, type-011]\n  waves: [5, 100%]\n  soak: 15m\n  gate: {system_lag: 5m, dead_letters_per_minute: 50}\n"}
 	h := newHarness(t, spec)
 	before := h.active()
@@ -290,7 +290,7 @@ func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
 }
 
 func TestIncompatibleUpdate(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-000]\n  soak: 5m\n"}
+	spec := launchertest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-000]\n  soak: 5m\n"}
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow-replace=%v", allow), func(t *testing.T) {
 			h := newHarness(t, spec)
@@ -346,7 +346,7 @@ func TestIncompatibleUpdate(t *testing.T) {
 }
 
 func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 12, Extra: "rollout:\n  canaries: [type-005]\n  waves: [4]\n  soak: 10m\n"}
+	spec := launchertest.Spec{EventTypes: 12, Extra: "rollout:\n  canaries: [type-005]\n  waves: [4]\n  soak: 10m\n"}
 	for _, then := range []string{"deploy", "rollback"} {
 		t.Run(then, func(t *testing.T) {
 			h := newHarness(t, spec)
@@ -428,7 +428,7 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 // version it would replace) checks its waves once and does not soak: there is nothing to
 // protect or roll back to.
 func TestNewEventTypesAreNotSoaked(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 4, PerProject: 25, Extra: "rollout:\n  canaries: [type-000]\n  waves: [100%]\n  soak: 10m\n"}
+	spec := launchertest.Spec{EventTypes: 4, PerProject: 25, Extra: "rollout:\n  canaries: [type-000]\n  waves: [100%]\n  soak: 10m\n"}
 	h := newHarness(t, spec)
 	h.spec.EventTypes = 8 // four new event types, same version
 	f := h.load("v1.0.0")
@@ -454,7 +454,7 @@ func TestNewEventTypesAreNotSoaked(t *testing.T) {
 // the rollout stops. The job cannot be updated back while it is QUEUED, so the rollout
 // says to run rollback, which finishes the job once it runs; the others are not touched.
 func TestWaveThatDoesNotStartInTimeIsTimedOut(t *testing.T) {
-	spec := fleettest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-002]\n  soak: 5m\n"}
+	spec := launchertest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-002]\n  soak: 5m\n"}
 	h := newHarness(t, spec)
 	before := h.active()
 	f := h.load("v2.0.0")

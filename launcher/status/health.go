@@ -13,6 +13,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/output"
 	"golang.org/x/sync/errgroup"
@@ -119,7 +120,7 @@ func (r *Report) AddHealth(ctx context.Context, f *fleet.Fleet, opts HealthOptio
 		return s, nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Parallelism)
+	reads := gcpclient.NewLimiter(opts.Parallelism)
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		if row.State != dataflow.StateRunning || (opts.Only != nil && !opts.Only(*row)) {
@@ -154,7 +155,7 @@ func (r *Report) AddHealth(ctx context.Context, f *fleet.Fleet, opts HealthOptio
 			continue
 		}
 		g.Go(func() error {
-			return closedHealth(gctx, store, d, row, opts)
+			return reads.Do(gctx, func(ctx context.Context) error { return closedHealth(ctx, store, d, row, opts) })
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
@@ -31,7 +31,7 @@ func TestHealthFromSeededMetricsAndManifests(t *testing.T) {
 func testHealth(t *testing.T, paths output.Paths) {
 	gcsfake.Start(t, "bucket")
 	ctx := context.Background()
-	f := fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 6, PerProject: 3,
+	f := launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 6, PerProject: 3,
 		Extra: "  layout: " + string(paths) + "\n  alerts: {project: mon-project, system_lag: 10m, data_freshness: 30m, closed_hour_margin: 30m}\n"})
 	now := time.Date(2026, 3, 1, 12, 20, 0, 0, time.UTC)
 	since := now.Add(-24 * time.Hour)
@@ -42,7 +42,7 @@ func testHealth(t *testing.T, paths output.Paths) {
 	}
 	r := status.Build(f, &plan.Observed{Jobs: jobs})
 
-	srv, api := fleettest.Monitoring(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000", "proj-001"))
+	srv, api := launchertest.Monitoring(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000", "proj-001"))
 
 	// Skew tolerance 30m: at 12:20 hour 11:00 is not due (it closes at 12:30); 10:00,
 	// due at 11:30, is the newest hour that must be closed.

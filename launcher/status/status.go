@@ -5,6 +5,7 @@ package status
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -139,13 +140,13 @@ func (r *Report) Summary() string {
 		}
 	}
 	var parts []string
-	for _, v := range sortedKeys(running) {
+	for _, v := range slices.Sorted(maps.Keys(running)) {
 		parts = append(parts, fmt.Sprintf("%d running %s", running[v], v))
 	}
 	if len(running) == 0 {
 		parts = append(parts, "0 running "+r.Version)
 	}
-	for _, d := range sortedKeys(drifted) {
+	for _, d := range slices.Sorted(maps.Keys(drifted)) {
 		parts = append(parts, fmt.Sprintf("%d drifted (%s)", drifted[d], strings.TrimPrefix(d, "version ")))
 	}
 	for _, c := range []Category{Starting, Stopping, Failed, Missing, Foreign} {
@@ -161,13 +162,4 @@ func (r *Report) Summary() string {
 		s += fmt.Sprintf("; %d orphaned", len(r.Orphans))
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -8,14 +8,14 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 	"github.com/eventdelivery/eventdelivery/launcher/view"
 )
 
 func TestSummaryAndRows(t *testing.T) {
-	f := fleettest.Load(t, t.TempDir(), fleettest.Spec{EventTypes: 300, PerProject: 24, Version: "v1.4.2"})
+	f := launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 300, PerProject: 24, Version: "v1.4.2"})
 	since := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var jobs []dataflow.Job
 	for i, d := range f.Jobs() {

@@ -14,11 +14,9 @@ package stopjobs
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
-	"text/tabwriter"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
@@ -124,8 +122,8 @@ func Count(ts []Target) int {
 // calls in flight, and records each outcome in the targets. It does not wait for the
 // jobs to stop.
 func Apply(ctx context.Context, api dataflow.API, ts []Target, mode Mode, parallelism int) error {
+	api = dataflow.WithConcurrency(api, parallelism)
 	var g errgroup.Group
-	g.SetLimit(max(1, parallelism))
 	var mu sync.Mutex
 	failed := 0
 	for i := range ts {
@@ -156,26 +154,4 @@ func Apply(ctx context.Context, api dataflow.API, ts []Target, mode Mode, parall
 		return fmt.Errorf("%s: %d of %d requests failed", mode, failed, Count(ts))
 	}
 	return ctx.Err()
-}
-
-// WriteTable renders targets for people.
-func WriteTable(w io.Writer, ts []Target, mode Mode) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tPROJECT/REGION\tJOB ID\tRESULT")
-	done, skipped := 0, 0
-	for _, t := range ts {
-		res := t.Result
-		if t.Skip != "" {
-			res, skipped = "skipped: "+t.Skip, skipped+1
-		} else if t.OK {
-			done++
-		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\n", t.JobName, t.Project, t.Region, t.JobID, res)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	verb := map[Mode]string{Drain: "draining", Cancel: "cancelling"}[mode]
-	_, err := fmt.Fprintf(w, "\n%s: %d %s, %d skipped, %d failed.\n", strings.ToUpper(string(mode[:1]))+string(mode[1:]), done, verb, skipped, len(ts)-done-skipped)
-	return err
 }

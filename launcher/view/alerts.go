@@ -14,7 +14,7 @@ import (
 // table.
 func AlertsPlan(w io.Writer, f Format, p *alerts.Plan) error {
 	if f == JSON {
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*alerts.Plan
 			Counts  alerts.Counts `json:"counts"`
 			Changes bool          `json:"has_changes"`
@@ -55,7 +55,7 @@ func AlertsPlan(w io.Writer, f Format, p *alerts.Plan) error {
 // AlertsApply renders what apply did.
 func AlertsApply(w io.Writer, f Format, r *alerts.Result) error {
 	if f == JSON {
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*alerts.Result
 			OK bool `json:"ok"`
 		}{r, len(r.Failed) == 0})
@@ -89,7 +89,7 @@ func count(cs []alerts.Change, a alerts.Action) int {
 // Dashboard renders what dashboard apply did (or would do, with dryRun).
 func Dashboard(w io.Writer, f Format, r *dashboard.Result, dryRun bool) error {
 	if f == JSON {
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*dashboard.Result
 			DryRun bool `json:"dry_run"`
 		}{r, dryRun})

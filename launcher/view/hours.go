@@ -14,7 +14,7 @@ import (
 // missing and late hour on a line of its own, then the summary. JSON holds every hour.
 func Hours(w io.Writer, f Format, r *hours.Report) error {
 	if f == JSON {
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*hours.Report
 			Complete bool   `json:"complete"`
 			Summary  string `json:"summary"`
@@ -55,7 +55,7 @@ func Hours(w io.Writer, f Format, r *hours.Report) error {
 // manifest itself in JSON.
 func HoursClosed(w io.Writer, f Format, path string, m *output.Manifest) error {
 	if f == JSON {
-		return writeJSON(w, m)
+		return WriteJSON(w, m)
 	}
 	_, err := fmt.Fprintf(w, "%s %s closed at %s: %d records in %d files, %d duplicates, %d skewed, %d dead letters (%s)\n",
 		m.EventType, m.BucketStart, m.ClosedAt, m.Records, len(m.Files), m.Duplicates, m.Skewed, m.Invalid, path)
@@ -66,7 +66,7 @@ func HoursClosed(w io.Writer, f Format, path string, m *output.Manifest) error {
 // own, then a verdict.
 func HoursVerification(w io.Writer, f Format, v *hours.Verification) error {
 	if f == JSON {
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*hours.Verification
 			OK bool `json:"ok"`
 		}{v, v.OK()})

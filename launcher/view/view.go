@@ -35,28 +35,35 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("--output %q: want table or json", s)
 }
 
-func writeJSON(w io.Writer, v any) error {
+// WriteJSON is the launcher's one JSON writer: v indented by two spaces, one value per
+// call, a final newline. It only reads v.
+func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
+// nonNil returns s, or an empty slice for nil, so that JSON shows [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // Validation renders the result of validate: the problems, or a confirmation.
 func Validation(w io.Writer, f Format, path string, fl *fleet.Fleet, problems []fleet.Problem) error {
 	if f == JSON {
-		if problems == nil {
-			problems = []fleet.Problem{}
-		}
 		out := struct {
 			File       string          `json:"file"`
 			Valid      bool            `json:"valid"`
 			EventTypes int             `json:"event_types"`
 			Problems   []fleet.Problem `json:"problems"`
-		}{File: path, Valid: len(problems) == 0, Problems: problems}
+		}{File: path, Valid: len(problems) == 0, Problems: nonNil(problems)}
 		if fl != nil {
 			out.EventTypes = len(fl.EventTypes)
 		}
-		return writeJSON(w, out)
+		return WriteJSON(w, out)
 	}
 	if len(problems) > 0 {
 		for _, p := range problems {
@@ -73,7 +80,7 @@ func Validation(w io.Writer, f Format, path string, fl *fleet.Fleet, problems []
 // Plan renders a plan. Unchanged event types are counted, not listed, in the table.
 func Plan(w io.Writer, f Format, p *plan.Plan) error {
 	if f == JSON {
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*plan.Plan
 			Counts  plan.Counts `json:"counts"`
 			Changes bool        `json:"changes"`
@@ -121,7 +128,7 @@ func Plan(w io.Writer, f Format, p *plan.Plan) error {
 func Deploy(w io.Writer, f Format, r *deploy.Result) error {
 	if f == JSON {
 		c := r.Counts()
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*deploy.Result
 			Counts deploy.Counts `json:"counts"`
 			OK     bool          `json:"ok"`
@@ -169,7 +176,7 @@ func Status(w io.Writer, f Format, r *status.Report) error {
 			h := r.Healthy()
 			healthy = &h
 		}
-		return writeJSON(w, struct {
+		return WriteJSON(w, struct {
 			*status.Report
 			Converged bool   `json:"converged"`
 			Healthy   *bool  `json:"healthy,omitempty"`

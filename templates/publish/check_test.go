@@ -65,7 +65,7 @@ func putSpec(t *testing.T, gcs *storage.Client, object string, s publish.Spec) {
 	}
 }
 
-func TestCheckFleet(t *testing.T) {
+func TestCheckSpecs(t *testing.T) {
 	gcsfake.Start(t, "bucket")
 	ctx := context.Background()
 	gcs, err := storage.NewClient(ctx)
@@ -80,7 +80,7 @@ func TestCheckFleet(t *testing.T) {
 	}
 
 	// Nothing published: both pinned versions are missing, at the lines that pin them.
-	problems, err := publish.CheckFleet(ctx, gcs, f)
+	problems, err := checkPins(ctx, gcs, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestCheckFleet(t *testing.T) {
 		}
 	}
 	putSpec(t, gcs, "eventdelivery/v2.0.0-rc.1/spec.json", old)
-	problems, err = publish.CheckFleet(ctx, gcs, f)
+	problems, err = checkPins(ctx, gcs, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,17 +112,23 @@ func TestCheckFleet(t *testing.T) {
 	}
 
 	putSpec(t, gcs, "eventdelivery/v2.0.0-rc.1/spec.json", spec)
-	if problems, err = publish.CheckFleet(ctx, gcs, f); err != nil || len(problems) != 0 {
+	if problems, err = checkPins(ctx, gcs, f); err != nil || len(problems) != 0 {
 		t.Errorf("every version published: %v %v", problemStrings(problems), err)
 	}
 
 	w := gcs.Bucket("bucket").Object("eventdelivery/v1.0.0/spec.json").NewWriter(ctx)
 	w.Write([]byte(`{"image": "x", "sdkInfo": {"language": "JAVA"}}`))
 	w.Close()
-	problems, _ = publish.CheckFleet(ctx, gcs, f)
+	problems, _ = checkPins(ctx, gcs, f)
 	if len(problems) != 1 || !strings.Contains(problems[0].Msg, `not a Go Flex Template spec: sdkInfo.language "JAVA"`) {
 		t.Errorf("problems %v, want a Java spec reported", problemStrings(problems))
 	}
+}
+
+// checkPins checks the specs of every version f pins, as launcher validate --templates
+// does.
+func checkPins(ctx context.Context, gcs *storage.Client, f *fleet.Fleet) ([]fleet.Problem, error) {
+	return f.CheckPins(func(p fleet.Pin) (string, error) { return publish.CheckSpec(ctx, gcs, p.Version, p.Spec, p.Params) })
 }
 
 func problemStrings(ps []fleet.Problem) []string {

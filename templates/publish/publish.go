@@ -26,8 +26,9 @@
 //
 // # Checking a fleet
 //
-// [CheckFleet] resolves every version a fleet file pins to its spec and checks that the
-// spec exists, is a Go Flex Template, and declares every parameter the launcher passes.
+// [CheckSpec] checks that the spec of a version a fleet pins exists, is a Go Flex
+// Template, and declares every parameter the launcher passes. The launcher says which
+// versions and parameters (launcher/fleet's CheckPins); this package knows no fleet file.
 package publish
 
 import (

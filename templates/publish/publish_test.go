@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -215,14 +216,14 @@ func TestPublish(t *testing.T) {
 	}
 	files := readLayer(t, top)
 	if h := files["template/"]; h == nil || h.header.Typeflag != tar.TypeDir {
-		t.Errorf("layer has no template/ folder: %v", keys(files))
+		t.Errorf("layer has no template/ folder: %v", slices.Sorted(maps.Keys(files)))
 	}
 	bin := files[strings.TrimPrefix(templates.BinaryPath, "/")]
 	if bin == nil {
-		t.Fatalf("layer has no %s: %v", templates.BinaryPath, keys(files))
+		t.Fatalf("layer has no %s: %v", templates.BinaryPath, slices.Sorted(maps.Keys(files)))
 	}
 	if len(files) != 2 {
-		t.Errorf("layer holds %v, want the folder and the binary only", keys(files))
+		t.Errorf("layer holds %v, want the folder and the binary only", slices.Sorted(maps.Keys(files)))
 	}
 	for n, f := range files {
 		h := f.header
@@ -484,15 +485,6 @@ func readLayer(t *testing.T, l v1.Layer) map[string]*file {
 		}
 		files[h.Name] = &file{h, data}
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // A binary built from a working tree with uncommitted changes is refused, unless allowed.

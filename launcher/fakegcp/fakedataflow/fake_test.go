@@ -10,7 +10,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -30,7 +30,7 @@ func (c *clock) Add(d time.Duration) {
 func start(t *testing.T, opts ...fakedataflow.Option) (*fakedataflow.Server, *dataflow.Client, *clock) {
 	t.Helper()
 	clk := &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	srv, c := fleettest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithClock(clk.Now)}, opts...)...)
+	srv, c := launchertest.Dataflow(t, append([]fakedataflow.Option{fakedataflow.WithClock(clk.Now)}, opts...)...)
 	return srv, c, clk
 }
 

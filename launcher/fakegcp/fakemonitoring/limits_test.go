@@ -8,7 +8,7 @@ import (
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
-	"github.com/eventdelivery/eventdelivery/launcher/internal/fleettest"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -49,7 +49,7 @@ func lagCondition(filter string) *monitoringpb.AlertPolicy_Condition {
 // The fake enforces alert.proto's limits, at the limit and one past it.
 func TestAlertPolicyLimits(t *testing.T) {
 	ctx := context.Background()
-	srv, c := fleettest.Monitoring(t)
+	srv, c := launchertest.Monitoring(t)
 	const project = "mon-project"
 	at := lagFilter(t, fakemonitoring.MaxFilterLength)
 	if _, err := c.CreateAlertPolicy(ctx, project, lagPolicy(at)); err != nil {

@@ -1,5 +1,8 @@
 // Package gcpclient holds what the launcher's layers over Google's clients
-// (launcher/dataflow, launcher/monitoring) share when they dial.
+// (launcher/dataflow, launcher/monitoring) share: how they dial ([Options]), which errors
+// are transient and how idempotent calls are retried ([RetryPolicy]), and how many calls
+// are in flight at once ([Limiter]). It is a leaf: it imports no other package of the
+// module.
 package gcpclient
 
 import (

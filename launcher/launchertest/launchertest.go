@@ -1,6 +1,6 @@
-// Package fleettest writes fleet files and Avro schemas for tests and benchmarks, and
+// Package launchertest writes fleet files and Avro schemas for tests and benchmarks, and
 // starts the fakes of launcher/fakegcp with Google's clients connected to them.
-package fleettest
+package launchertest
 
 import (
 	"fmt"

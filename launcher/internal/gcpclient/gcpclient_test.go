@@ -1,0 +1,107 @@
+package gcpclient_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestTransient(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{status.Error(codes.Unavailable, ""), true},
+		{status.Error(codes.DeadlineExceeded, ""), true},
+		{status.Error(codes.Aborted, ""), true},
+		{status.Error(codes.Internal, ""), true},
+		{status.Error(codes.ResourceExhausted, "Quota exceeded for quota metric 'Job requests'"), true},
+		{status.Error(codes.ResourceExhausted, "Insufficient quota: active jobs"), false},
+		{status.Error(codes.AlreadyExists, ""), false},
+		{status.Error(codes.InvalidArgument, ""), false},
+		{errors.New("plain"), false},
+	} {
+		if got := gcpclient.Transient(c.err); got != c.want {
+			t.Errorf("Transient(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+func TestRetryPolicyDo(t *testing.T) {
+	ctx := context.Background()
+	p := gcpclient.RetryPolicy{Attempts: 4, Initial: time.Microsecond, Max: time.Microsecond}
+	unavailable := status.Error(codes.Unavailable, "")
+	calls := 0
+	err := p.Do(ctx, func(context.Context) error {
+		if calls++; calls < 3 {
+			return unavailable
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("two transient errors then success: err %v after %d calls, want nil after 3", err, calls)
+	}
+	calls = 0
+	err = p.Do(ctx, func(context.Context) error { calls++; return unavailable })
+	if !errors.Is(err, unavailable) || calls != 4 {
+		t.Errorf("always unavailable: err %v after %d calls, want UNAVAILABLE after 4", err, calls)
+	}
+	calls = 0
+	invalid := status.Error(codes.InvalidArgument, "")
+	err = p.Do(ctx, func(context.Context) error { calls++; return invalid })
+	if !errors.Is(err, invalid) || calls != 1 {
+		t.Errorf("invalid argument: err %v after %d calls, want it after 1", err, calls)
+	}
+	v, err := gcpclient.Retry1(ctx, p, func(context.Context) (int, error) { return 7, nil })
+	if v != 7 || err != nil {
+		t.Errorf("Retry1 = %d, %v", v, err)
+	}
+}
+
+// At most n calls run at once: n calls block inside the limiter, the next one waits
+// until one of them returns.
+func TestLimiterBoundsCallsInFlight(t *testing.T) {
+	ctx := context.Background()
+	const n = 3
+	l := gcpclient.NewLimiter(n)
+	entered, release := make(chan int, 2*n), make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = l.Do(ctx, func(context.Context) error { entered <- i; <-release; return nil })
+		}()
+	}
+	for range n {
+		<-entered
+	}
+	// A call whose context ends while every slot is taken does not run.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	if err := l.Do(cctx, func(context.Context) error { ran = true; return nil }); !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("cancelled while full: err %v, ran %v; want context.Canceled, not run", err, ran)
+	}
+	select {
+	case i := <-entered:
+		t.Fatalf("call %d entered while %d were in flight", i, n)
+	default:
+	}
+	release <- struct{}{} // one of the first n returns: the last call enters
+	<-entered
+	close(release)
+	wg.Wait()
+
+	var unlimited *gcpclient.Limiter
+	v, err := gcpclient.Limit1(ctx, unlimited, func(context.Context) (string, error) { return "ok", nil })
+	if v != "ok" || err != nil {
+		t.Errorf("nil limiter: %q, %v", v, err)
+	}
+}

@@ -1,0 +1,38 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/eventdelivery/eventdelivery/launcher/stopjobs"
+)
+
+// Stop renders the outcome of drain or cancel: one line per target, then a summary.
+func Stop(w io.Writer, f Format, mode stopjobs.Mode, ts []stopjobs.Target) error {
+	if f == JSON {
+		return WriteJSON(w, struct {
+			Jobs []stopjobs.Target `json:"jobs"`
+			Mode stopjobs.Mode     `json:"mode"`
+		}{nonNil(ts), mode})
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tPROJECT/REGION\tJOB ID\tRESULT")
+	done, skipped := 0, 0
+	for _, t := range ts {
+		res := t.Result
+		if t.Skip != "" {
+			res, skipped = "skipped: "+t.Skip, skipped+1
+		} else if t.OK {
+			done++
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\n", t.JobName, t.Project, t.Region, t.JobID, res)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verb := map[stopjobs.Mode]string{stopjobs.Drain: "draining", stopjobs.Cancel: "cancelling"}[mode]
+	_, err := fmt.Fprintf(w, "\n%s: %d %s, %d skipped, %d failed.\n", strings.ToUpper(string(mode[:1]))+string(mode[1:]), done, verb, skipped, len(ts)-done-skipped)
+	return err
+}

@@ -1,0 +1,95 @@
+package view_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/rollout"
+	"github.com/eventdelivery/eventdelivery/launcher/stopjobs"
+	"github.com/eventdelivery/eventdelivery/launcher/view"
+	"github.com/eventdelivery/eventdelivery/templates/publish"
+)
+
+func render(t *testing.T, fn func(*bytes.Buffer) error) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := fn(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// The JSON of a rollout lists empty waves and items as [] and leaves the result as it was.
+func TestRolloutJSONDoesNotChangeTheResult(t *testing.T) {
+	r := &rollout.Result{ID: "r-1", Fleet: "events", Version: "v2", Outcome: "no changes"}
+	before := *r
+	out := render(t, func(b *bytes.Buffer) error { return view.Rollout(b, view.JSON, r) })
+	if !reflect.DeepEqual(*r, before) {
+		t.Errorf("the result changed: %+v, was %+v", *r, before)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"waves", "items", "rolled_back"} {
+		if l, ok := got[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("%s = %#v, want []", k, got[k])
+		}
+	}
+	if got["rollout_id"] != "r-1" || got["outcome"] != "no changes" {
+		t.Errorf("JSON %s", out)
+	}
+}
+
+func TestRolloutTable(t *testing.T) {
+	r := &rollout.Result{ID: "r-1", Version: "v2", Outcome: "rolled back", Reason: "gate failed",
+		Waves:      []rollout.Wave{{Name: "canary", EventTypes: []string{"a"}, Changed: 1, Outcome: "gate failed"}},
+		Items:      []rollout.Item{{JobName: "events-a", Wave: 1, Action: "update", From: "v1", To: "v2", Status: rollout.Upgraded, JobID: "j2"}},
+		RolledBack: []rollout.Item{{JobName: "events-a", Wave: 1, Action: "rollback", From: "v2", To: "v1", Status: rollout.Upgraded, JobID: "j3"}},
+	}
+	want := "WAVE    EVENT TYPES  CHANGED  OUTCOME\n" +
+		"canary  1            1        gate failed\n" +
+		"\n" +
+		"JOB       WAVE  ACTION    FROM  TO  STATUS    JOB ID  ERROR\n" +
+		"events-a  1     update    v1    v2  upgraded  j2      \n" +
+		"events-a  1     rollback  v2    v1  upgraded  j3      \n" +
+		"\n" +
+		"Rollout r-1 (v2): rolled back; 1 upgraded, 0 incompatible, 0 failed, 1 rolled back; 1 waves: gate failed.\n"
+	if got := render(t, func(b *bytes.Buffer) error { return view.Rollout(b, view.Table, r) }); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestStop(t *testing.T) {
+	ts := []stopjobs.Target{
+		{JobName: "events-a", Project: "p", Region: "r", JobID: "j1", OK: true, Result: "DRAINING", State: dataflow.StateDraining},
+		{JobName: "events-b", Project: "p", Region: "r", Skip: "no active job"},
+		{JobName: "events-c", Project: "p", Region: "r", JobID: "j3", Result: "drain events-c: boom"},
+	}
+	want := "JOB       PROJECT/REGION  JOB ID  RESULT\n" +
+		"events-a  p/r             j1      DRAINING\n" +
+		"events-b  p/r                     skipped: no active job\n" +
+		"events-c  p/r             j3      drain events-c: boom\n" +
+		"\nDrain: 1 draining, 1 skipped, 1 failed.\n"
+	if got := render(t, func(b *bytes.Buffer) error { return view.Stop(b, view.Table, stopjobs.Drain, ts) }); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+	if got := render(t, func(b *bytes.Buffer) error { return view.Stop(b, view.JSON, stopjobs.Cancel, nil) }); got != "{\n  \"jobs\": [],\n  \"mode\": \"cancel\"\n}\n" {
+		t.Errorf("JSON of no targets: %q", got)
+	}
+}
+
+func TestPublish(t *testing.T) {
+	r := &publish.Result{Version: "v1", Outcome: "published", Image: "reg/ed@sha256:1", Tag: "reg/ed:v1", Base: "base@sha256:2", Spec: "gs://b/v1/spec.json", Revision: "abc"}
+	want := "v1 published\n  image: reg/ed@sha256:1\n  tag:   reg/ed:v1\n  base:  base@sha256:2\n  spec:  gs://b/v1/spec.json\n  commit: abc\n"
+	if got := render(t, func(b *bytes.Buffer) error { return view.Publish(b, view.Table, r) }); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+	var back publish.Result
+	if err := json.Unmarshal([]byte(render(t, func(b *bytes.Buffer) error { return view.Publish(b, view.JSON, r) })), &back); err != nil || back != *r {
+		t.Errorf("JSON round trip: %+v, %v", back, err)
+	}
+}
