@@ -16,6 +16,7 @@ func layer(pkg string) string {
 		{"output", "foundation"},
 		{"internal/acks", "foundation"},
 		{"internal/avrofile", "foundation"},
+		{"internal/codec", "foundation"},
 		{"internal/objstore", "foundation"},
 		{"internal/stop", "foundation"},
 		{"internal/version", "foundation"},
