@@ -35,6 +35,10 @@ type Config struct {
 	Schema     string // the Avro schema, JSON
 	EventID    Source // attribute or field
 	BucketTime Source // publish time, attribute or field
+	// Revisions maps the ids of the schema revisions a message may name in its
+	// googclient_schemarevisionid attribute to their schemas (JSON). Empty: the attribute
+	// is ignored and every message is read with Schema.
+	Revisions map[string]string
 }
 
 // Validate reports a configuration that cannot work: a bad schema, or a field source
@@ -48,7 +52,10 @@ func (c Config) Validate() error {
 type Decoded struct {
 	ID     string
 	Time   int64  // bucket time, Unix milliseconds
-	Record []byte // the record in Avro binary of the schema
+	Record []byte // the record in Avro binary of the (reader) schema
+	// Revision is the writer revision the message named, when Config.Revisions is set;
+	// empty when it named none.
+	Revision string
 }
 
 // Decoder decodes the messages of one event type. It is safe for one goroutine.
@@ -58,6 +65,7 @@ type Decoder struct {
 	strict  *node
 	idPath  []step
 	timePth []step
+	writers map[string]*writer // by revision id; nil when revisions are not known
 }
 
 // New returns a decoder for cfg.
@@ -71,6 +79,9 @@ func New(cfg Config) (*Decoder, error) {
 		return nil, err
 	}
 	d := &Decoder{cfg: cfg, codec: codec, strict: strict}
+	if d.writers, err = writers(cfg.Schema, cfg.Revisions); err != nil {
+		return nil, err
+	}
 	switch cfg.EventID.Kind {
 	case PublishTime:
 		return nil, fmt.Errorf("event id: must be attribute:NAME or field:NAME")
@@ -90,6 +101,31 @@ func New(cfg Config) (*Decoder, error) {
 // Decode decodes one message's payload, given its attributes and publish time (Unix
 // milliseconds), or returns why it is invalid.
 func (d *Decoder) Decode(data []byte, attrs map[string]string, publishTime int64) (Decoded, string) {
+	var rev string
+	if d.writers != nil {
+		if rev = attrs[RevisionAttribute]; rev != "" {
+			w, ok := d.writers[rev]
+			if !ok {
+				return Decoded{}, fmt.Sprintf("unknown schema revision %q (%s): not one of the %d revisions known", rev, RevisionAttribute, len(d.writers))
+			}
+			if !w.identity {
+				if len(data) > MaxMessageBytes {
+					return Decoded{}, fmt.Sprintf("too large: %d bytes, more than Pub/Sub's limit of %d", len(data), MaxMessageBytes)
+				}
+				json, reason := isJSON(attrs)
+				if reason != "" {
+					return Decoded{}, reason
+				}
+				if json && jsonDepth(data, 2*MaxDepth+1) > 2*MaxDepth+1 {
+					return Decoded{}, fmt.Sprintf("nested deeper than %d levels", MaxDepth)
+				}
+				if data, reason = w.toReader(rev, data, json); reason != "" {
+					return Decoded{}, reason
+				}
+				attrs = binaryOf(attrs)
+			}
+		}
+	}
 	native, record, reason := d.decodeRecord(data, attrs)
 	if reason != "" {
 		return Decoded{}, reason
@@ -105,7 +141,33 @@ func (d *Decoder) Decode(data []byte, attrs map[string]string, publishTime int64
 	if reason != "" {
 		return Decoded{}, reason
 	}
-	return Decoded{ID: id, Time: t, Record: record}, ""
+	return Decoded{ID: id, Time: t, Record: record, Revision: rev}, ""
+}
+
+// isJSON reports whether the message's encoding is JSON, or why the encoding is bad.
+func isJSON(attrs map[string]string) (bool, string) {
+	switch enc := attrs[EncodingAttribute]; strings.ToUpper(enc) {
+	case "", "BINARY":
+		return false, ""
+	case "JSON":
+		return true, ""
+	default:
+		return false, fmt.Sprintf("bad encoding: %s=%q, want JSON or BINARY", EncodingAttribute, enc)
+	}
+}
+
+// binaryOf returns attrs saying the payload is now binary, leaving the message's own
+// attributes as they are.
+func binaryOf(attrs map[string]string) map[string]string {
+	if _, ok := attrs[EncodingAttribute]; !ok {
+		return attrs
+	}
+	out := make(map[string]string, len(attrs))
+	for k, v := range attrs {
+		out[k] = v
+	}
+	out[EncodingAttribute] = "BINARY"
+	return out
 }
 
 // decodeRecord checks the payload strictly and returns the record in Avro binary, and in
