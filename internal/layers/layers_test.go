@@ -18,6 +18,7 @@ func layer(pkg string) string {
 		{"internal/avrofile", "foundation"},
 		{"internal/codec", "foundation"},
 		{"internal/objstore", "foundation"},
+		{"internal/revisions", "foundation"},
 		{"internal/stop", "foundation"},
 		{"internal/version", "foundation"},
 		{"transforms/message", "elements"},

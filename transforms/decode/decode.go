@@ -65,7 +65,7 @@ func (d *Decoder) Decode(m message.Message) (message.Event, string) {
 	if reason != "" {
 		return message.Event{}, reason
 	}
-	return message.Event{ID: e.ID, MessageID: m.ID, PublishTime: m.PublishTime, Time: e.Time, Record: e.Record, AckID: m.AckID}, ""
+	return message.Event{ID: e.ID, MessageID: m.ID, PublishTime: m.PublishTime, Time: e.Time, Record: e.Record, AckID: m.AckID, Revision: e.Revision}, ""
 }
 
 // Decode decodes PCollection<message.Message> into PCollection<message.Event> and
