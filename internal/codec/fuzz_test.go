@@ -29,22 +29,8 @@ func fuzzDecoder(t testing.TB, id, bt string) *Decoder {
 }
 
 func playTrack(t testing.TB, json bool) []byte {
-	c, err := goavro.NewCodec(playTrackSchema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := map[string]any{"event_id": "e1", "user_id": "u", "track_id": "t", "ms_played": int64(5),
-		"client_time": time.UnixMilli(1_790_000_000_000).UTC(), "platform": goavro.Union("string", "ios")}
-	var b []byte
-	if json {
-		b, err = c.TextualFromNative(nil, rec)
-	} else {
-		b, err = c.BinaryFromNative(nil, rec)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return encodeWith(t, playTrackSchema(t), json, map[string]any{"event_id": "e1", "user_id": "u", "track_id": "t", "ms_played": int64(5),
+		"client_time": time.UnixMilli(1_790_000_000_000).UTC(), "platform": goavro.Union("string", "ios")})
 }
 
 // FuzzDecode feeds the decoder arbitrary payloads in both encodings. None may panic; a

@@ -24,7 +24,7 @@ func revisions(t testing.TB) map[string]string {
 	return out
 }
 
-func encodeWith(t *testing.T, schema string, json bool, rec map[string]any) []byte {
+func encodeWith(t testing.TB, schema string, json bool, rec map[string]any) []byte {
 	t.Helper()
 	c, err := goavro.NewCodec(schema)
 	if err != nil {
