@@ -2,6 +2,7 @@ package benchmark
 
 import (
 	"bytes"
+	"maps"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
 	"github.com/eventdelivery/eventdelivery/output"
+	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -105,28 +107,23 @@ func BenchmarkPerEvent(b *testing.B) {
 		w.Bytes()
 	})
 	// All of it: what one event costs in the project's DoFns.
-	b.Run("path", func(b *testing.B) {
-		b.ReportAllocs()
-		var w *avrofile.Writer
-		sum := 0
-		for i := 0; b.Loop(); i++ {
-			if i%fileSize == 0 {
-				if w != nil {
-					w.Bytes()
-				}
-				w = avrofile.NewWriter(cfg.Schema, "part-bench-0-0.avro")
-			}
-			e, reason := d.Decode(msgs[i%len(msgs)])
-			if reason != "" {
-				b.Fatal(reason)
-			}
-			start, _ := layout.Place(e.Time, e.PublishTime)
-			sum += output.Shard(e.ID, cfg.Shards) + int(start&1)
-			w.Append(e.Record)
+	b.Run("path", func(b *testing.B) { eventPath(b, cfg, d, msgs) })
+	// The path when schema revisions are known (issue 15): messages naming the reader's own
+	// revision, then messages of an older revision that need resolution into the reader
+	// schema (ms_played an int, no platform field).
+	cur, old := resolvedSample(b, msgs)
+	for _, tc := range []struct {
+		name string
+		msgs []message.Message
+	}{{"path-current-revision", cur}, {"path-resolved", old}} {
+		rcfg := cfg.Decode()
+		rcfg.Revisions = map[string]string{"cur": replaygen.Schema, "old": oldPlayTrack}
+		rd, err := decode.New(rcfg)
+		if err != nil {
+			b.Fatal(err)
 		}
-		w.Bytes()
-		_ = sum
-	})
+		b.Run(tc.name, func(b *testing.B) { eventPath(b, cfg, rd, tc.msgs) })
+	}
 	// The same path with goavro's OCF writer, as the sink wrote before: every record is
 	// decoded again and re-encoded.
 	b.Run("path-goavro-writer", func(b *testing.B) {
@@ -178,6 +175,72 @@ func BenchmarkPerEvent(b *testing.B) {
 			}
 		}
 	})
+}
+
+// eventPath decodes each message with d, places, shards and appends it to a file of fileSize
+// records: what one event costs in the project's DoFns.
+func eventPath(b *testing.B, cfg delivery.Config, d *decode.Decoder, msgs []message.Message) {
+	b.ReportAllocs()
+	var w *avrofile.Writer
+	sum := 0
+	for i := 0; b.Loop(); i++ {
+		if i%fileSize == 0 {
+			if w != nil {
+				w.Bytes()
+			}
+			w = avrofile.NewWriter(cfg.Schema, "part-bench-0-0.avro")
+		}
+		e, reason := d.Decode(msgs[i%len(msgs)])
+		if reason != "" {
+			b.Fatal(reason)
+		}
+		start, _ := cfg.Layout.Place(e.Time, e.PublishTime)
+		sum += output.Shard(e.ID, cfg.Shards) + int(start&1)
+		w.Append(e.Record)
+	}
+	w.Bytes()
+	_ = sum
+}
+
+// oldPlayTrack is an older revision of play-track: ms_played an int, no platform.
+const oldPlayTrack = `{"type": "record", "name": "PlayTrack", "namespace": "com.example.events", "fields": [
+  {"name": "event_id", "type": "string"}, {"name": "user_id", "type": "string"}, {"name": "track_id", "type": "string"},
+  {"name": "ms_played", "type": "int"},
+  {"name": "client_time", "type": {"type": "long", "logicalType": "timestamp-millis"}}]}`
+
+// resolvedSample returns msgs naming the reader's revision "cur", and msgs re-encoded in
+// the older revision "old".
+func resolvedSample(b *testing.B, msgs []message.Message) (cur, old []message.Message) {
+	c, o := codec(b), func() *goavro.Codec {
+		c, err := goavro.NewCodec(oldPlayTrack)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}()
+	for _, m := range msgs {
+		n, _, err := c.NativeFromBinary(m.Data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec := n.(map[string]any)
+		delete(rec, "platform")
+		rec["ms_played"] = int32(rec["ms_played"].(int64) % (1 << 31))
+		data, err := o.BinaryFromNative(nil, rec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		with := func(rev string, data []byte) message.Message {
+			m := m
+			m.Attributes = maps.Clone(m.Attributes)
+			m.Attributes["googclient_schemarevisionid"] = rev
+			m.Data = data
+			return m
+		}
+		cur = append(cur, with("cur", m.Data))
+		old = append(old, with("old", data))
+	}
+	return cur, old
 }
 
 func goavroFile(b *testing.B, c *goavro.Codec, compression string, natives []any) []byte {

@@ -124,6 +124,12 @@ type EventType struct {
 	Schema string
 	// SchemaJSON is the schema's content, compacted.
 	SchemaJSON string
+	// SchemaRevisions is a gs:// folder of <revision_id>.avsc files: the writer revisions
+	// the job resolves into SchemaJSON (the pipeline's --schema_revisions).
+	SchemaRevisions string
+	// PreviousSchemas are schema files, relative to the fleet file, of revisions producers
+	// may still publish: validate refuses a schema that cannot read one of them.
+	PreviousSchemas []string
 	// Version overrides the fleet's pinned version (a canary); empty means the fleet's.
 	Version string
 	Settings
@@ -242,6 +248,7 @@ func (f *Fleet) job(et EventType) Job {
 	}
 	setIf(ParamLayout, s.Layout)
 	setIf(ParamNotifyTopic, s.NotifyTopic)
+	setIf(ParamSchemaRevisions, et.SchemaRevisions)
 	setIf(ParamSkewTolerance, s.SkewTolerance)
 	setIf(ParamMaxFuture, s.MaxFuture)
 	setIf(ParamBucketWidth, s.BucketWidth)

@@ -18,6 +18,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
@@ -70,7 +71,7 @@ var (
 var (
 	topKeys       = []string{"fleet", "version", "template", "defaults", "event_types", "rollout"}
 	settingKeys   = []string{"project", "region", "output", "layout", "notify_topic", "temp_location", "service_account", "machine_type", "max_workers", "network", "subnetwork", "ip_configuration", "staging_location", "launcher_machine_type", "worker_region", "worker_zone", "kms_key_name", "additional_experiments", "skew_tolerance", "max_future", "bucket_width", "bucket_time", "event_id", "shards", "early_panes", "labels", "max_active_jobs_per_project", "launches_per_minute", "alerts"}
-	eventOnlyKeys = []string{"name", "subscription", "schema", "version"}
+	eventOnlyKeys = []string{"name", "subscription", "schema", "schema_revisions", "previous_schemas", "version"}
 )
 
 // Load reads and validates a fleet file. A file with problems returns a *ValidationError
@@ -247,6 +248,7 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 	} else {
 		p.add(n.Line, field+".schema", "required")
 	}
+	p.revisions(fields, field, &et)
 	if v, ok := fields["version"]; ok {
 		et.Version = p.str(v, field+".version")
 		p.checkVersion(v, field+".version", et.Version)
@@ -255,6 +257,8 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 	delete(fields, "name")
 	delete(fields, "subscription")
 	delete(fields, "schema")
+	delete(fields, "schema_revisions")
+	delete(fields, "previous_schemas")
 	delete(fields, "version")
 	et.Settings = p.settingsFrom(fields, field)
 	return et
@@ -272,6 +276,41 @@ func (p *parser) checkVersion(n *yaml.Node, field, v string) {
 	}
 	if len(v) > 63 {
 		p.add(n.Line, field, "%q is longer than 63 characters", v)
+	}
+}
+
+// revisions reads an event type's schema_revisions (a gs:// folder the job reads) and
+// previous_schemas (schema files of revisions still accepted): the event type's schema must
+// read each of those by Avro's resolution rules, or the problem names the field at fault.
+func (p *parser) revisions(fields map[string]*yaml.Node, field string, et *EventType) {
+	if v, ok := fields["schema_revisions"]; ok {
+		et.SchemaRevisions = p.str(v, field+".schema_revisions")
+		if et.SchemaRevisions != "" && !gsRe.MatchString(et.SchemaRevisions) {
+			p.add(v.Line, field+".schema_revisions", "%q: want a gs:// folder of <revision_id>.avsc files, which the job reads at start", et.SchemaRevisions)
+		}
+	}
+	v, ok := fields["previous_schemas"]
+	if !ok {
+		return
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.add(v.Line, field+".previous_schemas", "expected a list of schema files, got %s", kindName(v))
+		return
+	}
+	for i, item := range v.Content {
+		f := fmt.Sprintf("%s.previous_schemas[%d]", field, i)
+		rel := p.str(item, f)
+		if rel == "" {
+			continue
+		}
+		et.PreviousSchemas = append(et.PreviousSchemas, rel)
+		old := p.schema(item, f, rel)
+		if old == "" || et.SchemaJSON == "" {
+			continue
+		}
+		if err := codec.Compatible(et.SchemaJSON, old); err != nil {
+			p.add(item.Line, f, "schema %s cannot read %s: %v", et.Schema, rel, err)
+		}
 	}
 }
 

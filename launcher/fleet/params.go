@@ -4,26 +4,28 @@ package fleet
 // for one. They live here, in one place, so that a test can check them against the
 // pipeline's own flag list and the template's metadata.json.
 const (
-	ParamEventType     = "event_type"
-	ParamSchemaJSON    = "schema_json" // the Avro schema itself, inline (the fleet's schema is a local file)
-	ParamSubscription  = "subscription"
-	ParamOutput        = "output"
-	ParamLayout        = "layout" // how bucket folders are named: date or hive
-	ParamNotifyTopic   = "notify_topic"
-	ParamBucketTime    = "bucket_time"
-	ParamEventID       = "event_id"
-	ParamSkewTolerance = "skew_tolerance"
-	ParamMaxFuture     = "max_future"
-	ParamBucketWidth   = "bucket_width"
-	ParamShards        = "shards"
-	ParamEarlyPanes    = "early_panes"
-	ParamRunID         = "run_id" // set per launch by the deployer, not part of the config hash
+	ParamEventType       = "event_type"
+	ParamSchemaJSON      = "schema_json"      // the Avro schema itself, inline (the fleet's schema is a local file)
+	ParamSchemaRevisions = "schema_revisions" // a gs:// folder of writer revisions
+	ParamSubscription    = "subscription"
+	ParamOutput          = "output"
+	ParamLayout          = "layout" // how bucket folders are named: date or hive
+	ParamNotifyTopic     = "notify_topic"
+	ParamBucketTime      = "bucket_time"
+	ParamEventID         = "event_id"
+	ParamSkewTolerance   = "skew_tolerance"
+	ParamMaxFuture       = "max_future"
+	ParamBucketWidth     = "bucket_width"
+	ParamShards          = "shards"
+	ParamEarlyPanes      = "early_panes"
+	ParamRunID           = "run_id" // set per launch by the deployer, not part of the config hash
 )
 
 // PipelineParameters lists every parameter the launcher may pass to the Flex Template.
 var PipelineParameters = []string{
 	ParamEventType,
 	ParamSchemaJSON,
+	ParamSchemaRevisions,
 	ParamSubscription,
 	ParamOutput,
 	ParamLayout,

@@ -42,6 +42,7 @@ type Event struct {
 	From        int64  // when moved: start of the bucket of its bucket time, where a copy may already be
 	Record      []byte // the record in Avro binary encoding of the event type's schema
 	AckID       string // the message's ack id, acked once the event is in a file (internal/acks)
+	Revision    string // the writer schema revision it came in, when revisions are known (internal/codec); Record is in the reader schema
 }
 
 // DeadLetter is a message the pipeline could not deliver, with the reason.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/internal/revisions"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
 )
@@ -19,8 +20,9 @@ import (
 // Config is everything one event-type pipeline needs, parsed and checked.
 type Config struct {
 	EventType    string
-	Schema       string // the Avro schema, JSON
-	Input        string // replay file(s); empty for a subscription
+	Schema       string            // the Avro schema, JSON: the reader schema, the schema of every file
+	Revisions    map[string]string // writer schema revisions messages may name, by revision id; nil: none known
+	Input        string            // replay file(s); empty for a subscription
 	Subscription string
 	IDAttribute  string // passed to Dataflow's Pub/Sub source for its id-based dedupe
 	Runner       string // the Beam runner: prism (default), dataflow, or another portable runner
@@ -73,6 +75,12 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 	switch {
 	case *f["schema_json"] != "":
 		c.Schema = *f["schema_json"]
+	case revisions.IsPubSub(*f["schema"]):
+		set, err := revisions.FromPubSub(ctx, *f["schema"])
+		if err != nil {
+			bad("schema", "%v", err)
+		}
+		c.Schema, c.Revisions = set.Reader, set.Revisions
 	case *f["schema"] != "":
 		s, err := readFile(ctx, *f["schema"])
 		if err != nil {
@@ -81,6 +89,21 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 		c.Schema = s
 	default:
 		bad("schema", "required (or --schema_json)")
+	}
+	if dir := *f["schema_revisions"]; dir != "" {
+		revs, err := revisions.FromDir(ctx, dir)
+		if err != nil {
+			bad("schema_revisions", "%v", err)
+		}
+		for id, s := range revs {
+			if old, ok := c.Revisions[id]; ok && old != s {
+				bad("schema_revisions", "revision %s differs from the Pub/Sub schema's", id)
+			}
+			if c.Revisions == nil {
+				c.Revisions = map[string]string{}
+			}
+			c.Revisions[id] = s
+		}
 	}
 	if (c.Input == "") == (c.Subscription == "") {
 		bad("input", "exactly one of --input and --subscription is required")
@@ -171,7 +194,7 @@ func (c Config) MaxLease() time.Duration {
 
 // Decode returns the decoder's configuration.
 func (c Config) Decode() decode.Config {
-	return decode.Config{Schema: c.Schema, EventID: c.EventID, BucketTime: c.BucketTime}
+	return decode.Config{Schema: c.Schema, EventID: c.EventID, BucketTime: c.BucketTime, Revisions: c.Revisions}
 }
 
 // NewRunID returns a run id made of the time and a random suffix: unique per job.

@@ -20,8 +20,9 @@ const (
 // Params lists every parameter of the event-type pipeline, in the order of the README.
 var Params = []Param{
 	{Name: "event_type", Label: "Event type", Help: "Name of the event type, the first folder of its output: [a-z][a-z0-9-]*.", Regexes: []string{`^[a-z][a-z0-9-]*$`}},
-	{Name: "schema", Label: "Avro schema file", Help: "Path or gs:// URL of the event type's Avro schema (.avsc). Messages are decoded and files written with it.", Optional: true, ParamType: "GCS_READ_FILE"},
-	{Name: "schema_json", Label: "Avro schema", Help: "The event type's Avro schema itself, as JSON; used instead of --schema when set.", Optional: true},
+	{Name: "schema", Label: "Avro schema", Help: "The event type's reader schema: path or gs:// URL of an Avro schema (.avsc), or a Pub/Sub schema projects/P/schemas/S (its newest revision; every revision is a known writer) or projects/P/schemas/S@REVISION. Files are written with it.", Optional: true},
+	{Name: "schema_json", Label: "Avro schema JSON", Help: "The event type's Avro schema itself, as JSON; used instead of --schema when set.", Optional: true},
+	{Name: "schema_revisions", Label: "Schema revisions folder", Help: "Folder (local or gs://) of <revision_id>.avsc files: the writer revisions a message may name in googclient_schemarevisionid, resolved into the reader schema. With none known the attribute is ignored.", Optional: true},
 	{Name: "input", Label: "Replay input", Help: "JSON-lines file(s) of archived Pub/Sub messages to replay (a bounded run, for backfills and tests). Exactly one of --input and --subscription.", Optional: true, ParamType: "GCS_READ_FILE"},
 	{Name: "subscription", Label: "Pub/Sub subscription", Help: "projects/P/subscriptions/S to read forever (a streaming job). Exactly one of --input and --subscription.", Optional: true, Regexes: []string{`^projects/[^/]+/subscriptions/[^/]+$`}, ParamType: "PUBSUB_SUBSCRIPTION"},
 	{Name: "id_attribute", Label: "Id attribute", Help: "On Dataflow, the attribute Dataflow's Pub/Sub source dedupes by, besides the message id; the pipeline's own dedupe by event id runs anyway.", Optional: true, Regexes: []string{`^[A-Za-z0-9_.-]+$`}},

@@ -1,12 +1,10 @@
-package decode
+package codec
 
 import (
 	"bytes"
 	"encoding/binary"
 	"strings"
 	"testing"
-
-	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
 // strictSchema has a field of every kind the strict checks look at.
@@ -128,13 +126,13 @@ func TestStrict(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, reason := d.Decode(message.Message{ID: "m", Data: tc.data})
+			_, reason := d.Decode(tc.data, nil, 0)
 			if tc.want == "" && reason != "" || !strings.HasPrefix(reason, tc.want) {
 				t.Errorf("reason = %q, want %q", reason, tc.want)
 			}
 		})
 	}
-	if _, reason := d.Decode(message.Message{ID: "m", Data: deep(MaxDepth - 1)}); !strings.HasSuffix(reason, "nested deeper than 64 levels") {
+	if _, reason := d.Decode(deep(MaxDepth-1), nil, 0); !strings.HasSuffix(reason, "nested deeper than 64 levels") {
 		t.Errorf("deep record: %q", reason)
 	}
 }
@@ -146,16 +144,14 @@ func TestStrictJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jsonMsg := func(s string) message.Message {
-		return message.Message{ID: "m", Data: []byte(s), Attributes: map[string]string{EncodingAttribute: "JSON"}}
-	}
+	json := map[string]string{EncodingAttribute: "JSON"}
 	for _, tc := range []struct{ data, want string }{
 		{`{"meta": {"id": {"string": "a"}, "sent": null}, "when": "x", "count": 1}`, ""},
 		{`{"meta": {"id": {"string": "a"}, "sent": null}, "when": "\ud800", "count": 1}`, "undecodable: "},
 		{`{"meta": {"id": {"string": "a"}, "sent": null}, "when": "` + "\xff" + `", "count": 1}`, "field when: not valid UTF-8"},
 		{strings.Repeat("[", 200) + strings.Repeat("]", 200), "nested deeper than 64 levels"},
 	} {
-		_, reason := d.Decode(jsonMsg(tc.data))
+		_, reason := d.Decode([]byte(tc.data), json, 0)
 		if tc.want == "" && reason != "" || !strings.HasPrefix(reason, tc.want) {
 			t.Errorf("%.60s: reason = %q, want %q", tc.data, reason, tc.want)
 		}

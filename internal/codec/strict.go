@@ -1,4 +1,4 @@
-package decode
+package codec
 
 import (
 	"encoding/json"

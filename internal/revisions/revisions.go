@@ -1,0 +1,113 @@
+// Package revisions finds an event type's reader schema and the writer schema revisions its
+// messages may name: in Pub/Sub's schema service (projects/P/schemas/S, its newest
+// revision the reader, or projects/P/schemas/S@REVISION) or in a folder of
+// <revision_id>.avsc files, for offline replays and tests. It links no Beam.
+package revisions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+
+	pubsub "cloud.google.com/go/pubsub/v2/apiv1"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
+)
+
+// Set is an event type's reader schema and the revisions it knows as writers.
+type Set struct {
+	Reader         string            // the reader schema, JSON
+	ReaderRevision string            // its revision id, when it is a Pub/Sub revision
+	Revisions      map[string]string // revision id → schema JSON
+}
+
+var nameRe = regexp.MustCompile(`^projects/[^/@]+/schemas/[^/@]+(@[^/@]+)?$`)
+
+// IsPubSub reports whether name is a Pub/Sub schema, projects/P/schemas/S[@REVISION],
+// rather than a file.
+func IsPubSub(name string) bool { return strings.HasPrefix(name, "projects/") }
+
+// FromPubSub reads every revision of the Pub/Sub schema name (projects/P/schemas/S, reader
+// its newest revision, or projects/P/schemas/S@REVISION) with Pub/Sub's schema client.
+// It honours PUBSUB_EMULATOR_HOST as Google's Pub/Sub client does; opts come after.
+func FromPubSub(ctx context.Context, name string, opts ...option.ClientOption) (Set, error) {
+	if !nameRe.MatchString(name) {
+		return Set{}, fmt.Errorf("schema %q: want projects/P/schemas/S or projects/P/schemas/S@REVISION", name)
+	}
+	schema, want, _ := strings.Cut(name, "@")
+	if host := os.Getenv("PUBSUB_EMULATOR_HOST"); host != "" {
+		opts = append([]option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}, opts...)
+	}
+	c, err := pubsub.NewSchemaClient(ctx, opts...)
+	if err != nil {
+		return Set{}, fmt.Errorf("schema %s: %w", name, err)
+	}
+	defer c.Close()
+	set := Set{Revisions: map[string]string{}}
+	var newest *pubsubpb.Schema
+	it := c.ListSchemaRevisions(ctx, &pubsubpb.ListSchemaRevisionsRequest{Name: schema, View: pubsubpb.SchemaView_FULL})
+	for {
+		s, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return Set{}, fmt.Errorf("schema %s: list revisions: %w", name, err)
+		}
+		if s.Type != pubsubpb.Schema_AVRO {
+			return Set{}, fmt.Errorf("schema %s: revision %s is %s, not AVRO", name, s.RevisionId, s.Type)
+		}
+		set.Revisions[s.RevisionId] = s.Definition
+		if newest == nil || !s.RevisionCreateTime.AsTime().Before(newest.RevisionCreateTime.AsTime()) {
+			newest = s
+		}
+	}
+	if newest == nil {
+		return Set{}, fmt.Errorf("schema %s: no revisions", name)
+	}
+	set.ReaderRevision = newest.RevisionId
+	if want != "" {
+		if _, ok := set.Revisions[want]; !ok {
+			return Set{}, fmt.Errorf("schema %s: no revision %s among its %d", name, want, len(set.Revisions))
+		}
+		set.ReaderRevision = want
+	}
+	set.Reader = set.Revisions[set.ReaderRevision]
+	return set, nil
+}
+
+// FromDir reads the revisions in dir (a local folder or gs:// URL): each <revision_id>.avsc
+// file is one revision.
+func FromDir(ctx context.Context, dir string) (map[string]string, error) {
+	st, err := objstore.Open(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("schema revisions %s: %w", dir, err)
+	}
+	defer st.Close()
+	names, err := st.List(ctx, strings.TrimSuffix(dir, "/")+"/*.avsc")
+	if err != nil {
+		return nil, fmt.Errorf("schema revisions %s: %w", dir, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("schema revisions %s: no <revision_id>.avsc files", dir)
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		b, err := st.Read(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("schema revisions %s: %w", dir, err)
+		}
+		out[strings.TrimSuffix(path.Base(n), ".avsc")] = string(b)
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+package fleet_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+)
+
+// TestSchemaRevisions checks the keys of schema evolution: previous_schemas must all be
+// readable by the event type's schema (the problem names the line and the field at fault),
+// schema_revisions is a gs:// folder passed to the job.
+func TestSchemaRevisions(t *testing.T) {
+	const content = `fleet: events-prod
+version: v1.4.2
+template: gs://b/eventdelivery/{version}/spec.json
+defaults:
+  project: my-project
+  region: europe-west1
+  output: gs://b/raw
+  temp_location: gs://b/tmp
+event_types:
+  - name: play-event
+    subscription: projects/my-project/subscriptions/play-event
+    schema: schemas/r3.avsc
+    schema_revisions: gs://b/schemas/play-event/
+    previous_schemas:
+      - schemas/r1.avsc
+      - schemas/r2.avsc
+  - name: play-event-old
+    subscription: projects/my-project/subscriptions/play-event-old
+    schema: schemas/r1.avsc
+    schema_revisions: schemas/
+    previous_schemas:
+      - schemas/r2.avsc
+      - schemas/r3.avsc
+`
+	path := writeFleet(t, content)
+	for _, r := range []string{"r1", "r2", "r3"} {
+		b, err := os.ReadFile("../../internal/codec/testdata/revisions/" + r + ".avsc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(path), "schemas", r+".avsc"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := fleet.Load(path)
+	var verr *fleet.ValidationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("want a ValidationError, got %v", err)
+	}
+	want := []string{
+		`:20: event_types[1].schema_revisions: "schemas/": want a gs:// folder`,
+		`:22: event_types[1].previous_schemas[0]: schema schemas/r1.avsc cannot read schemas/r2.avsc: field platform: `,
+		`:23: event_types[1].previous_schemas[1]: schema schemas/r1.avsc cannot read schemas/r3.avsc: field ms_played: `,
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing problem %q", w)
+		}
+	}
+	if len(verr.Problems) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", len(verr.Problems), len(want), err)
+	}
+
+	good := content[:strings.Index(content, "  - name: play-event-old")]
+	f, err := fleet.Load(writeFleetBeside(t, path, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := f.Jobs()[0]
+	if job.Parameters[fleet.ParamSchemaRevisions] != "gs://b/schemas/play-event/" {
+		t.Errorf("parameters %v", job.Parameters)
+	}
+}
+
+// writeFleetBeside writes content as another fleet file in the folder of path.
+func writeFleetBeside(t *testing.T, path, content string) string {
+	p := filepath.Join(filepath.Dir(path), "good.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
