@@ -35,21 +35,23 @@ func init() {
 }
 
 // Config returns the configuration both pipelines run with: the play-track event type,
-// hour buckets by client time, L = 30m, 4 shards, a wall clock far ahead so that every hour
+// hour buckets by client time, L = 30m, 4 shards, input up to a minute out of order, a wall clock far ahead so that every hour
 // closes, reading input and writing under output.
 func Config(input, out string) delivery.Config {
 	return delivery.Config{
-		EventType:  "play-track",
-		Schema:     replaygen.Schema,
-		Input:      input,
-		Output:     out,
-		BucketTime: decode.Source{Kind: decode.Field, Name: "client_time"},
-		EventID:    decode.Source{Kind: decode.Attribute, Name: "event_id"},
-		Layout:     output.Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute},
-		Shards:     4,
-		RunID:      "bench",
-		Version:    "bench",
-		NowMs:      time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),
+		EventType: "play-track",
+		Schema:    replaygen.Schema,
+		Input:     input,
+		// Generated copies are published up to 20s after the original.
+		InputDisorder: time.Minute,
+		Output:        out,
+		BucketTime:    decode.Source{Kind: decode.Field, Name: "client_time"},
+		EventID:       decode.Source{Kind: decode.Attribute, Name: "event_id"},
+		Layout:        output.Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute},
+		Shards:        4,
+		RunID:         "bench",
+		Version:       "bench",
+		NowMs:         time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),
 	}
 }
 
@@ -58,8 +60,7 @@ func Config(input, out string) delivery.Config {
 // PCollection<int64>, the records of each file written.
 func Baseline(s beam.Scope, cfg delivery.Config) beam.PCollection {
 	s = s.Scope("benchmark.Baseline")
-	msgs, _ := replay.Read(s, cfg.Input, cfg.Target())
-	events, _ := decode.Decode(s, msgs, cfg.Decode())
+	events, _ := decode.Decode(s, replay.Read(s, cfg.Input, cfg.Target(), replay.WithDisorder(cfg.InputDisorder)).Messages, cfg.Decode())
 	keyed := beam.ParDo(s, &shardFn{Shards: cfg.Shards}, events)
 	return beam.ParDo(s, &writeFn{Root: cfg.Output, Dir: output.Join(cfg.Output, cfg.EventType+"/baseline"), Schema: cfg.Schema}, beam.GroupByKey(s, keyed))
 }

@@ -128,6 +128,27 @@ func TestDataflowTranslation(t *testing.T) {
 	}
 }
 
+// TestDataflowReplayIsABatchJob translates a replay for Dataflow offline: it must be a batch
+// job (its files read as a bounded source, in parallel), never a streaming one.
+func TestDataflowReplayIsABatchJob(t *testing.T) {
+	_, stderr, code := runCLI(t, "--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
+		"--temp_location=gs://b/tmp", "--staging_location=gs://b/staging",
+		"--event_type=play-track", "--schema="+schemaFile, "--input=gs://archive/play-track/*.jsonl", "--output=gs://b/rebuild")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	for _, want := range []string{"JOB_TYPE_BATCH", "Dry-run: not submitting job"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("dry run output lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"JOB_TYPE_STREAMING", "enable_streaming_engine"} {
+		if strings.Contains(stderr, unwanted) {
+			t.Errorf("a replay's dry run says %q", unwanted)
+		}
+	}
+}
+
 // On Dataflow without --staging_location, the pipeline stages under --temp_location
 // instead of failing ("no GCS staging location specified").
 func TestStagingLocationDefaultsToTempLocation(t *testing.T) {

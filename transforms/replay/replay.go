@@ -13,14 +13,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"   // textio reads gs:// paths
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // and local ones
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
@@ -29,7 +24,6 @@ import (
 )
 
 func init() {
-	register.DoFn5x1[context.Context, string, func(beam.EventTime, message.Message), func(beam.EventTime, message.DeadLetter), func(string), error](&parseFn{})
 	register.DoFn2x1[context.Context, string, error](&unreadableFn{})
 	register.Emitter2[beam.EventTime, message.Message]()
 	register.Emitter1[string]()
@@ -84,37 +78,6 @@ func Parse(line string) (m message.Message, reason string, ok bool) {
 		return m, "bad replay line: no message_id", true
 	}
 	return m, "", true
-}
-
-// Read reads the replay file(s) at glob and returns PCollection<message.Message>, each
-// stamped with its publish time, and PCollection<message.DeadLetter> of lines that are not
-// valid messages. Lines without a readable publish time are written under root's
-// <event type>/_deadletter/unreadable/.
-func Read(s beam.Scope, glob string, t output.Target) (msgs, dead beam.PCollection) {
-	s = s.Scope("replay.Read")
-	lines := textio.Read(s, glob)
-	msgs, dead, bad := beam.ParDo3(s, &parseFn{}, lines)
-	beam.ParDo0(s, &unreadableFn{Target: t}, bad)
-	return msgs, dead
-}
-
-type parseFn struct{}
-
-func (f *parseFn) ProcessElement(ctx context.Context, line string, emit func(beam.EventTime, message.Message), emitDead func(beam.EventTime, message.DeadLetter), emitBad func(string)) error {
-	if strings.TrimSpace(line) == "" {
-		return nil
-	}
-	m, reason, ok := Parse(line)
-	switch {
-	case !ok:
-		unreadable.Inc(ctx, 1)
-		emitBad(line)
-	case reason != "":
-		emitDead(mtime.FromMilliseconds(m.PublishTime), message.DeadLetter{Message: m, Reason: reason})
-	default:
-		emit(mtime.FromMilliseconds(m.PublishTime), m)
-	}
-	return nil
 }
 
 // unreadableFn writes each line that has no publish time as its own object

@@ -200,5 +200,19 @@ func report(results map[string]result) (missing bool) {
 		fmt.Println("  replay peak-RSS figure missing")
 		missing = true
 	}
+	const replayHours = "BenchmarkReplayHours"
+	if ratio, _, _, ok := get(replayHours, "RSS-ratio"); ok {
+		one, _, _, _ := get(replayHours, "1h-peak-RSS-MiB")
+		ten, _, _, _ := get(replayHours, "10h-peak-RSS-MiB")
+		speed, _, _, _ := get(replayHours, "speed-ratio")
+		oneRate, _, _, _ := get(replayHours, "1h-events/s")
+		tenRate, _, _, _ := get(replayHours, "10h-events/s")
+		fmt.Println("  a replay over 10 hours next to its first hour alone:")
+		fmt.Printf("    peak RSS: 1 hour %.0f MiB, 10 hours %.0f MiB: ratio %.2f   target ≤ 1.2: %s\n", one, ten, ratio, verdict(ratio <= 1.2))
+		fmt.Printf("    events/s: 1 hour %.0f, 10 hours %.0f: ratio %.2f   target ≥ 0.85: %s\n", oneRate, tenRate, speed, verdict(speed >= 0.85))
+	} else {
+		fmt.Println("  replay-over-hours figures missing")
+		missing = true
+	}
 	return missing
 }

@@ -26,8 +26,11 @@ import (
 // nil) stops a live run gracefully where the DoFns run in this process (Prism).
 func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.Option) beam.PCollection {
 	if cfg.Subscription == "" {
-		msgs, dead := replay.Read(s, cfg.Input, cfg.Target())
-		return Deliver(s, cfg, msgs, dead)
+		r := replay.Read(s, cfg.Input, cfg.Target(), cfg.replayOptions()...)
+		if r.Beats.IsValid() {
+			return Deliver(s, cfg, r.Messages, r.Dead, r.Beats)
+		}
+		return Deliver(s, cfg, r.Messages, r.Dead)
 	}
 	var msgs beam.PCollection
 	if cfg.Runner == "dataflow" {
@@ -46,6 +49,20 @@ func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.O
 	return Deliver(s, cfg, msgs, beam.PCollection{}, heartbeat.Clock(s, cfg.Layout, cfg.HeartbeatEvery(), stopper))
 }
 
+// replayOptions returns how a replay reads its input: in order, its watermark trailing the
+// input by the disorder allowed (each bucket closes and leaves memory once the input is read
+// past it); in any order, holding every bucket until the end; on Dataflow as a bounded
+// source read in parallel (a batch job, whose shuffle is on disk).
+func (c Config) replayOptions() []replay.Option {
+	switch {
+	case c.Runner == "dataflow":
+		return []replay.Option{replay.Bounded()}
+	case c.InputAnyOrder:
+		return []replay.Option{replay.AnyOrder()}
+	}
+	return []replay.Option{replay.WithDisorder(c.InputDisorder)}
+}
+
 // HeartbeatEvery is how often a live job sends a heartbeat: often enough that every bucket
 // gets one.
 func (c Config) HeartbeatEvery() time.Duration {
@@ -56,7 +73,8 @@ func (c Config) HeartbeatEvery() time.Duration {
 // PCollection<message.Message> stamped with publish times; dead holds dead letters the
 // source found itself (may be the zero PCollection). A live job (cfg.Subscription set)
 // passes its wall-clock heartbeats in beats (PCollection<message.Entry>); a bounded one gets
-// a heartbeat for every bucket from its first to its last.
+// a heartbeat for every bucket from its first to its last, from its reader (beats) when the
+// reader sends them as it goes, or else at the end of its input.
 func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollection, beats ...beam.PCollection) beam.PCollection {
 	t := cfg.Target()
 	events, invalid := decode.Decode(s, msgs, cfg.Decode())
@@ -78,10 +96,11 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	if cfg.Lookback > 0 {
 		leftOpen = heartbeat.Lookback(s, t, cfg.Lookback, cfg.NowMs)
 	}
+	fill := cfg.Subscription == "" && len(beats) == 0 // a replay whose reader sends no heartbeats
 	switch {
-	case cfg.Subscription == "" && leftOpen.IsValid():
+	case fill && leftOpen.IsValid():
 		entries = append(entries, heartbeat.FillGaps(s, cfg.Layout, seen, seenDead, leftOpen))
-	case cfg.Subscription == "":
+	case fill:
 		entries = append(entries, heartbeat.FillGaps(s, cfg.Layout, seen, seenDead))
 	case leftOpen.IsValid():
 		entries = append(entries, heartbeat.Beats(s, leftOpen))

@@ -39,6 +39,11 @@ type Config struct {
 	RunID        string
 	Version      string
 	NowMs        int64 // for tests: the wall clock in Unix ms; 0 means time.Now
+
+	// InputDisorder is how far behind the latest publish time read a replay's entry may
+	// come; InputAnyOrder accepts any order, holding the whole replay until its end.
+	InputDisorder time.Duration
+	InputAnyOrder bool
 }
 
 // Target returns where the pipeline writes.
@@ -129,6 +134,11 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 		return d
 	}
 	c.Lookback = dur("lookback")
+	if c.InputAnyOrder = *f["input_disorder"] == "any"; !c.InputAnyOrder {
+		if c.InputDisorder = dur("input_disorder"); c.InputDisorder < 0 {
+			bad("input_disorder", "%q: want a duration, 0 or more, or any", *f["input_disorder"])
+		}
+	}
 	switch c.EarlyPanes = dur("early_panes"); {
 	case c.EarlyPanes < 0:
 		bad("early_panes", "%q: want 0 (off) or a positive duration", *f["early_panes"])

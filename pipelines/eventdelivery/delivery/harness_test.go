@@ -71,6 +71,8 @@ func testConfig(t *testing.T) Config {
 		RunID:      "r1",
 		Version:    "test",
 		NowMs:      ts("2030-01-01T00:00:00Z").UnixMilli(),
+
+		InputDisorder: time.Minute, // the flag's default: generated copies come up to 20s late
 	}
 }
 

@@ -169,3 +169,68 @@ func testReplayEndToEnd(t *testing.T, cfg Config) {
 	}
 	t.Logf("%d messages, %d buckets, %d duplicates", len(msgs), len(tree.Buckets), dups)
 }
+
+// snapshot returns every object under root, by path.
+func snapshot(t *testing.T, root string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		out[path] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A replay into an output whose hours another run closed changes none of them: every file
+// and manifest of those hours stays byte for byte what it was, and no file is added to them.
+func TestReplayIntoClosedHoursChangesNone(t *testing.T) {
+	cfg := testConfig(t)
+	msgs, err := replaygen.Generate(replaygen.Spec{Start: ts("2026-11-20T07:00:00Z"), Span: 2 * time.Hour, Events: 500, Retries: 0.05, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Input, cfg.RunID = writeReplay(t, msgs), "first"
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("first replay: %v", err)
+	}
+	before := snapshot(t, cfg.Output)
+	closed := map[string]bool{}
+	for path := range before {
+		if filepath.Base(path) == "_SUCCESS" {
+			closed[filepath.Dir(path)] = true
+		}
+	}
+	if len(closed) < 2 {
+		t.Fatalf("the first replay closed %d hours, want 2 or more", len(closed))
+	}
+
+	cfg.RunID = "second"
+	p, s = beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("second replay: %v", err)
+	}
+	after := snapshot(t, cfg.Output)
+	for path, b := range before {
+		if !closed[filepath.Dir(path)] {
+			continue
+		}
+		if got, ok := after[path]; !ok || string(got) != string(b) {
+			t.Errorf("%s changed (present %v)", path, ok)
+		}
+	}
+	for path := range after {
+		if _, ok := before[path]; !ok && closed[filepath.Dir(path)] {
+			t.Errorf("%s added to a closed hour", path)
+		}
+	}
+}

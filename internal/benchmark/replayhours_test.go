@@ -1,0 +1,62 @@
+package benchmark
+
+import (
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// BenchmarkReplayHours replays EVENTDELIVERY_BENCH_REPLAY events (say 10000000) published
+// over 10 hours through the full pipeline, and, in the same run, a replay of its first hour
+// alone (the same messages: the generator's chunks are the same), and reports each one's
+// peak resident set size and events/s, and their ratios: a replay's memory follows the hour,
+// not the replay (transforms/replay), so the 10 hours should peak at about the RSS of one
+// and run at about its speed. Skipped unless the variable is set.
+func BenchmarkReplayHours(b *testing.B) {
+	if os.Getenv("EVENTDELIVERY_BENCH_REPLAY") == "" {
+		b.Skip("set EVENTDELIVERY_BENCH_REPLAY=10000000 to run")
+	}
+	n := envInt(b, "EVENTDELIVERY_BENCH_REPLAY", 10_000_000)
+	const hours = 10
+	cfg := Config("", "")
+	dir := b.TempDir()
+	type replay struct {
+		name, input string
+		r           Replay
+		peakMiB     float64
+		rate        float64
+	}
+	runs := []*replay{{name: "1h", input: filepath.Join(dir, "1h.jsonl")}, {name: "10h", input: filepath.Join(dir, "10h.jsonl")}}
+	var err error
+	if runs[0].r, err = WriteReplay(runs[0].input, n/hours, replayStart, time.Hour, cfg.Layout); err != nil {
+		b.Fatal(err)
+	}
+	if runs[1].r, err = WriteReplay(runs[1].input, n, replayStart, hours*time.Hour, cfg.Layout); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("replays: %d messages in 1 hour, %d in %d hours", runs[0].r.Messages, runs[1].r.Messages, hours)
+	for b.Loop() {
+		for _, rp := range runs {
+			debug.FreeOSMemory()
+			before := vm(b, "VmRSS")
+			// Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.
+			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+				b.Fatalf("cannot reset the peak RSS: %v", err)
+			}
+			wall, _, cfg := run(b, "full", rp.input)
+			rp.peakMiB = float64(vm(b, "VmHWM")) / 1024
+			rp.rate = float64(rp.r.Messages) / wall.Seconds()
+			check(b, "full", cfg, rp.r)
+			os.RemoveAll(cfg.Output)
+			b.Logf("%s: %d messages, peak RSS %.0f MiB (%.0f MiB at the start), %.0f events/s", rp.name, rp.r.Messages, rp.peakMiB, float64(before)/1024, rp.rate)
+		}
+		b.ReportMetric(runs[0].peakMiB, "1h-peak-RSS-MiB")
+		b.ReportMetric(runs[1].peakMiB, "10h-peak-RSS-MiB")
+		b.ReportMetric(runs[1].peakMiB/runs[0].peakMiB, "RSS-ratio")
+		b.ReportMetric(runs[0].rate, "1h-events/s")
+		b.ReportMetric(runs[1].rate, "10h-events/s")
+		b.ReportMetric(runs[1].rate/runs[0].rate, "speed-ratio")
+	}
+}
