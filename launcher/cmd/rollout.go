@@ -67,10 +67,7 @@ func rolloutDeps(ctx context.Context, env Env, logger *slog.Logger, f *fleet.Fle
 }
 
 func renderRollout(env Env, g *globalOptions, res *rollout.Result) error {
-	if g.format == view.JSON {
-		return rollout.WriteJSON(env.Stdout, res)
-	}
-	return rollout.WriteTable(env.Stdout, res)
+	return view.Rollout(env.Stdout, g.format, res)
 }
 
 // runDeploy is the deploy command: one apply of the whole plan, or, when the fleet file
