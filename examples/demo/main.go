@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -40,15 +41,40 @@ var (
 
 func main() {
 	flag.Parse()
-	beam.Init()
+	beam.Init() // sets up Beam's logging, which runnerLog then sends to the file
+	// The demo's own table and summary go to stdout; what the runner and the pipeline log
+	// goes to a file it names.
+	logs, err := runnerLog(*out + ".log")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	defer logs.Close()
+	fmt.Printf("Runner logs: %s\n", logs.Name())
 	demo := live
 	if *replayRun {
 		demo = run
 	}
 	if err := demo(context.Background()); err != nil {
 		slog.Error("demo failed", "error", err)
+		fmt.Fprintf(os.Stderr, "demo failed: %v (runner logs: %s)\n", err, logs.Name())
 		os.Exit(1)
 	}
+}
+
+// runnerLog sends slog's and the standard logger's output (Prism's and Beam's logs) to a
+// new file at path.
+func runnerLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(f, nil)))
+	log.SetOutput(f)
+	return f, nil
 }
 
 func run(ctx context.Context) error {
