@@ -86,6 +86,9 @@ func (v *Verification) checkFolder(ctx context.Context, st Store, dir string, li
 		if err != nil {
 			return err
 		}
+		if f.Bytes > 0 && int64(len(data)) != f.Bytes { // manifests of version 1 have no sizes
+			v.Problems = append(v.Problems, Problem{File: p, Problem: fmt.Sprintf("is %d bytes, the manifest says %d", len(data), f.Bytes)})
+		}
 		info, err := avrofile.Stat(data)
 		if err != nil {
 			v.Problems = append(v.Problems, Problem{File: p, Problem: "not readable Avro: " + err.Error()})

@@ -2,6 +2,7 @@ package hours_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -68,6 +69,16 @@ func TestVerify(t *testing.T) {
 		}
 		if p := v.Problems[1].Problem; !strings.HasPrefix(p, "not readable Avro: ") {
 			t.Errorf("corrupted file: %q, want not readable Avro", p)
+		}
+
+		// A file of another size than its manifest says (manifests of version 2 list sizes).
+		k := hourstest.At("2026-12-01T13:00:00Z")
+		sized := tr.File(k, "part-run-1-0-0.avro", 2)
+		sized.Bytes++
+		tr.Close(k, closedAt, output.Manifest{}, []output.File{sized}, nil)
+		if v := verify(k); !reflect.DeepEqual(v.Problems, []hours.Problem{{File: output.Join(tr.Target.Dir(k), sized.Name),
+			Problem: fmt.Sprintf("is %d bytes, the manifest says %d", sized.Bytes-1, sized.Bytes)}}) {
+			t.Errorf("wrong size: %+v", v.Problems)
 		}
 
 		// A manifest whose total is not the sum of its files.

@@ -63,8 +63,9 @@ func (tr *Tree) Avro(name string, n int) []byte {
 
 // File writes a data file of n records into bucket start and returns its manifest entry.
 func (tr *Tree) File(start int64, name string, n int) output.File {
-	tr.Write(output.Join(tr.Target.Dir(start), name), tr.Avro(name, n))
-	return output.File{Name: name, Records: int64(n)}
+	data := tr.Avro(name, n)
+	tr.Write(output.Join(tr.Target.Dir(start), name), data)
+	return output.File{Name: name, Records: int64(n), Bytes: int64(len(data))}
 }
 
 // DeadLetters writes a dead-letter file of n dead letters into bucket start.
@@ -75,7 +76,7 @@ func (tr *Tree) DeadLetters(start int64, name string, n int) output.File {
 		w.Append(output.DeadLetter{MessageID: name, PublishTime: start + int64(i), Reason: "undecodable"}.Append(nil))
 	}
 	tr.Write(output.Join(tr.Target.DeadLetterDir(start), name), w.Bytes())
-	return output.File{Name: name, Records: int64(n)}
+	return output.File{Name: name, Records: int64(n), Bytes: int64(len(w.Bytes()))}
 }
 
 // Close writes the manifest of bucket start, written at closedAt, listing files and
