@@ -26,7 +26,7 @@ test: tmpdir
 ## fuzz: run each fuzz target for FUZZTIME (plain `go test` runs their seeds in testdata/fuzz);
 ## what a run finds is written to testdata/fuzz/<target>/ and becomes a seed once fixed
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzDecode:./internal/codec FuzzAttributes:./internal/codec \
+FUZZ_TARGETS := FuzzDecode:./internal/codec FuzzDecodeRevisions:./internal/codec FuzzAttributes:./internal/codec \
 	FuzzParse:./transforms/replay FuzzParse:./launcher/fleet FuzzParseManifest:./output
 fuzz: tmpdir
 	@set -e; for t in $(FUZZ_TARGETS); do \

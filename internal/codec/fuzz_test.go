@@ -79,3 +79,35 @@ func FuzzAttributes(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRevisions feeds the decoder with schema revisions arbitrary payloads of any
+// revision, known or not, in both encodings. None may panic; a record it accepts is in the
+// reader schema (r3): it passes the reader's strict check and goavro reads it back whole.
+func FuzzDecodeRevisions(f *testing.F) {
+	revs := revisions(f)
+	v1 := map[string]any{"event_id": "a", "ms_played": int32(7), "platform": "ANDROID", "legacy_device": "nexus"}
+	f.Add(encodeWith(f, revs["r1"], false, v1), false, "r1")
+	f.Add(encodeWith(f, revs["r1"], true, v1), true, "r1")
+	f.Add([]byte{}, false, "r2")
+	f.Add([]byte("{}"), true, "r9")
+	d, err := New(Config{Schema: revs["r3"], EventID: mustSource("field:event_id"), BucketTime: mustSource("publish_time"), Revisions: revs})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, json bool, rev string) {
+		attrs := map[string]string{RevisionAttribute: rev}
+		if json {
+			attrs[EncodingAttribute] = "JSON"
+		}
+		e, reason := d.Decode(data, attrs, 1)
+		if reason != "" {
+			return
+		}
+		if err := check(d.strict, e.Record); err != nil {
+			t.Fatalf("accepted a record the reader's strict check refuses: %v", err)
+		}
+		if _, rest, err := d.codec.NativeFromBinary(e.Record); err != nil || len(rest) > 0 {
+			t.Fatalf("accepted a record the reader schema cannot read back: %v, %d bytes left", err, len(rest))
+		}
+	})
+}
