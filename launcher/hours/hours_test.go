@@ -21,17 +21,29 @@ func openStore(ctx context.Context, root string) (hours.Store, error) {
 }
 
 // roots runs test on a fleet of two event types (skew tolerance 30m, hourly buckets)
-// whose output is on fake-gcs-server, then on local disk.
+// whose output is on fake-gcs-server, then on local disk, in each folder layout.
 func roots(t *testing.T, test func(t *testing.T, f *fleet.Fleet)) {
-	t.Run("gcs", func(t *testing.T) {
-		gcsfake.Start(t, "bucket")
-		test(t, launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 2}))
-	})
-	t.Run("disk", func(t *testing.T) {
-		f := launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 2})
-		f.Defaults.Output = t.TempDir()
-		test(t, f)
-	})
+	for _, paths := range []output.Paths{output.DatePaths, output.HivePaths} {
+		spec := launchertest.Spec{EventTypes: 2, Extra: "  layout: " + string(paths) + "\n"}
+		hive := func(t *testing.T, f *fleet.Fleet) {
+			t.Helper()
+			if dir := f.Jobs()[0].OutputTarget().Dir(0); strings.Contains(dir, "/dt=1970-01-01/hour=00") != (paths == output.HivePaths) {
+				t.Fatalf("layout %s, but the hours are read from %s", paths, dir)
+			}
+		}
+		t.Run(string(paths)+"/gcs", func(t *testing.T) {
+			gcsfake.Start(t, "bucket")
+			f := launchertest.Load(t, t.TempDir(), spec)
+			hive(t, f)
+			test(t, f)
+		})
+		t.Run(string(paths)+"/disk", func(t *testing.T) {
+			f := launchertest.Load(t, t.TempDir(), spec)
+			f.Defaults.Output = t.TempDir()
+			hive(t, f)
+			test(t, f)
+		})
+	}
 }
 
 // seed writes the hours 08:00 to 10:00 of 2026-12-01 of both event types: type-000 has an
@@ -159,7 +171,8 @@ func TestReadOwnGeometry(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("15m buckets: %v, want %v", got, want)
 		}
-		if m := r.EventTypes[0].Hours[2].Manifest; !strings.HasSuffix(m, "/type-001/2026/12/01/11/30/_SUCCESS") {
+		if m := r.EventTypes[0].Hours[2].Manifest; !strings.HasSuffix(m, "/type-001/2026/12/01/11/30/_SUCCESS") &&
+			!strings.HasSuffix(m, "/type-001/dt=2026-12-01/hour=11/minute=30/_SUCCESS") {
 			t.Errorf("manifest path %s, want a minute level", m)
 		}
 	})
