@@ -138,6 +138,7 @@ type Status string
 // Statuses.
 const (
 	Upgraded     Status = "upgraded"     // runs the new version (updated in place, created or replaced)
+	Changed      Status = "changed"      // its worker bounds were changed on the running job
 	Incompatible Status = "incompatible" // the update was rejected; the old job runs on
 	Started      Status = "started"      // launched, not waited for (NoWait)
 	Failed       Status = "failed"       // the launch, drain or start failed
@@ -204,6 +205,9 @@ func (r *Result) Summary() string {
 		n[it.Status]++
 	}
 	s := fmt.Sprintf("Rollout %s (%s): %s; %d upgraded", r.ID, r.Version, r.Outcome, n[Upgraded])
+	if n[Changed] > 0 {
+		s += fmt.Sprintf(", %d changed in place", n[Changed])
+	}
 	if n[Started] > 0 {
 		s += fmt.Sprintf(", %d started", n[Started])
 	}

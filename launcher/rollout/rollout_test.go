@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -501,4 +503,54 @@ func TestWaveThatDoesNotStartInTimeIsTimedOut(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A worker-only change is made on the running jobs before the waves, with no wave, gate or
+// launch; with a version change beside it, that one rolls out as usual.
+func TestWorkerChangesInPlaceBeforeTheWaves(t *testing.T) {
+	spec := launchertest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: 25%\n  waves: [100%]\n  soak: 10m\n"}
+	h := newHarness(t, spec)
+	before := h.active()
+	path := filepath.Join(h.dir, "fleet.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wider := strings.Replace(string(b), "max_workers: 10", "max_workers: 25", 1)
+	if wider == string(b) {
+		t.Fatal("the generated fleet file sets no max_workers: 10")
+	}
+	if err := os.WriteFile(path, []byte(wider), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := fleet.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rollout.Run(context.Background(), h.api, f, h.options())
+	if err != nil {
+		t.Fatalf("rollout: %v", err)
+	}
+	if res.Outcome != "changed in place" || len(res.Items) != 4 || len(res.Waves) != 0 {
+		t.Fatalf("outcome %q, %d items, %d waves; want changed in place, 4 items, no wave", res.Outcome, len(res.Items), len(res.Waves))
+	}
+	after := h.active()
+	for name, j := range before {
+		a := after[name]
+		if a == nil || a.GetId() != j.GetId() {
+			t.Errorf("%s: job %s became %v: an in-place change launches nothing", name, j.GetId(), a.GetId())
+			continue
+		}
+		if got := a.GetRuntimeUpdatableParams().GetMaxNumWorkers(); got != 25 {
+			t.Errorf("%s: max_num_workers %d, want 25", name, got)
+		}
+	}
+	for _, it := range res.Items {
+		if it.Status != rollout.Changed || it.Action != string(plan.InPlace) {
+			t.Errorf("%s: %s %s, want in-place changed", it.JobName, it.Action, it.Status)
+		}
+	}
+	if !strings.Contains(res.Summary(), "4 changed in place") {
+		t.Errorf("summary %q", res.Summary())
+	}
 }

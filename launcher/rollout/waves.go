@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,13 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 	if len(rolledBack) > 0 && !opts.Force {
 		return nil, &RolledBackError{Version: f.Version, Jobs: rolledBack}
 	}
+	changed, err := changeInPlace(ctx, api, p, opts, deploy.NewRunID(opts.Clock.Now()))
+	res.Items = append(res.Items, changed...)
+	if err != nil {
+		res.ID, res.Outcome = cmp.Or(opts.ID, deploy.NewRunID(opts.Clock.Now())), "stopped"
+		res.Elapsed = opts.Clock.Now().Sub(start)
+		return res, err
+	}
 
 	// Jobs this rollout already upgraded (an interrupted run): newest rollout id of the
 	// fleet's jobs that run their target and name a previous version.
@@ -89,6 +97,9 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 	}
 	if pending == 0 {
 		res.Outcome = "no changes"
+		if len(changed) > 0 {
+			res.Outcome = "changed in place"
+		}
 		res.Elapsed = opts.Clock.Now().Sub(start)
 		return res, nil
 	}
