@@ -103,9 +103,6 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
 
 // run is `launcher plan`.
 func (o *planOptions) run(ctx context.Context, g *globalOptions, env Env) error {
-	if err := o.api.Validate(); err != nil {
-		return err
-	}
 	f, api, _, closeAPI, err := o.api.open(ctx, g, env)
 	if err != nil {
 		return err

@@ -73,9 +73,6 @@ func renderRollout(env Env, g *globalOptions, res *rollout.Result) error {
 // runDeploy is the deploy command: one apply of the whole plan, or, when the fleet file
 // has a rollout: block (or --allow-replace), a rollout.
 func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions) error {
-	if err := o.api.Validate(); err != nil {
-		return err
-	}
 	f, api, logger, closeAPI, err := o.api.open(ctx, g, env)
 	if err != nil {
 		return err

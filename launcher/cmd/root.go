@@ -245,9 +245,12 @@ func (o *apiOptions) retry(logger *slog.Logger) dataflow.RetryPolicy {
 	}
 }
 
-// open is how a command that calls Dataflow starts: it loads the fleet file, makes the
+// open is how a command that calls Dataflow starts: it checks the API flags, loads the fleet file, makes the
 // logger and dials Dataflow; the caller calls closeAPI.
 func (o *apiOptions) open(ctx context.Context, g *globalOptions, env Env) (f *fleet.Fleet, api dataflow.API, logger *slog.Logger, closeAPI func(), err error) {
+	if err = o.Validate(); err != nil {
+		return nil, nil, nil, nil, err
+	}
 	if f, err = loadFleet(g); err != nil {
 		return nil, nil, nil, nil, err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/poll"
+	"github.com/eventdelivery/eventdelivery/output"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -125,21 +127,17 @@ func manifests(t *testing.T, out string) map[string][]byte {
 	return m
 }
 
-// waitFor polls cond every 20ms until it holds, failing after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-	}
+// ownFile reports whether name is a data file of run.
+func ownFile(name, run string) bool {
+	r, _, _, ok := output.ParseFileName(name)
+	return ok && r == run
 }
 
 // openFileOf reports whether run wrote a data file into a bucket that is still open.
 func openFileOf(out, run string) bool {
 	found := false
 	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "part-"+run+"-") && !strings.Contains(p, "_deadletter") {
+		if err == nil && !d.IsDir() && ownFile(d.Name(), run) && !strings.Contains(p, "_deadletter") {
 			if _, err := os.Stat(filepath.Join(filepath.Dir(p), "_SUCCESS")); os.IsNotExist(err) {
 				found = true
 			}
@@ -162,7 +160,7 @@ type stream struct {
 func (st *stream) waitPublished(t *testing.T, n int64) {
 	t.Helper()
 	want := st.published.Load() + n
-	waitFor(t, time.Minute, fmt.Sprintf("%d more events published", n), func() bool { return st.published.Load() >= want })
+	poll.Until(t, time.Minute, fmt.Sprintf("%d more events published", n), func() bool { return st.published.Load() >= want })
 }
 
 func publishStream(t *testing.T, emu *pubsubemu.Emulator, topic string, spec livegen.Spec) *stream {
@@ -209,12 +207,10 @@ func settle(t *testing.T, r *liveRun, out string, st *stream) {
 		}
 		return len(missing) == 0 && len(open) == 0
 	}
-	for deadline := time.Now().Add(2 * time.Minute); !settled(); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(r.log)
-			t.Fatalf("not every event in a closed bucket within 2 minutes: %d missing (%.5v), open %v, read error %v\n%s", len(missing), missing, open, readErr, tail(log, 40))
-		}
-	}
+	poll.Until(t, 2*time.Minute, "every event in a closed bucket", settled, func() string {
+		log, _ := os.ReadFile(r.log)
+		return fmt.Sprintf("%d missing (%.5v), open %v, read error %v\n%s", len(missing), missing, open, readErr, tail(log, 40))
+	})
 	r.stop(t)
 }
 
@@ -332,14 +328,14 @@ func TestCrashLoopLosesNothing(t *testing.T) {
 
 	// 1. While publishing: once it has closed a bucket, mid-stream.
 	r1 := startRun(t, emu, names.Subscription, out, "crash1")
-	waitFor(t, time.Minute, "crash1 closes a bucket", func() bool { return len(manifests(t, out)) > 0 })
+	poll.Until(t, time.Minute, "crash1 closes a bucket", func() bool { return len(manifests(t, out)) > 0 })
 	st.waitPublished(t, 150) // mid-bucket, with events read and not yet written
 	r1.kill(t)
 	remember(t, out, seen)
 
 	// 2. Just after it wrote a data file into a bucket still open.
 	r2 := startRun(t, emu, names.Subscription, out, "crash2")
-	waitFor(t, time.Minute, "crash2 writes into an open bucket", func() bool { return openFileOf(out, "crash2") })
+	poll.Until(t, time.Minute, "crash2 writes into an open bucket", func() bool { return openFileOf(out, "crash2") })
 	r2.kill(t)
 	remember(t, out, seen)
 
@@ -375,7 +371,7 @@ func TestGracefulHandoverWritesRetriesOnce(t *testing.T) {
 		Events: 2500, Rate: 100, Retries: 0.2, RetryAfter: 2 * time.Second, Invalid: 0.02, Seed: 21,
 	})
 	r1 := startRun(t, emu, names.Subscription, out, "first")
-	waitFor(t, time.Minute, "first closes a bucket", func() bool { return len(manifests(t, out)) > 0 })
+	poll.Until(t, time.Minute, "first closes a bucket", func() bool { return len(manifests(t, out)) > 0 })
 	st.waitPublished(t, 200)
 	r1.stop(t)
 	remember(t, out, seen)

@@ -219,18 +219,6 @@ func ids(ps []published) map[string]bool {
 	return m
 }
 
-// waitFor polls cond every 20ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // run runs p on Prism in the background; the returned function waits up to d for the result.
 func run(t *testing.T, p *beam.Pipeline) func(d time.Duration) error {
 	t.Helper()

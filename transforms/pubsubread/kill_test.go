@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/poll"
 	"os"
 	"os/exec"
 	"strings"
@@ -111,9 +112,9 @@ func TestKilledReaderLosesNothing(t *testing.T) {
 
 	// Wave 1 is read and acked; wave 2 is read, then the child dies before acking it.
 	wave1 := publish(t, c, names.Topic, 0, 100, nil)
-	waitFor(t, 60*time.Second, "the child to ack wave 1", func() bool { return count(ackedByChild, ids(wave1)) == len(wave1) })
+	poll.Until(t, 60*time.Second, "the child to ack wave 1", func() bool { return count(ackedByChild, ids(wave1)) == len(wave1) })
 	wave2 := publish(t, c, names.Topic, 100, 100, nil)
-	waitFor(t, 30*time.Second, "the child to emit wave 2", func() bool { return count(emitted, ids(wave2)) == len(wave2) })
+	poll.Until(t, 30*time.Second, "the child to emit wave 2", func() bool { return count(emitted, ids(wave2)) == len(wave2) })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestKilledReaderLosesNothing(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	beam.ParDo0(s, &observeFn{Run: run2}, Read(s, names.Subscription, WithAckOnCommit(), WithStopper(stopper)))
 	wait := run(t, p)
-	waitFor(t, 40*time.Second, "the killed reader's unacked messages to come back", func() bool { return obs.has(unacked) })
+	poll.Until(t, 40*time.Second, "the killed reader's unacked messages to come back", func() bool { return obs.has(unacked) })
 	stopper.Stop()
 	if err := wait(60 * time.Second); err != nil {
 		t.Fatalf("second reader: %v", err)

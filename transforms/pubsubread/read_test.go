@@ -2,6 +2,7 @@ package pubsubread
 
 import (
 	"context"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/poll"
 	"maps"
 	"os"
 	"os/signal"
@@ -80,13 +81,13 @@ func TestRead(t *testing.T) {
 	beam.ParDo0(s, &windowSinkFn{Run: runName}, counts)
 	wait := run(t, p)
 
-	waitFor(t, 60*time.Second, "the backlog's windows to fire", func() bool { return windowSum(runName) == len(backlog) })
+	poll.Until(t, 60*time.Second, "the backlog's windows to fire", func() bool { return windowSum(runName) == len(backlog) })
 	live := publish(t, c, names.Topic, len(backlog), 200, func(i int) map[string]string {
 		return map[string]string{"kind": "live"}
 	})
 	all := append(backlog, live...)
-	waitFor(t, 30*time.Second, "every message to be read", func() bool { return obs.has(ids(all)) })
-	waitFor(t, 30*time.Second, "the live messages' windows to fire", func() bool { return windowSum(runName) >= len(all) })
+	poll.Until(t, 30*time.Second, "every message to be read", func() bool { return obs.has(ids(all)) })
+	poll.Until(t, 30*time.Second, "the live messages' windows to fire", func() bool { return windowSum(runName) >= len(all) })
 
 	stopper.Stop()
 	if err := wait(60 * time.Second); err != nil {
@@ -148,7 +149,7 @@ func TestAcksFollowCommits(t *testing.T) {
 	for wave := range 10 {
 		ps := publish(t, c, names.Topic, wave*40, 40, nil)
 		all = append(all, ps...)
-		waitFor(t, 30*time.Second, "wave to be read", func() bool { return obs.has(ids(ps)) })
+		poll.Until(t, 30*time.Second, "wave to be read", func() bool { return obs.has(ids(ps)) })
 	}
 	stopper.Stop()
 	if err := wait(60 * time.Second); err != nil {
@@ -257,7 +258,7 @@ func TestStopOnSignal(t *testing.T) {
 		}
 	}()
 	defer func() { <-pubDone }()
-	waitFor(t, 30*time.Second, "a first hundred messages", func() bool { return obs.distinct() >= 100 })
+	poll.Until(t, 30*time.Second, "a first hundred messages", func() bool { return obs.distinct() >= 100 })
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package pubsubread
 
 import (
 	"context"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/poll"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func TestUncommittedBundleComesBack(t *testing.T) {
 	wait1 := run(t, p1)
 
 	waveA := publish(t, c, names.Topic, 0, 50, nil)
-	waitFor(t, 30*time.Second, "wave A to be read", func() bool { return obs1.has(ids(waveA)) })
+	poll.Until(t, 30*time.Second, "wave A to be read", func() bool { return obs1.has(ids(waveA)) })
 	waveB := publish(t, c, names.Topic, 50, 30, func(i int) map[string]string {
 		if i == 65 {
 			return map[string]string{"fail": "1"}
@@ -75,9 +76,9 @@ func TestUncommittedBundleComesBack(t *testing.T) {
 	p2, s2 := beam.NewPipelineWithRoot()
 	beam.ParDo0(s2, &observeFn{Run: run2}, Read(s2, names.Subscription, WithAckOnCommit(), WithStopper(stopper2)))
 	wait2 := run(t, p2)
-	waitFor(t, 40*time.Second, "the failed bundle's messages to be redelivered", func() bool { return obs2.has(uncommitted) })
+	poll.Until(t, 40*time.Second, "the failed bundle's messages to be redelivered", func() bool { return obs2.has(uncommitted) })
 	all := append(waveA, waveB...)
-	waitFor(t, 40*time.Second, "every message to be acked", func() bool {
+	poll.Until(t, 40*time.Second, "every message to be acked", func() bool {
 		acked := acks.ackedMessages()
 		for id := range ids(all) {
 			if !acked[id] {
@@ -111,7 +112,7 @@ func TestLeaseExtendsAckDeadline(t *testing.T) {
 	ps := publish(t, c, names.Topic, 0, 1, nil)
 
 	var m *pubsubpb.ReceivedMessage
-	waitFor(t, 10*time.Second, "the message", func() bool {
+	poll.Until(t, 10*time.Second, "the message", func() bool {
 		resp, err := c.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: names.Subscription, MaxMessages: 1, ReturnImmediately: true})
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +129,7 @@ func TestLeaseExtendsAckDeadline(t *testing.T) {
 	// 5s are left, i.e. at 5s; at 10s the lease is older than MaxLease (8s) and is given up, so
 	// the message comes back at about 15s.
 	var back time.Time
-	waitFor(t, 40*time.Second, "the message to come back after the lease ended", func() bool {
+	poll.Until(t, 40*time.Second, "the message to come back after the lease ended", func() bool {
 		resp, err := c.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: names.Subscription, MaxMessages: 1, ReturnImmediately: true})
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package pubsubread
 
 import (
 	"context"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/poll"
 	"os"
 	"strconv"
 	"sync"
@@ -90,7 +91,7 @@ func TestThroughput(t *testing.T) {
 	start = time.Now()
 	wait := run(t, p)
 	var first time.Time
-	waitFor(t, 10*time.Minute, "all messages", func() bool {
+	poll.Until(t, 10*time.Minute, "all messages", func() bool {
 		if first.IsZero() && cnt.Load() > 0 {
 			first = time.Now()
 		}
