@@ -39,9 +39,21 @@ type Manifest struct {
 	LatestBucketTime   string `json:"latest_bucket_time,omitempty"`
 	Files              []File `json:"files"`
 	DeadLetterFiles    []File `json:"dead_letter_files"`
-	RunID              string `json:"run_id"`
-	PipelineVersion    string `json:"pipeline_version"`
-	ClosedAt           string `json:"closed_at"`
+	// NotifyTopic is the Pub/Sub topic the closing job announces the bucket on
+	// (--notify_topic); absent when it announces nothing. See Notice.
+	NotifyTopic     string `json:"notify_topic,omitempty"`
+	RunID           string `json:"run_id"`
+	PipelineVersion string `json:"pipeline_version"`
+	ClosedAt        string `json:"closed_at"`
+}
+
+// Notice records that a bucket's close was announced: written at Target.NoticePath once
+// Pub/Sub accepted the message, so that a job replacing one that died in between (after the
+// manifest, before the announcement) announces the bucket itself.
+type Notice struct {
+	Topic       string `json:"topic"`  // where it was announced
+	RunID       string `json:"run_id"` // the run that announced it
+	PublishedAt string `json:"published_at"`
 }
 
 // Keys of the counts a data file carries in its Avro header, so that a job that closes a

@@ -21,6 +21,10 @@ const (
 	DeadLetterFolder = "_deadletter"
 	// UnreadableFolder, under DeadLetterFolder, holds replay lines without a publish time.
 	UnreadableFolder = DeadLetterFolder + "/unreadable"
+	// NoticeFolder holds one notice per bucket whose close was announced on the manifest's
+	// notify topic, written after Pub/Sub took the message: a job that finds a manifest
+	// naming a topic but no notice announces the bucket (again).
+	NoticeFolder = "_notified"
 )
 
 // Target says where one event type's buckets live and who writes them.
@@ -52,6 +56,11 @@ func (t Target) DeadLetterDir(start int64) string {
 
 // ManifestPath returns the path of bucket start's manifest.
 func (t Target) ManifestPath(start int64) string { return Join(t.Dir(start), ManifestName) }
+
+// NoticePath returns where the notice of bucket start's announcement is kept.
+func (t Target) NoticePath(start int64) string {
+	return Join(t.Layout.Dir(Join(t.Base(), NoticeFolder), start), "notice.json")
+}
 
 // FilePath returns the path of the data file this target's run writes for a pane and shard
 // of bucket start.

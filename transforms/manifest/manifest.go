@@ -18,16 +18,18 @@
 //
 // With Config.NotifyTopic, each bucket closed is announced on that Pub/Sub topic right after
 // its manifest is written, never before: the message's data is the manifest as written, its
-// attributes event_type, bucket_start, bucket_end and manifest (the manifest's path). Delivery
-// is at least once: a bundle retried after the manifest was written (a crash before the
-// publish was acknowledged) finds the manifest of its own run and publishes it again, so a
-// consumer dedupes on the manifest attribute. A job that dies between the two and is replaced
-// by another (another run id) does not publish again; a consumer that must never miss a
-// bucket also waits on the manifest (launcher hours wait).
+// attributes event_type, bucket_start, bucket_end and manifest (the manifest's path). The
+// manifest names the topic (notify_topic), and once Pub/Sub has taken the message a notice
+// is written at output.Target.NoticePath. Delivery is at least once: whoever finds a closed
+// bucket whose manifest names a topic but that has no notice announces it and writes the
+// notice. That is a bundle retried after a crash between the manifest and the notice, and a
+// live job that replaces one that died there (heartbeat.Lookback hands it such buckets of
+// its lookback). A consumer dedupes on the manifest attribute.
 package manifest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path"
@@ -147,16 +149,17 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		return err
 	}
 	if existing != nil {
-		// Closed already: never written again. If this run closed it, a crash may have
-		// come between the manifest and its notification: notify again (at least once).
-		if f.notifier != nil && existing.RunID == t.RunID {
-			body, err := f.store.Read(ctx, t.ManifestPath(start))
-			if err != nil {
-				return err
-			}
-			return f.notifier.notify(ctx, existing, t.ManifestPath(start), body)
+		// Closed already: never written again. A crash may have come between the
+		// manifest and its announcement: announce it if no notice says it was. (A
+		// manifest of this run written before manifests named their topic counts too.)
+		if f.notifier == nil || (existing.NotifyTopic == "" && existing.RunID != t.RunID) {
+			return nil
 		}
-		return nil
+		body, err := f.store.Read(ctx, t.ManifestPath(start))
+		if err != nil {
+			return err
+		}
+		return f.announce(ctx, start, existing, body)
 	}
 	m := output.Manifest{
 		ManifestVersion: output.ManifestVersion,
@@ -164,6 +167,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		EventType:       t.EventType,
 		BucketStart:     output.Format(start),
 		BucketEnd:       output.Format(t.Layout.Next(start)),
+		NotifyTopic:     f.Config.NotifyTopic,
 		RunID:           t.RunID,
 		PipelineVersion: f.Config.Version,
 		ClosedAt:        now.Format(time.RFC3339Nano),
@@ -212,7 +216,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		return err
 	}
 	if f.notifier != nil {
-		if err := f.notifier.notify(ctx, &m, t.ManifestPath(start), body); err != nil {
+		if err := f.announce(ctx, start, &m, body); err != nil {
 			return err
 		}
 	}
@@ -220,6 +224,26 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 	slog.Info("bucket closed", "event_type", t.EventType, "bucket", m.BucketStart, "records", m.Records, "duplicates", m.Duplicates, "skewed", m.Skewed, "invalid", m.Invalid)
 	emit(m)
 	return nil
+}
+
+// announce publishes the close of bucket start, unless its notice says it was, and then
+// writes the notice.
+func (f *closeFn) announce(ctx context.Context, start int64, m *output.Manifest, body []byte) error {
+	t := f.Config.Target
+	done, err := f.store.Exists(ctx, t.NoticePath(start))
+	if err != nil || done {
+		return err
+	}
+	if err := f.notifier.notify(ctx, m, t.ManifestPath(start), body); err != nil {
+		return err
+	}
+	notice, err := json.Marshal(output.Notice{
+		Topic: f.Config.NotifyTopic, RunID: t.RunID, PublishedAt: f.now().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		return fmt.Errorf("notice of bucket %s: %w", m.BucketStart, err)
+	}
+	return f.store.Write(ctx, t.NoticePath(start), append(notice, '\n'))
 }
 
 // files lists the files in dir with their record counts and sizes: from this job's entries

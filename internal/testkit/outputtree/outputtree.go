@@ -5,11 +5,14 @@ package outputtree
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +47,7 @@ type Tree struct {
 	Buckets     map[string]*Bucket          // by Dir
 	DeadLetters map[string][]map[string]any // by folder relative to _deadletter
 	Unreadable  []string                    // objects under _deadletter/unreadable
+	Notices     map[string]output.Notice    // announcements of closes, by bucket folder
 	Objects     map[string][]byte           // every object, by path relative to <root>/<event type>
 }
 
@@ -69,7 +73,7 @@ func Read(ctx context.Context, root, eventType string) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tree{Buckets: map[string]*Bucket{}, DeadLetters: map[string][]map[string]any{}, Objects: map[string][]byte{}}
+	t := &Tree{Buckets: map[string]*Bucket{}, DeadLetters: map[string][]map[string]any{}, Notices: map[string]output.Notice{}, Objects: map[string][]byte{}}
 	for _, n := range names {
 		rel := strings.TrimPrefix(strings.TrimPrefix(n, base), "/")
 		data, err := st.Read(ctx, n)
@@ -82,6 +86,12 @@ func Read(ctx context.Context, root, eventType string) (*Tree, error) {
 		switch {
 		case strings.HasPrefix(rel, "_deadletter/unreadable/"):
 			t.Unreadable = append(t.Unreadable, string(data))
+		case strings.HasPrefix(rel, output.NoticeFolder+"/"):
+			var n output.Notice
+			if err := json.Unmarshal(data, &n); err != nil || file != "notice.json" {
+				return nil, fmt.Errorf("%s: not a notice (%v)", rel, err)
+			}
+			t.Notices[strings.TrimPrefix(dir, output.NoticeFolder+"/")] = n
 		case strings.HasPrefix(rel, "_deadletter/"):
 			_, recs, err := avrofile.Read(data)
 			if err != nil {
@@ -128,6 +138,11 @@ func (t *Tree) Check() []string {
 	schema, err := manifestSchema()
 	if err != nil {
 		problems = append(problems, err.Error())
+	}
+	for _, d := range slices.Sorted(maps.Keys(t.Notices)) {
+		if b := t.Buckets[d]; b == nil || b.Manifest == nil {
+			problems = append(problems, fmt.Sprintf("%s: a notice announces a bucket that is not closed", d))
+		}
 	}
 	for _, d := range t.Dirs() {
 		b := t.Buckets[d]

@@ -94,7 +94,8 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	entries := append([]beam.PCollection{files, deadFiles}, beats...)
 	var leftOpen beam.PCollection
 	if cfg.Lookback > 0 {
-		leftOpen = heartbeat.Lookback(s, t, cfg.Lookback, cfg.NowMs)
+		// A live job also announces the closed buckets its predecessor died before announcing.
+		leftOpen = heartbeat.Lookback(s, t, cfg.Lookback, cfg.NowMs, cfg.NotifyTopic != "" && cfg.Subscription != "")
 	}
 	fill := cfg.Subscription == "" && len(beats) == 0 // a replay whose reader sends no heartbeats
 	switch {
