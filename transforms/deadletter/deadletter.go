@@ -1,13 +1,19 @@
 // Package deadletter writes the messages the pipeline could not deliver, with the reason,
 // under <output>/<event type>/_deadletter/<bucket of their publish time>/, as Avro files of
-// output.DeadLetterSchema. Nothing is dropped silently: every dead letter is also counted in the manifest of
-// its bucket (invalid).
+// output.DeadLetterSchema. Nothing is dropped silently: every dead letter is also counted in
+// the manifest of its bucket (invalid).
+//
+// A message is a dead letter once: each file's header lists the message ids it holds
+// (output.MetaIDs), and a redelivery of a message already in a dead-letter file (of another
+// run, say after a crash between the file and the ack, or of an earlier pane) is acked and
+// counted (dead_letter_redeliveries), not written again.
 package deadletter
 
 import (
 	"cmp"
 	"context"
 	"fmt"
+	"path"
 	"slices"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -27,6 +33,8 @@ func init() {
 	register.Emitter2[int, message.DeadLetter]()
 	register.Iter1[message.DeadLetter]()
 }
+
+var redeliveries = beam.NewCounter("eventdelivery", "dead_letter_redeliveries")
 
 // Config says where dead letters go.
 type Config struct {
@@ -59,7 +67,12 @@ type writeFn struct {
 	Target       output.Target
 	Subscription string
 	store        *objstore.Store
+	ids          map[string][]string // message ids of the dead-letter files read, by path
 }
+
+// maxSpan bounds how many buckets a redelivered message's first copy is looked for in: from
+// the bucket of its publish time to the one it is placed in now.
+const maxSpan = 16
 
 func (f *writeFn) Setup(ctx context.Context) (err error) {
 	f.store, err = objstore.Open(ctx, f.Target.Root)
@@ -83,16 +96,31 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 		return cmp.Or(cmp.Compare(a.Message.PublishTime, b.Message.PublishTime), cmp.Compare(a.Message.ID, b.Message.ID), cmp.Compare(a.Reason, b.Reason))
 	})
 	start := all[0].Bucket
-	name := f.Target.DeadLetterPath(start, pane.Index, shard)
-	w := avrofile.NewWriter(output.DeadLetterSchema, name)
-	var rec []byte
-	for _, d := range all {
-		rec = Record(d).Append(rec[:0])
-		w.Append(rec)
-	}
-	data := w.Bytes()
-	if err := f.store.Write(ctx, name, data); err != nil {
+	fresh, err := f.notWritten(ctx, all, start, pane.Index)
+	if err != nil {
 		return err
+	}
+	if n := len(all) - len(fresh); n > 0 {
+		redeliveries.Inc(ctx, int64(n))
+	}
+	var entry message.Entry
+	if len(fresh) > 0 {
+		name := f.Target.DeadLetterPath(start, pane.Index, shard)
+		ids := make([]string, len(fresh))
+		for i, d := range fresh {
+			ids[i] = d.Message.ID
+		}
+		w := avrofile.NewWriter(output.DeadLetterSchema, name, avrofile.Meta{Key: output.MetaIDs, Value: output.IDsMeta(ids)})
+		var rec []byte
+		for _, d := range fresh {
+			rec = Record(d).Append(rec[:0])
+			w.Append(rec)
+		}
+		data := w.Bytes()
+		if err := f.store.Write(ctx, name, data); err != nil {
+			return err
+		}
+		entry = message.Entry{Bucket: start, Name: name, DeadLetter: true, Invalid: int64(len(fresh)), Bytes: int64(len(data))}
 	}
 	if f.Subscription != "" {
 		var ids []string
@@ -105,8 +133,77 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 			return fmt.Errorf("ack dead letters of bucket %s: %w", output.Format(start), err)
 		}
 	}
-	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(start)), message.Entry{Bucket: start, Name: name, DeadLetter: true, Invalid: int64(len(all)), Bytes: int64(len(data))})
+	if entry.Name != "" {
+		emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(start)), entry)
+	}
 	return nil
+}
+
+// notWritten returns the dead letters of all (sorted, for bucket start and pane) whose
+// message is in no dead-letter file yet: of another run, in any bucket from its publish
+// time's to start; of this run, in an earlier pane of start or in an earlier bucket (a
+// replay run again, Target.Rerun, rewrites its own files and skips them). Copies within
+// all are dropped too. Messages without an id are kept.
+func (f *writeFn) notWritten(ctx context.Context, all []message.DeadLetter, start, pane int64) ([]message.DeadLetter, error) {
+	l := f.Target.Layout
+	from := start
+	for _, d := range all {
+		from = min(from, l.Start(d.Message.PublishTime))
+	}
+	written := map[string]bool{}
+	for b, n := from, 0; b <= start && n < maxSpan; b, n = l.Next(b), n+1 {
+		names, err := f.store.List(ctx, output.Join(f.Target.DeadLetterDir(b), output.DataFiles))
+		if err != nil {
+			return nil, fmt.Errorf("dead letters of bucket %s: %w", output.Format(b), err)
+		}
+		for _, name := range names {
+			run, p, _, ok := output.ParseFileName(path.Base(name))
+			own := ok && run == f.Target.RunID
+			if own && (f.Target.Rerun || (b == start && p >= pane)) {
+				continue
+			}
+			ids, err := f.fileIDs(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			for _, id := range ids {
+				written[id] = true
+			}
+		}
+	}
+	fresh := make([]message.DeadLetter, 0, len(all))
+	for _, d := range all {
+		if id := d.Message.ID; id != "" {
+			if written[id] {
+				continue
+			}
+			written[id] = true
+		}
+		fresh = append(fresh, d)
+	}
+	return fresh, nil
+}
+
+// fileIDs returns the message ids the header of dead-letter file name lists; files do not
+// change once written, so each is read once.
+func (f *writeFn) fileIDs(ctx context.Context, name string) ([]string, error) {
+	if ids, ok := f.ids[name]; ok {
+		return ids, nil
+	}
+	r, err := f.store.OpenRead(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ids, err := output.ReadFileIDs(r)
+	if err != nil {
+		return nil, fmt.Errorf("dead letters %s: %w", name, err)
+	}
+	if f.ids == nil || len(f.ids) >= 4096 {
+		f.ids = map[string][]string{}
+	}
+	f.ids[name] = ids
+	return ids, nil
 }
 
 // Record returns the dead-letter file record of d.
