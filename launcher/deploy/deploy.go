@@ -348,7 +348,10 @@ func CheckBlocked(p *plan.Plan, skip bool) error {
 	return nil
 }
 
-func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchRequest {
+// LaunchRequest is the launch of job d's template with its parameters, run_id, environment
+// and labels; update replaces the running job of its name in place. A backfill starts from
+// it too.
+func LaunchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchRequest {
 	params := maps.Clone(d.Parameters)
 	params[fleet.ParamRunID] = runID
 	return dataflow.LaunchRequest{
@@ -386,7 +389,7 @@ func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, 
 		return
 	}
 	update := it.Action == plan.Update
-	req := launchRequest(it.Desired, opts.RunID, update)
+	req := LaunchRequest(it.Desired, opts.RunID, update)
 	policy := opts.Retry
 	policy.OnRetry = func(attempt int, err error, wait time.Duration) {
 		opts.Logger.Warn("launch failed, retrying", "job", it.JobName, "attempt", attempt, "code", status.Code(err).String(), "wait", wait.Round(time.Millisecond))

@@ -283,3 +283,34 @@ func openStores(ctx context.Context, jobs []fleet.Job, open func(context.Context
 	}
 	return stores, closeAll, nil
 }
+
+// Manifests reads the manifest of every bucket of t in [from, to) (Unix ms, bucket
+// starts), oldest first, with at most parallelism reads in flight: nil where a bucket
+// has none. It is how a replay's hours are read back (launcher backfill).
+func Manifests(ctx context.Context, st output.Store, t output.Target, from, to int64, parallelism int) ([]*output.Manifest, error) {
+	if parallelism <= 0 {
+		parallelism = 16
+	}
+	w := t.Layout.Width.Milliseconds()
+	if from >= to {
+		return nil, nil
+	}
+	out := make([]*output.Manifest, (to-from+w-1)/w)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelism)
+	for k := range out {
+		start := from + int64(k)*w
+		g.Go(func() error {
+			m, err := t.ReadManifest(gctx, st, start)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", t.EventType, output.Format(start), err)
+			}
+			out[k] = m
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
