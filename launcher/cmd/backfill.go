@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/backfill"
@@ -22,6 +23,7 @@ type backfillOptions struct {
 	WaitTimeout  time.Duration
 	PollInterval time.Duration
 	DryRun       bool
+	RunID        string
 	// clock is the time the wait follows (tests give the fakes' clock).
 	clock deploy.Clock
 }
@@ -32,9 +34,13 @@ func (o *backfillOptions) Validate() error {
 		return fmt.Errorf("--timeout must be positive, got %s", o.WaitTimeout)
 	case o.PollInterval <= 0:
 		return fmt.Errorf("--poll-interval must be positive, got %s", o.PollInterval)
+	case o.RunID != "" && !runIDRe.MatchString(o.RunID):
+		return fmt.Errorf("--run-id %q: want lower-case letters, digits and '-', at most 63, as r20261202t053000-1a2b (it is a label and ends the job name)", o.RunID)
 	}
 	return o.api.Validate()
 }
+
+var runIDRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func addBackfill(root *cobra.Command, g *globalOptions, env Env) {
 	o := &backfillOptions{clock: deploy.RealClock{}}
@@ -59,7 +65,10 @@ are refused by the pipeline, so what a backfill adds there is missing hours.
 It prints the job id and its console page. --wait follows the job to its end (every
 --poll-interval, for at most --timeout), then reads the manifests of [from, to) back and
 shows per hour whether this backfill closed it, another run had (left as it was), or it
-has no manifest. --dry-run shows the launch and calls nothing.
+has no manifest. --dry-run shows the launch and calls nothing. Running it again with the
+same --run-id launches nothing new while that backfill's job is active (it is recognised
+by its labels); once it has stopped, the same replay runs again under the same run id,
+which, as the pipeline's run_id says, changes nothing it had closed.
 
 Exit codes: 0 launched (with --wait: DONE, every hour of the span closed), 1 error
 (bad flags, launch refused, the job FAILED or was cancelled, --timeout passed),
@@ -86,6 +95,7 @@ Exit codes: 0 launched (with --wait: DONE, every hour of the span closed), 1 err
 	fl.DurationVar(&o.WaitTimeout, "timeout", 24*time.Hour, "how long --wait waits")
 	fl.DurationVar(&o.PollInterval, "poll-interval", 30*time.Second, "time between two reads of the job while waiting")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "show the job it would launch; call nothing")
+	fl.StringVar(&o.RunID, "run-id", "", "the backfill's run id (its files, label and job name end); give the same one to launch the same backfill again safely (default: generated)")
 	root.AddCommand(cmd)
 }
 
@@ -104,7 +114,11 @@ func (o *backfillOptions) run(ctx context.Context, g *globalOptions, env Env) er
 		return err
 	}
 	now := o.clock.Now()
-	b, err := backfill.Prepare(f, o.req, deploy.NewRunID(now), now)
+	runID := o.RunID
+	if runID == "" {
+		runID = deploy.NewRunID(now)
+	}
+	b, err := backfill.Prepare(f, o.req, runID, now)
 	if err != nil {
 		return fail(fmt.Errorf("backfill: %w", err))
 	}
