@@ -149,8 +149,9 @@ func (o *backfillOptions) run(ctx context.Context, g *globalOptions, env Env) er
 		logger.Info("backfill", "job", res.JobName, "state", j.State)
 	})
 	if ferr != nil && (ctx.Err() != nil || errors.Is(ferr, deploy.ErrTimeout)) {
+		// Only the wait stopped: the job runs on.
 		_ = view.BackfillResult(env.Stdout, format, res)
-		return fail(ferr)
+		return fail(fmt.Errorf("%w; job %s runs on: %s", ferr, res.JobID, res.ConsoleURL))
 	}
 	// The job has stopped: what it closed is in the output, DONE or not.
 	if _, _, ok := res.Span(); ok {

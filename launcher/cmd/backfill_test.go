@@ -76,6 +76,17 @@ func TestBackfillCommand(t *testing.T) {
 		t.Errorf("--dry-run: %+v, %d jobs", r, len(srv.Jobs()))
 	}
 
+	r = launcher(t, srv.Addr, args("r1-dry", "--dry-run", "-o", "json")...)
+	var dry struct {
+		DryRun  bool   `json:"dry_run"`
+		JobName string `json:"job_name"`
+		LiveJob string `json:"live_job"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &dry); err != nil || r.code != 0 || !dry.DryRun ||
+		dry.JobName != "backfill-events-test-type-000-all-dry" || dry.LiveJob != "events-test-type-000" || len(srv.Jobs()) != 2 {
+		t.Errorf("--dry-run -o json: %v %+v", err, r)
+	}
+
 	// The output as the pipeline leaves it: h-3 closed by another run before, h-2 by the
 	// backfill.
 	b := f.Jobs()[0]
