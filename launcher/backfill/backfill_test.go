@@ -19,6 +19,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
 	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
+	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 	"github.com/eventdelivery/eventdelivery/launcher/stopjobs"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -248,6 +249,10 @@ func TestBackfillRuns(t *testing.T) {
 	}
 	if len(targets) != 2 {
 		t.Errorf("drain --all targets: %+v, want the 2 live jobs", targets)
+	}
+	rb, err := rollout.Rollback(ctx, e.api, e.f, "", "", rollout.Options{Clock: e.clk})
+	if err != nil || rb.Outcome != "no changes" {
+		t.Errorf("rollback with a backfill running: %v %+v", err, rb)
 	}
 
 	// What the pipeline writes: hour 01 was closed by another run before, 02 and 03 by
