@@ -2,7 +2,8 @@
 // the output (package output is the contract it reads by), for the people and jobs
 // downstream: [Read] sorts every bucket of a recent span as closed, closed late, open or
 // missing; [Wait] blocks until one bucket is closed, as a scheduler's sensor does; [Verify]
-// checks a closed bucket's files against its manifest.
+// checks a closed bucket's files against its manifest; [Manifests] reads a span's
+// manifests back (launcher backfill).
 //
 // # When a bucket is due
 //
