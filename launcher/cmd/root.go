@@ -43,9 +43,11 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0    success (plan: no changes with --detailed-exitcode; status: every job runs its pinned version)
-  1    error: invalid fleet file, bad flags, API error, failed launch, job not RUNNING in time
+  1    error: invalid fleet file, bad flags, API error, failed launch, job not RUNNING in time;
+       backfill --wait: the job failed, was cancelled or did not end in time
   2    plan --detailed-exitcode: there are changes; status: some job is not running its pinned
-       version; deploy --skip-blocked: blocked items were left
+       version; deploy --skip-blocked: blocked items were left; backfill --wait: DONE but an
+       hour of the span has no manifest
   3    deploy: refused because the plan has blocked items (nothing was changed)
   4    status --health: some job is unhealthy, failed or missing
   5    deploy (rollout): a health gate failed; the upgraded jobs were rolled back
@@ -175,6 +177,7 @@ Data goes to stdout; logs and progress go to stderr.
 	addDashboard(root, g, env)
 	addTemplate(root, g, env)
 	addRollback(root, g, env)
+	addBackfill(root, g, env)
 	addStop(root, g, env, stopjobs.Drain)
 	addStop(root, g, env, stopjobs.Cancel)
 	return root

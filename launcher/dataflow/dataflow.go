@@ -93,6 +93,9 @@ type Job struct {
 	// StreamingEngine reports whether the job runs on Streaming Engine, the only jobs
 	// whose Workers can be changed in place; only Get knows it.
 	StreamingEngine bool `json:"streaming_engine,omitempty"`
+	// Batch reports a batch job (JOB_TYPE_BATCH), which ends DONE by itself: a backfill.
+	// Listings know it too.
+	Batch bool `json:"batch,omitempty"`
 }
 
 // Workers are the autoscaling bounds of a job; 0 means not set (Dataflow's default).
@@ -118,6 +121,7 @@ func jobOf(pb *dataflowpb.Job) Job {
 		ReplacedBy: pb.GetReplacedByJobId(),
 		Replaces:   pb.GetReplaceJobId(),
 		Labels:     maps.Clone(pb.GetLabels()),
+		Batch:      pb.GetType() == dataflowpb.JobType_JOB_TYPE_BATCH,
 	}
 	if t := pb.GetCurrentStateTime(); t != nil {
 		j.StateTime = t.AsTime()
@@ -166,6 +170,9 @@ type LaunchRequest struct {
 	Labels              map[string]string
 	// Update replaces the running job of the same name in place.
 	Update bool
+	// Batch launches a bounded pipeline (a backfill), which Dataflow runs as a batch job:
+	// no Streaming Engine.
+	Batch bool
 }
 
 // Filter selects jobs in a listing.
@@ -258,7 +265,7 @@ func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
 				MachineType:           r.MachineType,
 				MaxWorkers:            int32(r.MaxWorkers),
 				AdditionalUserLabels:  r.Labels,
-				EnableStreamingEngine: true,
+				EnableStreamingEngine: !r.Batch,
 				Network:               r.Network,
 				Subnetwork:            r.Subnetwork,
 				IpConfiguration:       ipConfiguration(r.PrivateIPs),
@@ -280,6 +287,11 @@ func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
 		j.Labels = maps.Clone(r.Labels)
 	}
 	return j, nil
+}
+
+// ConsoleURL is the page of a job in the Google Cloud console.
+func ConsoleURL(project, region, id string) string {
+	return fmt.Sprintf("https://console.cloud.google.com/dataflow/jobs/%s/%s?project=%s", region, id, project)
 }
 
 // ipConfiguration leaves the choice to Dataflow (public) unless private IPs are asked for.

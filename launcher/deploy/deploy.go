@@ -348,7 +348,10 @@ func CheckBlocked(p *plan.Plan, skip bool) error {
 	return nil
 }
 
-func launchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchRequest {
+// LaunchRequest is the launch of job d's template with its parameters, run_id, environment
+// and labels; update replaces the running job of its name in place. A backfill starts from
+// it too.
+func LaunchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchRequest {
 	params := maps.Clone(d.Parameters)
 	params[fleet.ParamRunID] = runID
 	return dataflow.LaunchRequest{
@@ -386,42 +389,13 @@ func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, 
 		return
 	}
 	update := it.Action == plan.Update
-	req := launchRequest(it.Desired, opts.RunID, update)
+	req := LaunchRequest(it.Desired, opts.RunID, update)
 	policy := opts.Retry
 	policy.OnRetry = func(attempt int, err error, wait time.Duration) {
 		opts.Logger.Warn("launch failed, retrying", "job", it.JobName, "attempt", attempt, "code", status.Code(err).String(), "wait", wait.Round(time.Millisecond))
 	}
-	var job dataflow.Job
-	err := policy.Do(ctx, func(ctx context.Context) error {
-		if r.Attempts > 0 {
-			// The previous attempt failed; it may have launched the job all the same.
-			j, ok, err := recognise(ctx, api, it.Desired)
-			if err != nil {
-				return err
-			}
-			if ok {
-				job, r.Recognised = j, true
-				return nil
-			}
-		}
-		r.Attempts++
-		j, err := api.Launch(ctx, req)
-		if err == nil {
-			job = j
-			return nil
-		}
-		if status.Code(err) == codes.AlreadyExists {
-			j, ok, rerr := recognise(ctx, api, it.Desired)
-			if rerr != nil {
-				return errors.Join(err, rerr)
-			}
-			if ok {
-				job, r.Recognised = j, true
-				return nil
-			}
-		}
-		return err
-	})
+	job, attempts, recognised, err := LaunchOnce(ctx, api, req, policy, func(j dataflow.Job) bool { return isLaunchOf(j, it.Desired) })
+	r.Attempts, r.Recognised = attempts, recognised
 	if err != nil {
 		r.Status, r.Error, r.Err = Failed, fmt.Sprintf("deploy %s: launch: %v", it.EventType, err), err
 		r.Incompatible = update && IsIncompatible(err)
@@ -434,25 +408,69 @@ func launch(ctx context.Context, api dataflow.API, it plan.Item, r *ItemResult, 
 	}
 }
 
-// recognise looks for an active job that is exactly the one a launch would create: same
-// name, and the fleet's labels with the desired version and config hash.
-func recognise(ctx context.Context, api dataflow.API, d fleet.Job) (dataflow.Job, bool, error) {
-	jobs, err := api.List(ctx, dataflow.ListRequest{Project: d.Project, Region: d.Region, Filter: dataflow.Active, Name: d.Name})
+// LaunchOnce launches req with retries of transient errors (policy), and never twice:
+// before every retry, and when the launch answers ALREADY_EXISTS, it looks for an active
+// job of req's name that ours says is this launch (ours sees the job with its labels),
+// which a launch that reported an error created all the same; that job is returned with
+// recognised set. attempts counts launch calls. Deploy and backfill launch through it.
+func LaunchOnce(ctx context.Context, api dataflow.API, req dataflow.LaunchRequest, policy dataflow.RetryPolicy, ours func(dataflow.Job) bool) (job dataflow.Job, attempts int, recognised bool, err error) {
+	err = policy.Do(ctx, func(ctx context.Context) error {
+		if attempts > 0 {
+			// The previous attempt failed; it may have launched the job all the same.
+			j, ok, err := recognise(ctx, api, req, ours)
+			if err != nil {
+				return err
+			}
+			if ok {
+				job, recognised = j, true
+				return nil
+			}
+		}
+		attempts++
+		j, err := api.Launch(ctx, req)
+		if err == nil {
+			job = j
+			return nil
+		}
+		if status.Code(err) == codes.AlreadyExists {
+			j, ok, rerr := recognise(ctx, api, req, ours)
+			if rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			if ok {
+				job, recognised = j, true
+				return nil
+			}
+		}
+		return err
+	})
+	return job, attempts, recognised, err
+}
+
+// isLaunchOf reports whether a job is exactly the one a deploy launches for d: the fleet's
+// labels with the desired version and config hash.
+func isLaunchOf(j dataflow.Job, d fleet.Job) bool {
+	return j.Labels[fleet.LabelManagedBy] == fleet.ManagedByValue &&
+		j.Labels[fleet.LabelFleet] == d.Labels[fleet.LabelFleet] &&
+		j.Labels[fleet.LabelPipelineVersion] == d.Labels[fleet.LabelPipelineVersion] &&
+		j.Labels[fleet.LabelConfigHash] == d.ConfigHash
+}
+
+// recognise looks for an active job of req's name that ours accepts, read with its labels.
+func recognise(ctx context.Context, api dataflow.API, req dataflow.LaunchRequest, ours func(dataflow.Job) bool) (dataflow.Job, bool, error) {
+	jobs, err := api.List(ctx, dataflow.ListRequest{Project: req.Project, Region: req.Region, Filter: dataflow.Active, Name: req.JobName})
 	if err != nil {
-		return dataflow.Job{}, false, fmt.Errorf("look for job %s: %w", d.Name, err)
+		return dataflow.Job{}, false, fmt.Errorf("look for job %s: %w", req.JobName, err)
 	}
 	for _, j := range jobs {
-		if j.Name != d.Name || !j.State.Active() {
+		if j.Name != req.JobName || !j.State.Active() {
 			continue
 		}
-		full, err := api.Get(ctx, d.Project, d.Region, j.ID)
+		full, err := api.Get(ctx, req.Project, req.Region, j.ID)
 		if err != nil {
-			return dataflow.Job{}, false, fmt.Errorf("look for job %s: %w", d.Name, err)
+			return dataflow.Job{}, false, fmt.Errorf("look for job %s: %w", req.JobName, err)
 		}
-		if full.Labels[fleet.LabelManagedBy] == fleet.ManagedByValue &&
-			full.Labels[fleet.LabelFleet] == d.Labels[fleet.LabelFleet] &&
-			full.Labels[fleet.LabelPipelineVersion] == d.Labels[fleet.LabelPipelineVersion] &&
-			full.Labels[fleet.LabelConfigHash] == d.ConfigHash {
+		if ours(full) {
 			return full, true, nil
 		}
 	}

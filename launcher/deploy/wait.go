@@ -57,9 +57,11 @@ func States(ctx context.Context, api dataflow.API, jobs []JobRef) (map[string]da
 // on the clock: the one wait of a deploy, a rollout's wave and a rollback.
 func wait(ctx context.Context, api dataflow.API, res *Result, opts Options) error {
 	var pending []int
+	var refs []JobRef
 	for i, r := range res.Items {
 		if r.Status == Started {
 			pending = append(pending, i)
+			refs = append(refs, JobRef{Project: r.Project, Region: r.Region, ID: r.JobID})
 		}
 	}
 	if len(pending) == 0 {
@@ -67,62 +69,103 @@ func wait(ctx context.Context, api dataflow.API, res *Result, opts Options) erro
 	}
 	opts.Progress.Start("wait for RUNNING", len(pending))
 	defer opts.Progress.Finish()
+	left, err := follow(ctx, api, refs, opts, func(k int, j dataflow.Job) bool {
+		r := &res.Items[pending[k]]
+		r.State = j.State
+		switch {
+		case j.State == dataflow.StateRunning:
+			r.Status = Running
+			opts.Progress.Step(r.JobName, "running", true)
+		case !j.State.Active():
+			r.Status, r.Error = Failed, fmt.Sprintf("job %s is %s", j.ID, j.State)
+			if j.Error != "" {
+				r.Error += ": " + j.Error
+			}
+			if j.Incompatible() {
+				r.Incompatible = true
+				r.Error += fmt.Sprintf(" (job %s runs on; deploy --allow-replace drains and replaces it)", j.Replaces)
+			}
+			opts.Progress.Step(r.JobName, string(j.State), false)
+		default:
+			return false
+		}
+		return true
+	})
+	for _, k := range left {
+		r := &res.Items[pending[k]]
+		r.Status, r.Error = TimedOut, fmt.Sprintf("still %s after %s", r.State, opts.WaitTimeout)
+	}
+	return err
+}
+
+// ErrTimeout is returned by [WaitStopped] when the job has not stopped by the timeout.
+var ErrTimeout = errors.New("timed out")
+
+// WaitStopped follows one job until it has stopped (DONE, FAILED, CANCELLED, DRAINED,
+// UPDATED), polling like a deploy's wait (opts.PollInterval on opts.Clock) for at most
+// opts.WaitTimeout: the wait of a batch job, such as a backfill. seen, when set, is told
+// of every read of the job. It returns the job as last read (from Get once it has
+// stopped, so a FAILED job carries its error), and at the timeout an error wrapping
+// ErrTimeout.
+func WaitStopped(ctx context.Context, api dataflow.API, ref JobRef, opts Options, seen func(dataflow.Job)) (dataflow.Job, error) {
+	opts = opts.WithDefaults()
+	last := dataflow.Job{ID: ref.ID, Project: ref.Project, Region: ref.Region, State: dataflow.StateUnknown}
+	left, err := follow(ctx, api, []JobRef{ref}, opts, func(_ int, j dataflow.Job) bool {
+		last = j
+		if seen != nil {
+			seen(j)
+		}
+		return !j.State.Active()
+	})
+	switch {
+	case err != nil:
+		return last, err
+	case len(left) > 0:
+		return last, fmt.Errorf("job %s still %s after %s: %w", ref.ID, last.State, opts.WaitTimeout, ErrTimeout)
+	}
+	return last, nil
+}
+
+// follow polls jobs (States) every PollInterval until observe, given each job read, says
+// it has settled, or WaitTimeout has passed on the Clock: the one poll loop of every wait.
+// It returns the indexes into refs of the jobs still unsettled at the timeout (nil when
+// all settled), and ctx's error when ctx ended. A failed poll is logged and repeated.
+func follow(ctx context.Context, api dataflow.API, refs []JobRef, opts Options, observe func(k int, j dataflow.Job) bool) ([]int, error) {
+	pending := make([]int, len(refs))
+	for k := range refs {
+		pending[k] = k
+	}
 	deadline := opts.Clock.Now().Add(opts.WaitTimeout)
 	for {
-		refs := make([]JobRef, len(pending))
-		for k, i := range pending {
-			r := res.Items[i]
-			refs[k] = JobRef{Project: r.Project, Region: r.Region, ID: r.JobID}
+		sub := make([]JobRef, len(pending))
+		for n, k := range pending {
+			sub[n] = refs[k]
 		}
-		states, err := States(ctx, api, refs)
+		states, err := States(ctx, api, sub)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return pending, ctx.Err()
 			}
 			// A failed poll is not a failed job: the jobs it missed are polled again.
 			opts.Logger.Warn("poll failed", "err", err)
 		}
 		var still []int
-		for _, i := range pending {
-			r := &res.Items[i]
-			j, ok := states[r.JobID]
-			if !ok {
-				still = append(still, i)
-				continue
-			}
-			r.State = j.State
-			switch {
-			case j.State == dataflow.StateRunning:
-				r.Status = Running
-				opts.Progress.Step(r.JobName, "running", true)
-			case !j.State.Active():
-				r.Status, r.Error = Failed, fmt.Sprintf("job %s is %s", j.ID, j.State)
-				if j.Error != "" {
-					r.Error += ": " + j.Error
-				}
-				if j.Incompatible() {
-					r.Incompatible = true
-					r.Error += fmt.Sprintf(" (job %s runs on; deploy --allow-replace drains and replaces it)", j.Replaces)
-				}
-				opts.Progress.Step(r.JobName, string(j.State), false)
-			default:
-				still = append(still, i)
+		for _, k := range pending {
+			j, ok := states[refs[k].ID]
+			if !ok || !observe(k, j) {
+				still = append(still, k)
 			}
 		}
 		pending = still
 		if len(pending) == 0 {
-			return nil
+			return nil, nil
 		}
 		now := opts.Clock.Now()
 		if !now.Before(deadline) {
-			for _, i := range pending {
-				r := &res.Items[i]
-				r.Status, r.Error = TimedOut, fmt.Sprintf("still %s after %s", r.State, opts.WaitTimeout)
-			}
-			return nil
+			return pending, nil
 		}
 		if err := opts.Clock.Sleep(ctx, min(opts.PollInterval, deadline.Sub(now))); err != nil {
-			return err
+			return pending, err
 		}
 	}
 }

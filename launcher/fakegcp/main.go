@@ -30,6 +30,8 @@ func main() {
 	startDelay := flag.Duration("start-delay", 5*time.Second, "how long a launched job takes to become RUNNING")
 	drainDelay := flag.Duration("drain-delay", 10*time.Second, "how long a drain takes")
 	maxActive := flag.Int("max-active-jobs-per-project", 25, "active job quota of every project")
+	batchParam := flag.String("batch-parameter", "input", "a job launched with this template parameter set is a batch job (the pipeline's replay input); empty: every job is streaming")
+	batchRunTime := flag.Duration("batch-run-time", 30*time.Second, "how long a batch job runs before it is DONE")
 	var channels, scopes listFlag
 	flag.Var(&channels, "notification-channel", "PROJECT=EMAIL: create an email notification channel at start (repeatable); its name is printed")
 	flag.Var(&scopes, "metrics-scope", "SCOPING=P1,P2: the scoping project sees the metrics of P1 and P2 (repeatable)")
@@ -44,6 +46,8 @@ func main() {
 		fakedataflow.WithStartDelay(*startDelay),
 		fakedataflow.WithDrainDelay(*drainDelay),
 		fakedataflow.WithMaxActiveJobsPerProject(*maxActive),
+		fakedataflow.WithBatchParameter(*batchParam),
+		fakedataflow.WithBatchRunTime(*batchRunTime),
 	)
 	var monOpts []fakemonitoring.Option
 	for _, s := range scopes {

@@ -44,7 +44,8 @@ const (
 
 // ReservedLabels are the label keys the fleet file may not set itself.
 var ReservedLabels = []string{LabelManagedBy, LabelFleet, LabelEventType, LabelPipelineVersion, LabelConfigHash,
-	LabelTemplateVersion, LabelRolloutID, LabelPreviousVersion, LabelRolledBackFrom}
+	LabelTemplateVersion, LabelRolloutID, LabelPreviousVersion, LabelRolledBackFrom,
+	LabelBackfill, LabelBackfillFrom, LabelBackfillTo}
 
 // DefaultMaxActiveJobsPerProject is Dataflow's default quota of concurrently active jobs
 // per project.

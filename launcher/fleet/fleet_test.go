@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,5 +268,28 @@ func TestGeneratedFleetLoads(t *testing.T) {
 	}
 	if got := len(f.Jobs()); got != 30 {
 		t.Fatalf("%d jobs", got)
+	}
+}
+
+// A fleet name starting with backfill would cover other fleets' backfill jobs
+// (backfill-<fleet>-…) with its own prefix: refused.
+func TestBackfillFleetNamesReserved(t *testing.T) {
+	for _, name := range []string{"backfill", "backfill-prod"} {
+		dir := t.TempDir()
+		path, err := launchertest.Write(dir, launchertest.Spec{Fleet: name, EventTypes: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fleet.Load(path)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`fleet.yaml:1: fleet: %q is reserved: backfill jobs are named backfill-<fleet>-…`, name)) {
+			t.Errorf("fleet %q: %v, want refused as reserved", name, err)
+		}
+	}
+	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{Fleet: "backfills2", EventTypes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.Load(path); err != nil {
+		t.Errorf("fleet backfills2: %v, want valid", err)
 	}
 }

@@ -150,8 +150,11 @@ func (p *parser) parse(data []byte) *Fleet {
 	fields := p.mapping(root, "", topKeys)
 	if n, ok := fields["fleet"]; ok {
 		f.Name = p.str(n, "fleet")
-		if f.Name != "" && !nameRe.MatchString(f.Name) {
+		switch {
+		case f.Name != "" && !nameRe.MatchString(f.Name):
 			p.add(n.Line, "fleet", "%q must match [a-z][a-z0-9-]*", f.Name)
+		case reservedFleetName(f.Name):
+			p.add(n.Line, "fleet", "%q is reserved: backfill jobs are named backfill-<fleet>-…, so no fleet may be named backfill or backfill-…", f.Name)
 		}
 	} else {
 		p.add(root.Line, "fleet", "required")

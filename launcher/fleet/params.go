@@ -19,7 +19,16 @@ const (
 	ParamShards          = "shards"
 	ParamEarlyPanes      = "early_panes"
 	ParamRunID           = "run_id" // set per launch by the deployer, not part of the config hash
+
+	// A backfill (launcher backfill) passes these instead of subscription.
+	ParamInput      = "input"       // the archive to replay: a gs:// glob
+	ParamReplayFrom = "replay_from" // the first bucket replayed, RFC3339
+	ParamReplayTo   = "replay_to"   // the end of the replayed span (exclusive), RFC3339
 )
+
+// BackfillParameters are the parameters a backfill passes besides an event type's own
+// (PipelineParameters but subscription).
+var BackfillParameters = []string{ParamInput, ParamReplayFrom, ParamReplayTo}
 
 // PipelineParameters lists every parameter the launcher may pass to the Flex Template.
 var PipelineParameters = []string{

@@ -2,7 +2,8 @@
 // the output (package output is the contract it reads by), for the people and jobs
 // downstream: [Read] sorts every bucket of a recent span as closed, closed late, open or
 // missing; [Wait] blocks until one bucket is closed, as a scheduler's sensor does; [Verify]
-// checks a closed bucket's files against its manifest.
+// checks a closed bucket's files against its manifest; [Manifests] reads a span's
+// manifests back (launcher backfill).
 //
 // # When a bucket is due
 //
@@ -282,4 +283,35 @@ func openStores(ctx context.Context, jobs []fleet.Job, open func(context.Context
 		stores[root] = s
 	}
 	return stores, closeAll, nil
+}
+
+// Manifests reads the manifest of every bucket of t in [from, to) (Unix ms, bucket
+// starts), oldest first, with at most parallelism reads in flight: nil where a bucket
+// has none. It is how a replay's hours are read back (launcher backfill).
+func Manifests(ctx context.Context, st output.Store, t output.Target, from, to int64, parallelism int) ([]*output.Manifest, error) {
+	if parallelism <= 0 {
+		parallelism = 16
+	}
+	w := t.Layout.Width.Milliseconds()
+	if from >= to {
+		return nil, nil
+	}
+	out := make([]*output.Manifest, (to-from+w-1)/w)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelism)
+	for k := range out {
+		start := from + int64(k)*w
+		g.Go(func() error {
+			m, err := t.ReadManifest(gctx, st, start)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", t.EventType, output.Format(start), err)
+			}
+			out[k] = m
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -116,3 +116,34 @@ func TestParseHour(t *testing.T) {
 		}
 	}
 }
+
+// Manifests reads a span's manifests in bucket order, nil where a bucket has none; an
+// empty span reads nothing.
+func TestManifests(t *testing.T) {
+	roots(t, func(t *testing.T, f *fleet.Fleet) {
+		ctx := context.Background()
+		tr := hourstest.New(t, f.Jobs()[0].OutputTarget())
+		h := hourstest.At("2026-12-01T10:00:00Z")
+		w := time.Hour.Milliseconds()
+		tr.Close(h, hourstest.When("2026-12-01T11:40:00Z"), output.Manifest{RunID: "run-a"}, []output.File{tr.File(h, "part-run-a-0-0.avro", 2)}, nil)
+		tr.Close(h+2*w, hourstest.When("2026-12-01T13:40:00Z"), output.Manifest{RunID: "run-b"}, []output.File{tr.File(h+2*w, "part-run-b-0-0.avro", 5)}, nil)
+		ms, err := hours.Manifests(ctx, tr.Store, tr.Target, h-w, h+3*w, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range ms {
+			if m == nil {
+				got = append(got, "-")
+				continue
+			}
+			got = append(got, m.BucketStart+" "+m.RunID)
+		}
+		if want := []string{"-", "2026-12-01T10:00:00Z run-a", "-", "2026-12-01T12:00:00Z run-b"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("manifests %q, want %q", got, want)
+		}
+		if ms, err := hours.Manifests(ctx, tr.Store, tr.Target, h, h, 2); err != nil || len(ms) != 0 {
+			t.Errorf("empty span: %v %v", ms, err)
+		}
+	})
+}

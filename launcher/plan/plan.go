@@ -34,7 +34,9 @@
 // the update in progress ([Item.Replacing]) and never plans a second one.
 //
 // Managed active jobs of the fleet that match no event type are orphans; they are left
-// alone unless the plan is computed with Prune, which drains them.
+// alone unless the plan is computed with Prune, which drains them. A backfill (labelled
+// backfill, named backfill-<fleet>-…) is neither an event type's job nor an orphan:
+// Observe reads its labels, for status to list it, and Compute leaves it out.
 package plan
 
 import (
@@ -272,7 +274,7 @@ func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism 
 	for _, l := range lists {
 		all = append(all, l...)
 	}
-	prefix := f.Name + "-"
+	prefix, backfills := f.Name+"-", fleet.BackfillPrefix(f.Name)
 	// The newest create time per name: a FAILED job that new may be a failed update,
 	// whose labels, replaced job and error only GetJob gives.
 	newest := map[key]time.Time{}
@@ -287,7 +289,9 @@ func Observe(ctx context.Context, api dataflow.API, f *fleet.Fleet, parallelism 
 	for i := range all {
 		j := all[i]
 		failedLast := j.State == dataflow.StateFailed && !j.CreateTime.Before(newest[key{j.Project, j.Region, j.Name}])
-		if !(j.State.Active() || failedLast) || !strings.HasPrefix(j.Name, prefix) || j.Labels != nil {
+		ours := strings.HasPrefix(j.Name, prefix) && (j.State.Active() || failedLast)
+		backfill := strings.HasPrefix(j.Name, backfills) && j.State.Active() // for status to list
+		if !(ours || backfill) || j.Labels != nil {
 			continue
 		}
 		g.Go(func() error {
@@ -396,7 +400,8 @@ func Compute(f *fleet.Fleet, obs *Observed, opts Options) *Plan {
 
 	for _, j := range obs.Jobs {
 		if !j.State.Active() || wanted[key{j.Project, j.Region, j.Name}] ||
-			j.Labels[fleet.LabelManagedBy] != fleet.ManagedByValue || j.Labels[fleet.LabelFleet] != f.Name {
+			j.Labels[fleet.LabelManagedBy] != fleet.ManagedByValue || j.Labels[fleet.LabelFleet] != f.Name ||
+			fleet.IsBackfill(j.Labels, f.Name) {
 			continue
 		}
 		o := Orphan{Job: j, Action: Keep}

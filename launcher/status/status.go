@@ -56,6 +56,9 @@ type Report struct {
 	Version string         `json:"version"`
 	Rows    []Row          `json:"jobs"`
 	Orphans []dataflow.Job `json:"orphans"`
+	// Backfills are the fleet's active backfill jobs (launcher backfill), listed apart:
+	// they are not the event types' jobs and count for nothing above.
+	Backfills []dataflow.Job `json:"backfills,omitempty"`
 }
 
 // Build reports on every event type of a fleet from an observation.
@@ -111,6 +114,12 @@ func Build(f *fleet.Fleet, obs *plan.Observed) *Report {
 	for _, o := range p.Orphans {
 		r.Orphans = append(r.Orphans, o.Job)
 	}
+	for _, j := range obs.Jobs {
+		if j.State.Active() && fleet.IsBackfill(j.Labels, f.Name) {
+			r.Backfills = append(r.Backfills, j)
+		}
+	}
+	slices.SortFunc(r.Backfills, func(a, b dataflow.Job) int { return strings.Compare(a.Name, b.Name) })
 	return r
 }
 
@@ -160,6 +169,9 @@ func (r *Report) Summary() string {
 	}
 	if len(r.Orphans) > 0 {
 		s += fmt.Sprintf("; %d orphaned", len(r.Orphans))
+	}
+	if len(r.Backfills) > 0 {
+		s += fmt.Sprintf("; %d backfills running", len(r.Backfills))
 	}
 	return s
 }

@@ -213,6 +213,18 @@ func Status(w io.Writer, f Format, r *status.Report) error {
 		}
 		fmt.Fprintln(tw, line)
 	}
+	for _, b := range r.Backfills {
+		note := "backfill " + b.Labels[fleet.LabelBackfill]
+		if from, to := b.Labels[fleet.LabelBackfillFrom], b.Labels[fleet.LabelBackfillTo]; from != "" {
+			note += fmt.Sprintf(" of [%s, %s)", from, to)
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t%s", dash(b.Labels[fleet.LabelEventType]), b.Name, b.State, dash(b.Labels[fleet.LabelPipelineVersion]), "-",
+			b.StateTime.UTC().Format(time.DateTime), b.Project, b.Region, b.ID, note)
+		if withHealth {
+			line += "\t-\t-\t-\t-"
+		}
+		fmt.Fprintln(tw, line)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -17,10 +17,12 @@
 // the rules the launcher depends on:
 //
 //   - A launched job is QUEUED, PENDING after half the start delay and RUNNING after the
-//     start delay ([WithStartDelay]). Transitions are computed from the server's clock
+//     start delay ([WithStartDelay]). A streaming job runs until it is drained, cancelled
+//     or fails; a batch job (JOB_TYPE_BATCH: launched with the parameter named by
+//     [WithBatchParameter]) runs for its run time ([WithBatchRunTime]) and is then DONE. Transitions are computed from the server's clock
 //     ([WithClock], [Server.SetTimeNow]) whenever state is read, so tests can drive time
 //     instead of sleeping.
-//   - Job names must match [a-z]([-a-z0-9]*[a-z0-9])?; labels follow GCP's rules (keys
+//   - Job names must match [a-z]([-a-z0-9]{0,1022}[a-z0-9])? (jobs.proto); labels follow GCP's rules (keys
 //     start with a lowercase letter, keys and values at most 63 of [a-z0-9_-], at most 64
 //     labels): otherwise INVALID_ARGUMENT.
 //   - At most one active job per name per project and region: a second launch without
@@ -49,8 +51,9 @@
 //     ([WithExternalIPsForbidden]) fails jobs without private IPs.
 //   - More active jobs in a project than its quota ([WithMaxActiveJobsPerProject], default
 //     25, counted across regions): RESOURCE_EXHAUSTED.
-//   - UpdateJob with requested_state JOB_STATE_DRAINED drains a RUNNING job (DRAINING, then
-//     DRAINED after [WithDrainDelay]); JOB_STATE_CANCELLED cancels an active job
+//   - UpdateJob with requested_state JOB_STATE_DRAINED drains a RUNNING streaming job
+//     (DRAINING, then DRAINED after [WithDrainDelay]; a batch job: FAILED_PRECONDITION, as
+//     Dataflow drains streaming jobs only); JOB_STATE_CANCELLED cancels an active job
 //     (CANCELLING, then CANCELLED after [WithCancelDelay]), except one still QUEUED:
 //     FAILED_PRECONDITION "not yet ready for canceling" (retry). Any change of a job
 //     that has stopped: FAILED_PRECONDITION "Job has terminated".
@@ -80,7 +83,11 @@
 //     their own (use [Server.FailJob], [WithStartFailure]); in particular the launch
 //     environment is recorded but never checked: a network, subnetwork, service account
 //     or KMS key that does not exist, or an exhausted CPU or IP quota, fails a real job
-//     after launch and never a fake one. Every launched job is a streaming job.
+//     after launch and never a fake one.
+//   - The job type is the pipeline's choice in Dataflow (a bounded pipeline runs as a
+//     batch job); the fake reads no pipeline, so it takes the type from one launch
+//     parameter ([WithBatchParameter]; without it every job is a streaming job). A batch
+//     job does no work: it is DONE after its run time, whatever its input.
 //   - An in-place update is compatible unless its template was marked with
 //     [WithIncompatibleUpdate]. The real check compares job graphs, coders and
 //     transform names; the error text is Dataflow's in shape, not word for word.
@@ -150,6 +157,8 @@ type config struct {
 	startFail    map[string]string
 	networks     map[string][]string // by project
 	noPublicIPs  map[string]bool     // by project
+	batchParam   string              // a launch with this parameter set is a batch job
+	batchRunTime time.Duration
 }
 
 // Option configures a Server.
@@ -226,6 +235,16 @@ func WithNetworks(project string, networks ...string) Option {
 	return func(c *config) { c.networks[project] = append(c.networks[project], networks...) }
 }
 
+// WithBatchParameter makes every job launched with the parameter name set (non-empty) a
+// batch job (JOB_TYPE_BATCH), as the pipeline makes it one: the eventdelivery pipeline is
+// bounded when it is given "input" instead of "subscription". A batch job runs for its run
+// time ([WithBatchRunTime]) and is then DONE; it cannot be drained.
+func WithBatchParameter(name string) Option { return func(c *config) { c.batchParam = name } }
+
+// WithBatchRunTime sets how long a batch job stays RUNNING before it is DONE (default 0:
+// DONE as soon as it runs).
+func WithBatchRunTime(d time.Duration) Option { return func(c *config) { c.batchRunTime = d } }
+
 // WithExternalIPsForbidden makes a project forbid external IPs (the organisation policy
 // constraints/compute.vmExternalIpAccess): a job launched there without
 // ip_configuration WORKER_IP_PRIVATE fails before it runs.
@@ -257,7 +276,7 @@ type job struct {
 	env        *dataflowpb.FlexTemplateRuntimeEnvironment
 	runningAt  time.Time
 	pendingAt  time.Time
-	finishAt   time.Time // of a drain or cancel
+	finishAt   time.Time // of a drain or cancel, or when a batch job is done
 	finishWith dataflowpb.JobState
 	// failWith, when set, is the error the job fails with instead of running.
 	failWith string
@@ -375,6 +394,13 @@ func (s *Service) SetStartFailure(gcsPath, message string) {
 	s.cfg.startFail[gcsPath] = message
 }
 
+// SetBatchRunTime changes the run time of batch jobs launched from now on.
+func (s *Service) SetBatchRunTime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.batchRunTime = d
+}
+
 // SetDrainDelay changes how long drains requested from now on take.
 func (s *Service) SetDrainDelay(d time.Duration) {
 	s.mu.Lock()
@@ -474,6 +500,11 @@ func (s *Service) advance() {
 				s.setState(j, j.finishWith, j.finishAt)
 			}
 		}
+		// A batch job that ran is done at its finish time (start may just have made it
+		// RUNNING).
+		if j.pb.CurrentState == dataflowpb.JobState_JOB_STATE_RUNNING && j.pb.Type == dataflowpb.JobType_JOB_TYPE_BATCH && !now.Before(j.finishAt) {
+			s.setState(j, dataflowpb.JobState_JOB_STATE_DONE, j.finishAt)
+		}
 	}
 }
 
@@ -518,10 +549,14 @@ func (s *Service) quota(project string) int {
 }
 
 var (
-	jobNameRe    = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	jobNameRe    = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`) // and at most maxJobName characters
 	labelKeyRe   = regexp.MustCompile(`^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$`)
 	labelValueRe = regexp.MustCompile(`^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$`)
 )
+
+// maxJobName is the longest job name Dataflow accepts: jobs.proto's
+// [a-z]([-a-z0-9]{0,1022}[a-z0-9])?.
+const maxJobName = 1024
 
 func validateLabels(labels map[string]string) error {
 	if len(labels) > 64 {
@@ -551,9 +586,9 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		return nil, status.Error(codes.InvalidArgument, "location is required")
 	case lp == nil:
 		return nil, status.Error(codes.InvalidArgument, "launch_parameter is required")
-	case !jobNameRe.MatchString(lp.GetJobName()):
+	case !jobNameRe.MatchString(lp.GetJobName()) || len(lp.GetJobName()) > maxJobName:
 		return nil, status.Errorf(codes.InvalidArgument,
-			"(%s): Invalid job name %q: job names must match [a-z]([-a-z0-9]*[a-z0-9])?", req.GetProjectId(), lp.GetJobName())
+			"(%s): Invalid job name %q: job names must match [a-z]([-a-z0-9]{0,1022}[a-z0-9])?", req.GetProjectId(), lp.GetJobName())
 	}
 	var template string
 	switch {
@@ -626,6 +661,10 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		}
 	}
 
+	jobType := dataflowpb.JobType_JOB_TYPE_STREAMING
+	if s.cfg.batchParam != "" && lp.GetParameters()[s.cfg.batchParam] != "" {
+		jobType = dataflowpb.JobType_JOB_TYPE_BATCH
+	}
 	s.seq++
 	id := fmt.Sprintf("%s-%019d", now.UTC().Format("2006-01-02_15_04_05"), 1_000_000_000_000_000_000+s.seq)
 	j := &job{
@@ -633,13 +672,13 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 			Id:               id,
 			ProjectId:        req.GetProjectId(),
 			Name:             lp.GetJobName(),
-			Type:             dataflowpb.JobType_JOB_TYPE_STREAMING,
+			Type:             jobType,
 			CurrentState:     dataflowpb.JobState_JOB_STATE_QUEUED,
 			CurrentStateTime: timestamppb.New(now),
 			CreateTime:       timestamppb.New(now),
 			Labels:           maps.Clone(labels),
 			Location:         req.GetLocation(),
-			Environment:      jobEnvironment(lp.GetEnvironment()),
+			Environment:      jobEnvironment(lp.GetEnvironment(), jobType),
 		},
 		seq:       s.seq,
 		template:  template,
@@ -648,6 +687,9 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 		runningAt: now.Add(s.cfg.startDelay),
 		pendingAt: now.Add(s.cfg.startDelay / 2),
 		failWith:  s.cfg.startFail[template],
+	}
+	if jobType == dataflowpb.JobType_JOB_TYPE_BATCH {
+		j.finishAt, j.finishWith = j.runningAt.Add(s.cfg.batchRunTime), dataflowpb.JobState_JOB_STATE_DONE
 	}
 	if j.failWith == "" {
 		j.failWith = s.placementFailure(req.GetProjectId(), lp.GetEnvironment())
@@ -704,10 +746,10 @@ func (s *Service) placementFailure(project string, env *dataflowpb.FlexTemplateR
 
 // jobEnvironment is how a job reports the environment it was launched with: Dataflow's
 // Environment, the workers' settings in its one worker pool, the locations in the SDK
-// pipeline options.
-func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment) *dataflowpb.Environment {
+// pipeline options. Streaming Engine is for streaming jobs only: a batch job ignores it.
+func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment, jobType dataflowpb.JobType) *dataflowpb.Environment {
 	experiments := slices.Clone(env.GetAdditionalExperiments())
-	if env.GetEnableStreamingEngine() && !slices.Contains(experiments, "enable_streaming_engine") {
+	if env.GetEnableStreamingEngine() && jobType == dataflowpb.JobType_JOB_TYPE_STREAMING && !slices.Contains(experiments, "enable_streaming_engine") {
 		experiments = append(experiments, "enable_streaming_engine")
 	}
 	ip := env.GetIpConfiguration()
@@ -894,6 +936,9 @@ func (s *Service) UpdateJob(_ context.Context, req *dataflowpb.UpdateJobRequest)
 		switch st {
 		case dataflowpb.JobState_JOB_STATE_DRAINING:
 		case dataflowpb.JobState_JOB_STATE_RUNNING:
+			if j.pb.Type == dataflowpb.JobType_JOB_TYPE_BATCH {
+				return nil, status.Errorf(codes.FailedPrecondition, "(%s): Job %s is a batch job; only streaming jobs can be drained (cancel it instead)", req.GetProjectId(), j.pb.Id)
+			}
 			s.setState(j, dataflowpb.JobState_JOB_STATE_DRAINING, now)
 			j.finishAt, j.finishWith = now.Add(s.cfg.drainDelay), dataflowpb.JobState_JOB_STATE_DRAINED
 		default:

@@ -130,6 +130,10 @@ func TestLifecycle(t *testing.T) {
 func TestValidation(t *testing.T) {
 	ctx := context.Background()
 	_, c, _ := start(t)
+	long := launch("p" + strings.Repeat("-x", 511) + "y") // 1024 characters: the longest name
+	if _, err := c.Launch(ctx, long); err != nil {
+		t.Errorf("a 1024-character name: %v, want accepted", err)
+	}
 	for name, mod := range map[string]func(*dataflow.LaunchRequest){
 		"upper case name":    func(r *dataflow.LaunchRequest) { r.JobName = "Play" },
 		"trailing hyphen":    func(r *dataflow.LaunchRequest) { r.JobName = "play-" },
@@ -138,6 +142,7 @@ func TestValidation(t *testing.T) {
 		"not a gs template":  func(r *dataflow.LaunchRequest) { r.Template = "/tmp/spec.json" },
 		"no region":          func(r *dataflow.LaunchRequest) { r.Region = "" },
 		"label key too long": func(r *dataflow.LaunchRequest) { r.Labels = map[string]string{fmt.Sprintf("k%063d", 0): "x"} },
+		"name too long":      func(r *dataflow.LaunchRequest) { r.JobName = "p" + strings.Repeat("-x", 512) }, // 1025 characters
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := launch("play-track")

@@ -4,6 +4,7 @@
 package hourstest
 
 import (
+	"cmp"
 	"context"
 	"testing"
 	"time"
@@ -80,11 +81,12 @@ func (tr *Tree) DeadLetters(start int64, name string, n int) output.File {
 }
 
 // Close writes the manifest of bucket start, written at closedAt, listing files and
-// dead; its other counts come from counts, its records are the sum of the files'.
+// dead; its other counts come from counts, its records are the sum of the files'. Its run
+// id is counts.RunID, or run-1.
 func (tr *Tree) Close(start int64, closedAt time.Time, counts output.Manifest, files []output.File, dead []output.File) {
 	tr.t.Helper()
 	m := counts
-	m.EventType, m.RunID, m.PipelineVersion = tr.Target.EventType, "run-1", "v1.0.0"
+	m.EventType, m.RunID, m.PipelineVersion = tr.Target.EventType, cmp.Or(counts.RunID, "run-1"), "v1.0.0"
 	m.BucketStart, m.BucketEnd = output.Format(start), output.Format(tr.Target.Layout.Next(start))
 	m.ClosedAt = closedAt.UTC().Format(time.RFC3339Nano)
 	m.Files, m.DeadLetterFiles = files, dead
