@@ -1,8 +1,10 @@
 package benchmark
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
@@ -45,7 +47,9 @@ func BenchmarkReplayHours(b *testing.B) {
 			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 				b.Fatalf("cannot reset the peak RSS: %v", err)
 			}
+			stopProfiles := heapProfiles(rp.name)
 			wall, _, cfg := run(b, "full", rp.input)
+			stopProfiles()
 			rp.peakMiB = float64(vm(b, "VmHWM")) / 1024
 			rp.rate = float64(rp.r.Messages) / wall.Seconds()
 			check(b, "full", cfg, rp.r)
@@ -59,4 +63,29 @@ func BenchmarkReplayHours(b *testing.B) {
 		b.ReportMetric(runs[1].rate, "10h-events/s")
 		b.ReportMetric(runs[1].rate/runs[0].rate, "speed-ratio")
 	}
+}
+
+// heapProfiles writes a heap profile every 15 s, after a GC, into
+// EVENTDELIVERY_BENCH_HEAPPROFILES (when set) as <name>-<n>.pprof, until the returned func is
+// called: what a replay holds as it goes, for go tool pprof -diff_base.
+func heapProfiles(name string) (stop func()) {
+	dir := os.Getenv("EVENTDELIVERY_BENCH_HEAPPROFILES")
+	if dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				runtime.GC()
+				writeHeapProfile(filepath.Join(dir, fmt.Sprintf("%s-%02d.pprof", name, n)))
+			}
+		}
+	}()
+	return func() { close(done) }
 }
