@@ -288,20 +288,23 @@ func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known m
 				return nil, message.Entry{}, span{}, fmt.Errorf("%s: %w", n, err)
 			}
 			e = message.Entry{Records: info.Records, Bytes: int64(len(data))}
+			// What a header says of schemas never keeps a bucket from closing: a file whose
+			// header cannot say is listed without it.
 			if schema := string(info.Meta["avro.schema"]); dataFiles {
 				fp, ok := fingerprints[schema]
 				if !ok {
 					if fp, err = codec.Fingerprint(schema); err != nil {
-						return nil, message.Entry{}, span{}, fmt.Errorf("%s: %w", n, err)
+						slog.Warn("data file's schema has no fingerprint; listed without one", "file", n, "error", err)
 					}
 					fingerprints[schema] = fp
 				}
 				e.SchemaFingerprint = fp
 			}
 			revs, ok, err := output.ParseRevisionsMeta(info.Meta[output.MetaRevisions])
+			if err != nil {
+				slog.Warn("data file's revision counts unreadable; the manifest gets none", "file", n, "error", err)
+			}
 			switch {
-			case err != nil:
-				return nil, message.Entry{}, span{}, fmt.Errorf("%s: %w", n, err)
 			case !ok:
 				other.Revisions = nil
 			case other.Revisions != nil:

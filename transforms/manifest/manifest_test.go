@@ -124,6 +124,11 @@ func TestClose(t *testing.T) {
 		}, func(t *testing.T, tg output.Target, st *objstore.Store) {
 			predecessor(t, tg, st)
 		}, []any{`10:00: 3/0/0/0 part-r1-0-0.avro=1@` + fp8 + `,part-r2-0-0.avro=2@abcdefab |  r2 -`}},
+		{"a predecessor's unreadable revision counts: none, and the bucket still closes", after, func(output.Target) []message.Entry {
+			return []message.Entry{{Bucket: h0}}
+		}, func(t *testing.T, tg output.Target, st *objstore.Store) {
+			predecessor(t, tg, st, avrofile.Meta{Key: output.MetaRevisions, Value: `{"a1":-1}`})
+		}, []any{`10:00: 1/0/0/0 part-r1-0-0.avro=1@` + fp8 + ` |  r2 -`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
