@@ -22,7 +22,7 @@
 // reader reads them all with the manifest's (the newest) by Avro's resolution. Its
 // records_by_revision sums each file's counts per writer revision (output.MetaRevisions),
 // a predecessor's files included; it is left out when a file has none (written by an older
-// version), rather than be short.
+// version) or an unreadable one, rather than be short. Neither keeps the bucket from closing.
 //
 // # Notification
 //
