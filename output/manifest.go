@@ -12,6 +12,11 @@ type File struct {
 	Name    string `json:"name"`
 	Records int64  `json:"records"`
 	Bytes   int64  `json:"bytes"` // the object's size; 0 in manifests of version 1
+	// SchemaFingerprint is the fingerprint (as Manifest.SchemaFingerprint) of the schema in the
+	// data file's Avro header, the reader schema of the job that wrote it: a bucket written
+	// across a schema change holds files of two. Absent for dead-letter files and in
+	// manifests written before it was recorded.
+	SchemaFingerprint string `json:"schema_fingerprint,omitempty"`
 }
 
 // ManifestVersion is the version of the manifest format this package writes. Version 1
@@ -37,8 +42,18 @@ type Manifest struct {
 	// has no records, or its files were written before the times were recorded.
 	EarliestBucketTime string `json:"earliest_bucket_time,omitempty"`
 	LatestBucketTime   string `json:"latest_bucket_time,omitempty"`
-	Files              []File `json:"files"`
-	DeadLetterFiles    []File `json:"dead_letter_files"`
+	// SchemaFingerprint is the SHA-256 of the Parsing Canonical Form (hex, as
+	// internal/codec's Fingerprint computes it) of the reader schema of the job that closed
+	// the bucket: the newest schema of the bucket, which reads every file of it by Avro's
+	// resolution (docs/architecture.md). Absent in manifests written before it was recorded.
+	SchemaFingerprint string `json:"schema_fingerprint,omitempty"`
+	// RecordsByRevision counts the bucket's records by the writer schema revision they came
+	// in (googclient_schemarevisionid); records decoded with the reader schema because they
+	// named no revision, or because the job knew none, count under NoRevision. It sums to
+	// Records. Absent when a file of the bucket was written before the counts were recorded.
+	RecordsByRevision map[string]int64 `json:"records_by_revision,omitempty"`
+	Files             []File           `json:"files"`
+	DeadLetterFiles   []File           `json:"dead_letter_files"`
 	// NotifyTopic is the Pub/Sub topic the closing job announces the bucket on
 	// (--notify_topic); absent when it announces nothing. See Notice.
 	NotifyTopic     string `json:"notify_topic,omitempty"`
@@ -65,7 +80,43 @@ const (
 	// for the manifest's earliest and latest bucket time.
 	MetaMinTime = "eventdelivery.min_time"
 	MetaMaxTime = "eventdelivery.max_time"
+	// MetaRevisions holds the file's records per writer revision (RevisionsMeta), for the
+	// manifest's records_by_revision.
+	MetaRevisions = "eventdelivery.revisions"
 )
+
+// NoRevision is the key of records_by_revision under which records count that were decoded
+// with the reader schema without a writer revision: the message named none, or the job
+// knew no revisions. Pub/Sub revision ids never start with '_', and --schema_revisions
+// refuses files that do.
+const NoRevision = "_none"
+
+// RevisionsMeta returns the header value of MetaRevisions: a JSON object of counts by
+// revision, keys in order, so that the same records give the same bytes.
+func RevisionsMeta(counts map[string]int64) string {
+	b, err := json.Marshal(counts)
+	if err != nil {
+		panic(err) // a map of strings to ints always marshals
+	}
+	return string(b)
+}
+
+// ParseRevisionsMeta reads a MetaRevisions header value; ok is false when the file has none
+// (written before the counts were recorded).
+func ParseRevisionsMeta(v []byte) (counts map[string]int64, ok bool, err error) {
+	if v == nil {
+		return nil, false, nil
+	}
+	if err := json.Unmarshal(v, &counts); err != nil {
+		return nil, false, fmt.Errorf("header %s: %w", MetaRevisions, err)
+	}
+	for rev, n := range counts {
+		if n < 0 {
+			return nil, false, fmt.Errorf("header %s: revision %q counts %d records", MetaRevisions, rev, n)
+		}
+	}
+	return counts, true, nil
+}
 
 // FormatTime returns a time (Unix ms) as the manifest writes it: RFC3339 in UTC, with
 // milliseconds when there are any.

@@ -87,7 +87,8 @@ func FromPubSub(ctx context.Context, name string, opts ...option.ClientOption) (
 }
 
 // FromDir reads the revisions in dir (a local folder or gs:// URL): each <revision_id>.avsc
-// file is one revision.
+// file is one revision. A revision id must not start with '_' (as Pub/Sub's never do), the
+// manifests' key for records of no revision.
 func FromDir(ctx context.Context, dir string) (map[string]string, error) {
 	st, err := objstore.Open(ctx, dir)
 	if err != nil {
@@ -103,11 +104,16 @@ func FromDir(ctx context.Context, dir string) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(names))
 	for _, n := range names {
+		id := strings.TrimSuffix(path.Base(n), ".avsc")
+		if strings.HasPrefix(id, "_") {
+			// Manifests count records that named no revision under output.NoRevision.
+			return nil, fmt.Errorf("schema revisions %s: %s: a revision id must not start with '_'", dir, path.Base(n))
+		}
 		b, err := st.Read(ctx, n)
 		if err != nil {
 			return nil, fmt.Errorf("schema revisions %s: %w", dir, err)
 		}
-		out[strings.TrimSuffix(path.Base(n), ".avsc")] = string(b)
+		out[id] = string(b)
 	}
 	return out, nil
 }

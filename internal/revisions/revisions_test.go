@@ -7,12 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	pubsub "cloud.google.com/go/pubsub/v2/apiv1"
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"cloud.google.com/go/pubsub/v2/pstest"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/eventdelivery/eventdelivery/internal/testkit/schemaservice"
 )
 
 func readRevision(t *testing.T, id string) string {
@@ -27,33 +22,11 @@ func readRevision(t *testing.T, id string) string {
 // through PUBSUB_EMULATOR_HOST, as the pipeline does at start.
 func TestFromPubSub(t *testing.T) {
 	ctx := context.Background()
-	srv := pstest.NewServer()
-	defer srv.Close()
-	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	admin, err := pubsub.NewSchemaClient(ctx, option.WithGRPCConn(conn))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := schemaservice.Start(t)
 	const name = "projects/p/schemas/play-event"
 	ids := map[string]string{} // revision id → r1, r2, r3
-	for i, r := range []string{"r1", "r2", "r3"} {
-		var s *pubsubpb.Schema
-		def := &pubsubpb.Schema{Type: pubsubpb.Schema_AVRO, Definition: readRevision(t, r)}
-		if i == 0 {
-			s, err = admin.CreateSchema(ctx, &pubsubpb.CreateSchemaRequest{Parent: "projects/p", SchemaId: "play-event", Schema: def})
-		} else {
-			def.Name = name
-			s, err = admin.CommitSchema(ctx, &pubsubpb.CommitSchemaRequest{Name: name, Schema: def})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[s.RevisionId] = r
+	for i, id := range schemaservice.Commit(t, srv, name, readRevision(t, "r1"), readRevision(t, "r2"), readRevision(t, "r3")) {
+		ids[id] = []string{"r1", "r2", "r3"}[i]
 	}
 	set, err := FromPubSub(ctx, name)
 	if err != nil {
@@ -99,5 +72,12 @@ func TestFromDir(t *testing.T) {
 	}
 	if _, err := FromDir(context.Background(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "no <revision_id>.avsc files") {
 		t.Fatalf("empty folder: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/_none.avsc", []byte(readRevision(t, "r1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromDir(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "_none.avsc: a revision id must not start with '_'") {
+		t.Fatalf("a revision named _none: %v", err)
 	}
 }

@@ -14,6 +14,16 @@
 // lists every data file in the bucket's folder, including files of a job this one
 // replaced, with their record counts, sizes and the span of their records' bucket times.
 //
+// # Schemas
+//
+// The manifest records the fingerprint of this job's reader schema (Config.Schema) and, per
+// data file, the fingerprint of the schema in that file's header: a bucket written across a
+// schema change holds files of the old reader schema and of the new, and a downstream
+// reader reads them all with the manifest's (the newest) by Avro's resolution. Its
+// records_by_revision sums each file's counts per writer revision (output.MetaRevisions),
+// a predecessor's files included; it is left out when a file has none (written by an older
+// version) or an unreadable one, rather than be short. Neither keeps the bucket from closing.
+//
 // # Notification
 //
 // With Config.NotifyTopic, each bucket closed is announced on that Pub/Sub topic right after
@@ -45,6 +55,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
@@ -67,7 +78,10 @@ var (
 type Config struct {
 	Target  output.Target
 	Version string // pipeline version, recorded in manifests
-	NowMs   int64  // for tests: the wall clock, Unix ms; 0 means time.Now
+	// Schema is the job's reader schema (JSON), whose fingerprint the manifests record; ""
+	// records none.
+	Schema string
+	NowMs  int64 // for tests: the wall clock, Unix ms; 0 means time.Now
 	// NotifyTopic (projects/P/topics/T), when set, gets one message per bucket closed,
 	// published once its manifest is written (see the package doc, # Notification).
 	NotifyTopic string
@@ -84,7 +98,15 @@ func Close(s beam.Scope, cfg Config, entries ...beam.PCollection) beam.PCollecti
 	for i, e := range entries {
 		keyed[i] = beam.WindowInto(s, window.NewFixedWindows(cfg.Target.Layout.WindowSize()), beam.ParDo(s, &keyFn{Layout: cfg.Target.Layout}, e))
 	}
-	return beam.ParDo(s, &closeFn{Config: cfg}, beam.GroupByKey(s, beam.Flatten(s, keyed...)))
+	fn := &closeFn{Config: cfg}
+	if cfg.Schema != "" {
+		fp, err := codec.Fingerprint(cfg.Schema)
+		if err != nil {
+			panic("manifest.Close: " + err.Error())
+		}
+		fn.Fingerprint = fp
+	}
+	return beam.ParDo(s, fn, beam.GroupByKey(s, beam.Flatten(s, keyed...)))
 }
 
 // keyFn keys an entry by its bucket and stamps it no earlier than the bucket's own stamp, so
@@ -99,9 +121,10 @@ func (f *keyFn) ProcessElement(ts beam.EventTime, e message.Entry) (beam.EventTi
 }
 
 type closeFn struct {
-	Config   Config
-	store    *objstore.Store
-	notifier *notifier
+	Config      Config
+	Fingerprint string // of Config.Schema
+	store       *objstore.Store
+	notifier    *notifier
 }
 
 func (f *closeFn) Setup(ctx context.Context) (err error) {
@@ -162,17 +185,18 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		return f.announce(ctx, start, existing, body)
 	}
 	m := output.Manifest{
-		ManifestVersion: output.ManifestVersion,
-		Layout:          t.Layout.Name(),
-		EventType:       t.EventType,
-		BucketStart:     output.Format(start),
-		BucketEnd:       output.Format(t.Layout.Next(start)),
-		NotifyTopic:     f.Config.NotifyTopic,
-		RunID:           t.RunID,
-		PipelineVersion: f.Config.Version,
-		ClosedAt:        now.Format(time.RFC3339Nano),
-		Files:           []output.File{},
-		DeadLetterFiles: []output.File{},
+		ManifestVersion:   output.ManifestVersion,
+		Layout:            t.Layout.Name(),
+		EventType:         t.EventType,
+		BucketStart:       output.Format(start),
+		BucketEnd:         output.Format(t.Layout.Next(start)),
+		NotifyTopic:       f.Config.NotifyTopic,
+		RunID:             t.RunID,
+		SchemaFingerprint: f.Fingerprint,
+		PipelineVersion:   f.Config.Version,
+		ClosedAt:          now.Format(time.RFC3339Nano),
+		Files:             []output.File{},
+		DeadLetterFiles:   []output.File{},
 	}
 	known, knownDead := map[string]message.Entry{}, map[string]message.Entry{}
 	var e message.Entry
@@ -189,7 +213,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		}
 	}
 	// The folders may also hold files of a job this one replaced: they count too.
-	files, other, times, err := f.files(ctx, t.Dir(start), known)
+	files, other, times, err := f.files(ctx, t.Dir(start), true, known)
 	if err != nil {
 		return err
 	}
@@ -197,12 +221,20 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 	for _, file := range m.Files {
 		m.Records += file.Records
 	}
+	if other.Revisions != nil {
+		for _, e := range known {
+			for rev, n := range e.Revisions {
+				other.Revisions[rev] += n
+			}
+		}
+		m.RecordsByRevision = other.Revisions
+	}
 	m.Duplicates += other.Duplicates
 	m.Skewed += other.Skewed
 	if times.ok {
 		m.EarliestBucketTime, m.LatestBucketTime = output.FormatTime(times.lo), output.FormatTime(times.hi)
 	}
-	dead, otherDead, _, err := f.files(ctx, t.DeadLetterDir(start), knownDead)
+	dead, otherDead, _, err := f.files(ctx, t.DeadLetterDir(start), false, knownDead)
 	if err != nil {
 		return err
 	}
@@ -246,17 +278,26 @@ func (f *closeFn) announce(ctx context.Context, start int64, m *output.Manifest,
 	return f.store.Write(ctx, t.NoticePath(start), append(notice, '\n'))
 }
 
-// files lists the files in dir with their record counts and sizes: from this job's entries
-// (known), or read from the file when another job (a predecessor) wrote it. other sums what
-// the files of other jobs hold (records, sizes, the counts in their headers); times spans
+// files lists the files in dir (data files, or else dead-letter files) with their record
+// counts, sizes and, for data files, schema fingerprints:
+// from this job's entries (known), or read from the file when another job (a predecessor)
+// wrote it. other sums what the files of other jobs hold (records, sizes, the counts in
+// their headers); its Revisions is nil when a data file has no revision counts. times spans
 // the bucket times of the records of every file that recorded them.
-func (f *closeFn) files(ctx context.Context, dir string, known map[string]message.Entry) (out []output.File, other message.Entry, times span, err error) {
+func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known map[string]message.Entry) (out []output.File, other message.Entry, times span, err error) {
 	names, err := f.store.List(ctx, output.Join(dir, output.DataFiles))
 	if err != nil {
 		return nil, message.Entry{}, span{}, err
 	}
 	seen := map[string]bool{}
 	out = []output.File{}
+	other.Revisions = map[string]int64{}
+	for _, e := range known {
+		if !e.DeadLetter && e.Records > 0 && e.Revisions == nil {
+			other.Revisions = nil // an entry of a writer that did not count them
+		}
+	}
+	fingerprints := map[string]string{} // schema → fingerprint, for the files of other jobs
 	for _, n := range names {
 		base := path.Base(n)
 		seen[base] = true
@@ -271,6 +312,30 @@ func (f *closeFn) files(ctx context.Context, dir string, known map[string]messag
 				return nil, message.Entry{}, span{}, fmt.Errorf("%s: %w", n, err)
 			}
 			e = message.Entry{Records: info.Records, Bytes: int64(len(data))}
+			// What a header says of schemas never keeps a bucket from closing: a file whose
+			// header cannot say is listed without it.
+			if schema := string(info.Meta["avro.schema"]); dataFiles {
+				fp, ok := fingerprints[schema]
+				if !ok {
+					if fp, err = codec.Fingerprint(schema); err != nil {
+						slog.Warn("data file's schema has no fingerprint; listed without one", "file", n, "error", err)
+					}
+					fingerprints[schema] = fp
+				}
+				e.SchemaFingerprint = fp
+			}
+			revs, ok, err := output.ParseRevisionsMeta(info.Meta[output.MetaRevisions])
+			if err != nil {
+				slog.Warn("data file's revision counts unreadable; the manifest gets none", "file", n, "error", err)
+			}
+			switch {
+			case !ok:
+				other.Revisions = nil
+			case other.Revisions != nil:
+				for rev, c := range revs {
+					other.Revisions[rev] += c
+				}
+			}
 			other.Records += e.Records
 			other.Duplicates += metaCount(info.Meta[output.MetaDuplicates])
 			other.Skewed += metaCount(info.Meta[output.MetaSkewed])
@@ -280,11 +345,11 @@ func (f *closeFn) files(ctx context.Context, dir string, known map[string]messag
 				times.add(lo, hi)
 			}
 		}
-		out = append(out, output.File{Name: base, Records: e.Records, Bytes: e.Bytes})
+		out = append(out, output.File{Name: base, Records: e.Records, Bytes: e.Bytes, SchemaFingerprint: e.SchemaFingerprint})
 	}
 	for name, e := range known {
 		if !seen[name] {
-			out = append(out, output.File{Name: name, Records: e.Records, Bytes: e.Bytes})
+			out = append(out, output.File{Name: name, Records: e.Records, Bytes: e.Bytes, SchemaFingerprint: e.SchemaFingerprint})
 		}
 	}
 	for _, e := range known {

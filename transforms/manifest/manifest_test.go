@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -28,16 +29,48 @@ func init() {
 	register.Function1x1[output.Manifest, string](describe)
 }
 
-// describe shows a manifest as "start: records/duplicates/skewed/invalid files | dead files run".
+// describe shows a manifest as "start: records/duplicates/skewed/invalid files | dead files
+// run revisions", a file as name=records, with @ and the first 8 digits of its schema
+// fingerprint when it has one; revisions are records_by_revision, - when absent.
 func describe(m output.Manifest) string {
 	list := func(fs []output.File) string {
 		var out []string
 		for _, f := range fs {
-			out = append(out, fmt.Sprintf("%s=%d", f.Name, f.Records))
+			s := fmt.Sprintf("%s=%d", f.Name, f.Records)
+			if f.SchemaFingerprint != "" {
+				s += "@" + f.SchemaFingerprint[:8]
+			}
+			out = append(out, s)
 		}
 		return strings.Join(out, ",")
 	}
-	return fmt.Sprintf("%s: %d/%d/%d/%d %s | %s %s", m.BucketStart[11:16], m.Records, m.Duplicates, m.Skewed, m.Invalid, list(m.Files), list(m.DeadLetterFiles), m.RunID)
+	revs := "-"
+	if len(m.RecordsByRevision) > 0 {
+		revs = output.RevisionsMeta(m.RecordsByRevision)
+	}
+	return fmt.Sprintf("%s: %d/%d/%d/%d %s | %s %s %s", m.BucketStart[11:16], m.Records, m.Duplicates, m.Skewed, m.Invalid, list(m.Files), list(m.DeadLetterFiles), m.RunID, revs)
+}
+
+// schema is the schema of the test's data files; fp8 the first 8 digits of its fingerprint.
+const schema = `"string"`
+
+var fp8 = func() string {
+	fp, err := codec.Fingerprint(schema)
+	if err != nil {
+		panic(err)
+	}
+	return fp[:8]
+}()
+
+// predecessor writes a one-record data file of run r1 into bucket h0, with the given header
+// metadata.
+func predecessor(t *testing.T, tg output.Target, st *objstore.Store, meta ...avrofile.Meta) {
+	name := output.Join(tg.Dir(h0), output.FileName("r1", 0, 0))
+	w := avrofile.NewWriter(schema, name, meta...)
+	w.Append(append(binary.AppendVarint(nil, 1), 'x'))
+	if err := st.Write(context.Background(), name, w.Bytes()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var (
@@ -57,15 +90,15 @@ func TestClose(t *testing.T) {
 	}{
 		{"a bucket's files, dead letters and counts", after, func(tg output.Target) []message.Entry {
 			return []message.Entry{
-				{Bucket: h0, Name: tg.FilePath(h0, 0, 1), Records: 2, Duplicates: 1, Skewed: 1},
-				{Bucket: h0, Name: tg.FilePath(h0, 0, 0), Records: 3},
+				{Bucket: h0, Name: tg.FilePath(h0, 0, 1), Records: 2, Duplicates: 1, Skewed: 1, Revisions: map[string]int64{"a1": 2}, SchemaFingerprint: "0123456789"},
+				{Bucket: h0, Name: tg.FilePath(h0, 0, 0), Records: 3, Revisions: map[string]int64{"a1": 1, output.NoRevision: 2}, SchemaFingerprint: "abcdefabcd"},
 				{Bucket: h0, Name: tg.DeadLetterPath(h0, 0, 0), DeadLetter: true, Invalid: 2},
 				{Bucket: h0},
 			}
-		}, nil, []any{"10:00: 5/1/1/2 part-r2-0-0.avro=3,part-r2-0-1.avro=2 | part-r2-0-0.avro=2 r2"}},
+		}, nil, []any{`10:00: 5/1/1/2 part-r2-0-0.avro=3@abcdefab,part-r2-0-1.avro=2@01234567 | part-r2-0-0.avro=2 r2 {"_none":2,"a1":3}`}},
 		{"a heartbeat alone closes an empty bucket", after, func(output.Target) []message.Entry {
 			return []message.Entry{{Bucket: h0 + hour}}
-		}, nil, []any{"11:00: 0/0/0/0  |  r2"}},
+		}, nil, []any{"11:00: 0/0/0/0  |  r2 -"}},
 		{"a bucket not over on the wall clock stays open", after, func(output.Target) []message.Entry {
 			return []message.Entry{{Bucket: h0 + 2*hour}}
 		}, nil, nil},
@@ -78,13 +111,24 @@ func TestClose(t *testing.T) {
 		{"a predecessor's file counts, with the counts in its header", after, func(output.Target) []message.Entry {
 			return []message.Entry{{Bucket: h0}}
 		}, func(t *testing.T, tg output.Target, st *objstore.Store) {
-			name := output.Join(tg.Dir(h0), output.FileName("r1", 0, 0))
-			w := avrofile.NewWriter(`"string"`, name, avrofile.Meta{Key: output.MetaDuplicates, Value: "4"}, avrofile.Meta{Key: output.MetaSkewed, Value: "1"})
-			w.Append(append(binary.AppendVarint(nil, 1), 'x'))
-			if err := st.Write(context.Background(), name, w.Bytes()); err != nil {
-				t.Fatal(err)
-			}
-		}, []any{"10:00: 1/4/1/0 part-r1-0-0.avro=1 |  r2"}},
+			predecessor(t, tg, st, avrofile.Meta{Key: output.MetaDuplicates, Value: "4"}, avrofile.Meta{Key: output.MetaSkewed, Value: "1"},
+				avrofile.Meta{Key: output.MetaRevisions, Value: `{"a1":1}`})
+		}, []any{`10:00: 1/4/1/0 part-r1-0-0.avro=1@` + fp8 + ` |  r2 {"a1":1}`}},
+		{"a predecessor's revision counts add to this run's", after, func(tg output.Target) []message.Entry {
+			return []message.Entry{{Bucket: h0, Name: tg.FilePath(h0, 0, 0), Records: 2, Revisions: map[string]int64{"a1": 1, "b2": 1}, SchemaFingerprint: "abcdefabcd"}}
+		}, func(t *testing.T, tg output.Target, st *objstore.Store) {
+			predecessor(t, tg, st, avrofile.Meta{Key: output.MetaRevisions, Value: `{"a1":1}`})
+		}, []any{`10:00: 3/0/0/0 part-r1-0-0.avro=1@` + fp8 + `,part-r2-0-0.avro=2@abcdefab |  r2 {"a1":2,"b2":1}`}},
+		{"a predecessor's file without revision counts: none rather than short", after, func(tg output.Target) []message.Entry {
+			return []message.Entry{{Bucket: h0, Name: tg.FilePath(h0, 0, 0), Records: 2, Revisions: map[string]int64{"a1": 2}, SchemaFingerprint: "abcdefabcd"}}
+		}, func(t *testing.T, tg output.Target, st *objstore.Store) {
+			predecessor(t, tg, st)
+		}, []any{`10:00: 3/0/0/0 part-r1-0-0.avro=1@` + fp8 + `,part-r2-0-0.avro=2@abcdefab |  r2 -`}},
+		{"a predecessor's unreadable revision counts: none, and the bucket still closes", after, func(output.Target) []message.Entry {
+			return []message.Entry{{Bucket: h0}}
+		}, func(t *testing.T, tg output.Target, st *objstore.Store) {
+			predecessor(t, tg, st, avrofile.Meta{Key: output.MetaRevisions, Value: `{"a1":-1}`})
+		}, []any{`10:00: 1/0/0/0 part-r1-0-0.avro=1@` + fp8 + ` |  r2 -`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -97,7 +141,7 @@ func TestClose(t *testing.T) {
 				tc.before(t, tg, st)
 			}
 			p, s := beam.NewPipelineWithRoot()
-			closed := manifest.Close(s, manifest.Config{Target: tg, Version: "v1", NowMs: tc.now}, beam.CreateList(s, tc.entries(tg)))
+			closed := manifest.Close(s, manifest.Config{Target: tg, Version: "v1", Schema: schema, NowMs: tc.now}, beam.CreateList(s, tc.entries(tg)))
 			beamtest.Equals(s, beam.ParDo(s, describe, closed), tc.want...)
 			beamtest.Run(t, p)
 
@@ -110,7 +154,7 @@ func TestClose(t *testing.T) {
 				if m == nil || m.RunID != "r2" {
 					continue
 				}
-				if m.PipelineVersion != "v1" || m.ClosedAt != time.UnixMilli(tc.now).UTC().Format(time.RFC3339Nano) || m.EventType != "e" {
+				if m.PipelineVersion != "v1" || m.SchemaFingerprint[:8] != fp8 || m.ClosedAt != time.UnixMilli(tc.now).UTC().Format(time.RFC3339Nano) || m.EventType != "e" {
 					t.Errorf("manifest of %s: %+v", output.Format(start), m)
 				}
 				if got := describe(*m); len(tc.want) != 1 || got != tc.want[0] {

@@ -76,4 +76,11 @@ type Entry struct {
 	Duplicates int64
 	Skewed     int64
 	Invalid    int64
+	// Revisions counts the data file's records by writer revision (output.NoRevision for
+	// those that named none); nil for a dead-letter file or a heartbeat.
+	Revisions map[string]int64
+	// SchemaFingerprint is the fingerprint of the schema the data file was written with
+	// (codec.Fingerprint): the writing job's reader schema, which a job updated in place
+	// may have changed since.
+	SchemaFingerprint string
 }

@@ -11,7 +11,10 @@
 // other. Before writing, the sink checks the bucket's manifest: into a bucket another job
 // has closed it never writes; the batch goes to the next open bucket, counted as skewed.
 //
-// A file's header lists the event ids it holds (output.MetaIDs), for a successor's dedupe.
+// A file's header lists the event ids it holds (output.MetaIDs), for a successor's dedupe,
+// and counts its records per writer schema revision (output.MetaRevisions), for the
+// manifest's records_by_revision: records of every revision go into the same file, in the
+// reader schema.
 // Once the file is written, the sink acks the Pub/Sub messages of the batch: those written and
 // the duplicates dropped (Config.Subscription; see internal/acks).
 package sink
@@ -29,6 +32,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
@@ -63,13 +67,18 @@ func Write(s beam.Scope, batches beam.PCollection, cfg Config) beam.PCollection 
 	if _, err := goavro.NewCodec(cfg.Schema); err != nil {
 		panic("sink.Write: schema: " + err.Error())
 	}
-	return beam.ParDo(s, &writeFn{Config: cfg}, batches)
+	fp, err := codec.Fingerprint(cfg.Schema)
+	if err != nil {
+		panic("sink.Write: " + err.Error())
+	}
+	return beam.ParDo(s, &writeFn{Config: cfg, Fingerprint: fp}, batches)
 }
 
 type writeFn struct {
-	Config Config
-	store  *objstore.Store
-	closes *output.Closes
+	Config      Config
+	Fingerprint string // of Config.Schema, for the entries of the files written
+	store       *objstore.Store
+	closes      *output.Closes
 }
 
 func (f *writeFn) Setup(ctx context.Context) error {
@@ -99,7 +108,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 		alreadyDelivered.Inc(ctx, int64(len(b.Events)))
 		return f.ack(ctx, b)
 	}
-	entry := message.Entry{Bucket: to, Duplicates: b.Duplicates}
+	entry := message.Entry{Bucket: to, Duplicates: b.Duplicates, SchemaFingerprint: f.Fingerprint}
 	if moved {
 		movedFromClosed.Inc(ctx, int64(len(b.Events)))
 	}
@@ -114,9 +123,11 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 		name := t.FilePath(to, b.Pane, b.Shard)
 		ids := make([]string, len(b.Events))
 		entry.MinTime, entry.MaxTime = b.Events[0].Time, b.Events[0].Time
+		entry.Revisions = map[string]int64{}
 		for i, e := range b.Events {
 			ids[i] = e.ID
 			entry.MinTime, entry.MaxTime = min(entry.MinTime, e.Time), max(entry.MaxTime, e.Time)
+			entry.Revisions[revisionKey(e.Revision)]++
 		}
 		meta := append(fileMeta(entry), avrofile.Meta{Key: output.MetaIDs, Value: output.IDsMeta(ids)})
 		w := avrofile.NewWriter(f.Config.Schema, name, meta...)
@@ -162,5 +173,15 @@ func fileMeta(e message.Entry) []avrofile.Meta {
 		{Key: output.MetaSkewed, Value: strconv.FormatInt(e.Skewed, 10)},
 		{Key: output.MetaMinTime, Value: strconv.FormatInt(e.MinTime, 10)},
 		{Key: output.MetaMaxTime, Value: strconv.FormatInt(e.MaxTime, 10)},
+		{Key: output.MetaRevisions, Value: output.RevisionsMeta(e.Revisions)},
 	}
+}
+
+// revisionKey is the key an event of writer revision rev counts under in a file's
+// revision counts.
+func revisionKey(rev string) string {
+	if rev == "" {
+		return output.NoRevision
+	}
+	return rev
 }

@@ -121,6 +121,8 @@ func report(results map[string]result) (missing bool) {
 		{"shard", "shard key (output.Shard)"},
 		{"append", "append to an OCF block, snappy (avrofile.Writer)"},
 		{"path", "the project's path: all four"},
+		{"path-current-revision", "the path, message of the reader's revision"},
+		{"path-resolved", "the path, message of an older revision, resolved"},
 		{"path-goavro-writer", "the same path with goavro's OCF writer (before)"},
 		{"goavro-decode", "goavro decode alone"},
 		{"floor-snappy", "goavro floor: decode + OCF append, snappy"},
@@ -142,6 +144,17 @@ func report(results map[string]result) (missing bool) {
 		fmt.Printf("  path / goavro floor (snappy): %.2f   target ≤ 1.5: %s\n", ratio, verdict(ratio <= 1.5))
 	} else {
 		fmt.Println("  per-event figures missing")
+		missing = true
+	}
+	// Schema revisions (issue 15): a message of the reader's own revision takes today's path;
+	// one of an older revision pays for the resolution into the reader schema.
+	cur, _, _, okCur := get("BenchmarkPerEvent/path-current-revision", "ns/op")
+	res, _, _, okRes := get("BenchmarkPerEvent/path-resolved", "ns/op")
+	if okCur && okRes && okFloor && okPath {
+		fmt.Printf("  current revision / goavro floor: %.2f   (/ path: %.2f, target ≤ 1.1 %s)\n", cur/floor, cur/path, verdict(cur/path <= 1.1))
+		fmt.Printf("  resolved revision / goavro floor: %.2f   (/ path: %.2f)\n", res/floor, res/path)
+	} else {
+		fmt.Println("  schema revision figures missing")
 		missing = true
 	}
 	if d, _, _, ok := get("BenchmarkPerEvent/floor-deflate", "ns/op"); ok && okFloor {

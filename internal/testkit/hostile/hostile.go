@@ -5,6 +5,7 @@ package hostile
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -95,4 +96,39 @@ func Count(python string, paths ...string) ([]int, error) {
 		}
 	}
 	return counts, nil
+}
+
+// readAsScript prints, per file named after the reader schema on its command line, the
+// records Apache Avro's reader reads from it with that reader schema, resolving the file's
+// own schema into it: one JSON array per line.
+const readAsScript = `import sys, json, avro.datafile, avro.io, avro.schema
+reader = avro.schema.parse(sys.argv[1])
+for p in sys.argv[2:]:
+    with open(p, "rb") as f:
+        print(json.dumps(list(avro.datafile.DataFileReader(f, avro.io.DatumReader(readers_schema=reader)))))`
+
+// ReadAs returns the records of each of the local files paths as Apache Avro's Python
+// reader (python, from Python) reads them with reader as its reader schema, resolving each
+// file's schema into it by Avro's rules: the records decoded from JSON (numbers float64,
+// unions as their value, enums as their symbol). It fails on the first file the reader
+// cannot read.
+func ReadAs(python, reader string, paths ...string) ([][]map[string]any, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	out, err := exec.Command(python, append([]string{"-c", readAsScript, reader}, paths...)...).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("apache avro's python reader: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(paths) {
+		return nil, fmt.Errorf("apache avro's python reader printed %d lines for %d files:\n%s", len(lines), len(paths), out)
+	}
+	recs := make([][]map[string]any, len(paths))
+	for i, l := range lines {
+		if err := json.Unmarshal([]byte(l), &recs[i]); err != nil {
+			return nil, fmt.Errorf("apache avro's python reader printed %q for %s: %w", l, paths[i], err)
+		}
+	}
+	return recs, nil
 }

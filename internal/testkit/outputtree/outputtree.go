@@ -21,6 +21,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 )
@@ -131,8 +132,8 @@ func Read(ctx context.Context, root, eventType string) (*Tree, error) {
 }
 
 // Check returns every way the tree breaks the output contract: a manifest that does not
-// validate against the format's JSON Schema (docs/manifest.schema.json), or whose files or
-// counts differ from the folder's.
+// validate against the format's JSON Schema (docs/manifest.schema.json), or whose files,
+// counts or schema fingerprints differ from the folder's.
 func (t *Tree) Check() []string {
 	var problems []string
 	schema, err := manifestSchema()
@@ -193,6 +194,7 @@ func (t *Tree) Check() []string {
 				problems = append(problems, fmt.Sprintf("%s: manifest lists %s, which does not exist", d, name))
 			}
 		}
+		problems = append(problems, b.checkSchemas(t.Objects)...)
 		if err := inLayout(d, b.Manifest); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", d, err))
 		}
@@ -203,6 +205,55 @@ func (t *Tree) Check() []string {
 		if n := int64(len(t.DeadLetters[d])); dead != b.Manifest.Invalid || n != dead {
 			problems = append(problems, fmt.Sprintf("%s: manifest counts %d invalid in dead-letter files of %d records; the dead-letter folder holds %d", d, b.Manifest.Invalid, dead, n))
 		}
+	}
+	return problems
+}
+
+// checkSchemas holds the manifest's records_by_revision, where present, to the records in
+// the bucket's files (the manifest's records, which Check holds to them too) and to the
+// revision counts in the files' headers, and each file's schema_fingerprint, where
+// present, to the schema in the file's header.
+func (b *Bucket) checkSchemas(objects map[string][]byte) []string {
+	var problems []string
+	m := b.Manifest
+	fromFiles, counted := map[string]int64{}, true
+	for _, f := range m.Files {
+		data, ok := objects[path.Join(b.Dir, f.Name)]
+		if !ok {
+			continue // reported with the files
+		}
+		info, err := avrofile.Stat(data)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s: %v", b.Dir, f.Name, err))
+			continue
+		}
+		if f.SchemaFingerprint != "" {
+			fp, err := codec.Fingerprint(string(info.Meta["avro.schema"]))
+			if err != nil || fp != f.SchemaFingerprint {
+				problems = append(problems, fmt.Sprintf("%s: manifest says %s has schema %s, its header's is %s (%v)", b.Dir, f.Name, f.SchemaFingerprint, fp, err))
+			}
+		}
+		revs, ok, err := output.ParseRevisionsMeta(info.Meta[output.MetaRevisions])
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s: %v", b.Dir, f.Name, err))
+		}
+		counted = counted && ok
+		for rev, n := range revs {
+			fromFiles[rev] += n
+		}
+	}
+	if m.RecordsByRevision == nil {
+		return problems
+	}
+	var sum int64
+	for _, n := range m.RecordsByRevision {
+		sum += n
+	}
+	switch {
+	case sum != int64(b.Records()):
+		problems = append(problems, fmt.Sprintf("%s: the bucket's files hold %d records, its manifest's records_by_revision sum to %d", b.Dir, b.Records(), sum))
+	case counted && !maps.Equal(fromFiles, m.RecordsByRevision):
+		problems = append(problems, fmt.Sprintf("%s: manifest records_by_revision %v, its files' headers count %v", b.Dir, m.RecordsByRevision, fromFiles))
 	}
 	return problems
 }

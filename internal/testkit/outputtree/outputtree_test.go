@@ -9,11 +9,21 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
 const schema = `{"type": "record", "name": "R", "fields": [{"name": "id", "type": "string"}]}`
+
+// fingerprint is codec.Fingerprint(schema).
+var fingerprint = func() string {
+	fp, err := codec.Fingerprint(schema)
+	if err != nil {
+		panic(err)
+	}
+	return fp
+}()
 
 // writeTree writes a closed bucket of two data files (2 and 1 records) and one dead letter,
 // then lets change break it before the manifest is written.
@@ -33,9 +43,10 @@ func writeTree(t *testing.T, change func(tg output.Target, m *output.Manifest, w
 	}
 	const h = 0
 	var sizes []int64
+	revs := []string{`{"_none":1,"r1":1}`, `{"r2":1}`}
 	for shard, ids := range [][]string{{"a", "b"}, {"c"}} {
 		name := tg.FilePath(h, 0, shard)
-		w := avrofile.NewWriter(schema, name)
+		w := avrofile.NewWriter(schema, name, avrofile.Meta{Key: output.MetaRevisions, Value: revs[shard]})
 		for _, id := range ids {
 			w.Append(append(binary.AppendVarint(nil, int64(len(id))), id...))
 		}
@@ -50,7 +61,11 @@ func writeTree(t *testing.T, change func(tg output.Target, m *output.Manifest, w
 		ManifestVersion: output.ManifestVersion, Layout: output.DatePaths,
 		EventType: tg.EventType, BucketStart: output.Format(h), BucketEnd: output.Format(tg.Layout.Next(h)), Records: 3, Invalid: 1,
 		EarliestBucketTime: output.FormatTime(h + 5), LatestBucketTime: output.FormatTime(h + 7),
-		Files:           []output.File{{Name: output.FileName("r", 0, 0), Records: 2, Bytes: sizes[0]}, {Name: output.FileName("r", 0, 1), Records: 1, Bytes: sizes[1]}},
+		SchemaFingerprint: fingerprint, RecordsByRevision: map[string]int64{output.NoRevision: 1, "r1": 1, "r2": 1},
+		Files: []output.File{
+			{Name: output.FileName("r", 0, 0), Records: 2, Bytes: sizes[0], SchemaFingerprint: fingerprint},
+			{Name: output.FileName("r", 0, 1), Records: 1, Bytes: sizes[1], SchemaFingerprint: fingerprint},
+		},
 		DeadLetterFiles: []output.File{{Name: output.FileName("r", 0, 0), Records: 1, Bytes: int64(len(w.Bytes()))}},
 		RunID:           "r", PipelineVersion: "test", ClosedAt: output.FormatTime(2 * time.Hour.Milliseconds()),
 	}
@@ -113,6 +128,18 @@ func TestCheckCatches(t *testing.T) {
 		{"against the schema: an unknown layout", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) { m.Layout = "" }, "value must be one of 'date', 'hive'"},
 		{"against the schema: a time not in UTC", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) {
 			m.ClosedAt = "1970-01-01T02:00:00+01:00"
+		}, "does not match pattern"},
+		{"records_by_revision not summing to the records", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) {
+			m.RecordsByRevision["r2"] = 2
+		}, "the bucket's files hold 3 records, its manifest's records_by_revision sum to 4"},
+		{"records_by_revision not the files' counts", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) {
+			m.RecordsByRevision = map[string]int64{"r1": 2, "r2": 1}
+		}, "manifest records_by_revision map[r1:2 r2:1], its files' headers count map[_none:1 r1:1 r2:1]"},
+		{"a file's schema fingerprint not its header's", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) {
+			m.Files[1].SchemaFingerprint = strings.Repeat("0", 64)
+		}, "manifest says part-r-0-1.avro has schema 0000000000000000000000000000000000000000000000000000000000000000, its header's is " + fingerprint},
+		{"against the schema: a fingerprint not SHA-256 in hex", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) {
+			m.SchemaFingerprint = "crc64:1234"
 		}, "does not match pattern"},
 		{"against the schema: only one bucket time", func(_ output.Target, m *output.Manifest, _ func(string, []byte)) { m.LatestBucketTime = "" }, "latest_bucket_time"},
 	} {

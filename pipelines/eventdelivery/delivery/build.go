@@ -106,5 +106,5 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	case leftOpen.IsValid():
 		entries = append(entries, heartbeat.Beats(s, leftOpen))
 	}
-	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, NowMs: cfg.NowMs, NotifyTopic: cfg.NotifyTopic}, entries...)
+	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, Schema: cfg.Schema, NowMs: cfg.NowMs, NotifyTopic: cfg.NotifyTopic}, entries...)
 }
