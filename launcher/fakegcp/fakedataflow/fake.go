@@ -42,7 +42,9 @@
 //     Dataflow does: temp location, service account, KMS key, experiments, worker
 //     region and zone, public IPs in the Environment; machine type, network,
 //     subnetwork, IP configuration and max workers in its one worker pool; temp and
-//     staging locations in the SDK pipeline options. worker_region with worker_zone, a
+//     staging locations in the SDK pipeline options, and the launch parameters where a
+//     Beam Go pipeline's Dataflow runner records its flags (the SDK pipeline options'
+//     "beam:option:go_options:v1" options). worker_region with worker_zone, a
 //     non-gs:// staging or temp location or a malformed KMS key name: INVALID_ARGUMENT.
 //     A project given networks ([WithNetworks]) fails jobs launched into any other
 //     network (without one: "default") before they run; one that forbids external IPs
@@ -639,7 +641,7 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 			CreateTime:       timestamppb.New(now),
 			Labels:           maps.Clone(labels),
 			Location:         req.GetLocation(),
-			Environment:      jobEnvironment(lp.GetEnvironment()),
+			Environment:      jobEnvironment(lp.GetEnvironment(), lp.GetParameters()),
 		},
 		seq:       s.seq,
 		template:  template,
@@ -704,8 +706,9 @@ func (s *Service) placementFailure(project string, env *dataflowpb.FlexTemplateR
 
 // jobEnvironment is how a job reports the environment it was launched with: Dataflow's
 // Environment, the workers' settings in its one worker pool, the locations in the SDK
-// pipeline options.
-func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment) *dataflowpb.Environment {
+// pipeline options, and the template's parameters (the pipeline's flags) where Beam Go's
+// Dataflow runner puts them: sdk_pipeline_options["beam:option:go_options:v1"].options.
+func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment, params map[string]string) *dataflowpb.Environment {
 	experiments := slices.Clone(env.GetAdditionalExperiments())
 	if env.GetEnableStreamingEngine() && !slices.Contains(experiments, "enable_streaming_engine") {
 		experiments = append(experiments, "enable_streaming_engine")
@@ -721,7 +724,11 @@ func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment) *dataflowpb.
 			options[k] = v
 		}
 	}
-	sdk, _ := structpb.NewStruct(map[string]any{"options": options})
+	goOptions := map[string]any{}
+	for k, v := range params {
+		goOptions[k] = v
+	}
+	sdk, _ := structpb.NewStruct(map[string]any{"options": options, "beam:option:go_options:v1": map[string]any{"options": goOptions}})
 	return &dataflowpb.Environment{
 		TempStoragePrefix:   env.GetTempLocation(),
 		ServiceAccountEmail: env.GetServiceAccountEmail(),
