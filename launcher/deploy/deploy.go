@@ -39,8 +39,8 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -283,19 +283,25 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 	}
 	opts.Progress.Start("apply", len(todo))
 	var mu sync.Mutex
-	var g errgroup.Group
-	g.SetLimit(opts.Parallelism)
+	var wg sync.WaitGroup
+	// Items are started in plan order, each once it holds a slot; when ctx ends, the
+	// items not started yet stay untouched (skipped below), for the next deploy.
+	lim := gcpclient.NewLimiter(opts.Parallelism)
 	for _, i := range todo {
-		if ctx.Err() != nil {
+		release, err := lim.Acquire(ctx)
+		if err != nil {
 			break
 		}
-		g.Go(func() error {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer release()
+			if ctx.Err() != nil {
+				return // ended between the acquire and now: left for the next deploy
+			}
 			mu.Lock()
 			r := res.Items[i]
 			mu.Unlock()
-			if ctx.Err() != nil {
-				return nil
-			}
 			if r.Action == plan.Drain {
 				drain(ctx, api, &r, opts)
 			} else {
@@ -315,10 +321,9 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 				outcome += ": " + r.Error
 			}
 			opts.Progress.Step(r.JobName, outcome, ok)
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait()
+	wg.Wait()
 	opts.Progress.Finish()
 	for i := range res.Items {
 		if res.Items[i].Status == "" {

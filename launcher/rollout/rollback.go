@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
-	"golang.org/x/sync/errgroup"
 )
 
 // rollback takes the given upgraded jobs back to their previous versions, in place
@@ -36,14 +37,18 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 	// Read the current job of each name; the ones that can be read are rolled back in
 	// one apply.
 	planned := make([]plan.Item, len(todo))
-	var g errgroup.Group
-	g.SetLimit(r.opts.Parallelism)
+	// Reads at most Parallelism at once (the one limiter); a read cut off by ctx leaves its
+	// job as it is, failed here and rolled back by the next rollback.
+	reads := gcpclient.NewLimiter(r.opts.Parallelism)
+	var wg sync.WaitGroup
 	for i, rb := range todo {
-		g.Go(func() error {
-			cur, err := r.current(ctx, rb.desired)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cur, err := gcpclient.Limit1(ctx, reads, func(ctx context.Context) (*dataflow.Job, error) { return r.current(ctx, rb.desired) })
 			if err != nil {
 				rb.Status, rb.Error = Failed, err.Error()
-				return nil
+				return
 			}
 			planned[i] = plan.Item{EventType: rb.EventType, JobName: rb.JobName, Project: rb.Project, Region: rb.Region,
 				Action: plan.Update, Version: rb.To, Current: cur, Desired: rb.desired}
@@ -51,10 +56,9 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 				// The upgraded job failed or is gone: launch the previous version anew.
 				planned[i].Action = plan.Recreate
 			}
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait()
+	wg.Wait()
 	var launch []plan.Item
 	var outs []*Item
 	for i, rb := range todo {
