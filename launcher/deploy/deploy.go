@@ -82,7 +82,8 @@ type Progress interface {
 	Finish()
 }
 
-// Status of one item after a deploy.
+// Status of one item after a deploy, a rollout or a rollback: one vocabulary for the one
+// engine, so that launcher/view renders every result in one shape.
 type Status string
 
 // Statuses.
@@ -93,9 +94,16 @@ const (
 	Failed   Status = "failed"   // the launch failed or the job failed
 	TimedOut Status = "timeout"  // not RUNNING before the wait timeout
 	Skipped  Status = "skipped"  // blocked, or not attempted because ctx ended
+
+	// The statuses a rollout gives the items of its waves and rollbacks.
+	Upgraded     Status = "upgraded"     // runs the new version (updated in place, created or replaced)
+	Changed      Status = "changed"      // its worker bounds were changed on the running job
+	Incompatible Status = "incompatible" // the update was rejected; the old job runs on
+	RolledBack   Status = "rolled-back"  // runs its previous version again
 )
 
-// ItemResult is the outcome for one event type or orphan.
+// ItemResult is the outcome for one event type or orphan, of a deploy or (with Wave and
+// From) of a rollout.
 type ItemResult struct {
 	EventType string         `json:"event_type,omitempty"`
 	JobName   string         `json:"job_name"`
@@ -106,6 +114,10 @@ type ItemResult struct {
 	JobID     string         `json:"job_id,omitempty"`
 	State     dataflow.State `json:"state,omitempty"`
 	Version   string         `json:"version,omitempty"`
+	// Wave is the 1-based rollout wave of the item; 0 outside a rollout.
+	Wave int `json:"wave,omitempty"`
+	// From is the version the job ran before a rollout's update or rollback.
+	From string `json:"from,omitempty"`
 	// Attempts counts launch calls.
 	Attempts int `json:"attempts,omitempty"`
 	// Recognised is set when the job was found created by a launch that reported an

@@ -38,8 +38,8 @@ func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Opt
 	var failed []string
 	for i, ir := range res.Items {
 		it := todo[i]
-		out := Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
-			Action: string(plan.InPlace), Status: Changed, From: it.Version, To: it.Version, JobID: ir.JobID}
+		out := *itemOf(it, 0, plan.InPlace, Changed)
+		out.From, out.JobID = it.Version, ir.JobID
 		if ir.Status == deploy.Failed {
 			out.Status, out.Error = Failed, ir.Error
 			failed = append(failed, it.JobName)

@@ -20,8 +20,8 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 	var out []*Item
 	var todo []*Item
 	for _, it := range items {
-		rb := &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region, Wave: it.Wave,
-			Action: "rollback", From: it.To, To: it.From}
+		rb := &Item{ItemResult: deploy.ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
+			Wave: it.Wave, Action: RollbackAction, From: it.Version, Version: it.From}}
 		out = append(out, rb)
 		if it.created {
 			rb.Status, rb.Error = Failed, "created by this rollout: no previous version (left running)"
@@ -32,7 +32,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 			continue
 		}
 		todo = append(todo, rb)
-		rb.desired = rollbackJob(r.f, it.desired, it.From, it.To, r.res.ID)
+		rb.desired = rollbackJob(r.f, it.desired, it.From, it.Version, r.res.ID)
 	}
 	// Read the current job of each name; the ones that can be read are rolled back in
 	// one apply.
@@ -51,7 +51,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 				return
 			}
 			planned[i] = plan.Item{EventType: rb.EventType, JobName: rb.JobName, Project: rb.Project, Region: rb.Region,
-				Action: plan.Update, Version: rb.To, Current: cur, Desired: rb.desired}
+				Action: plan.Update, Version: rb.Version, Current: cur, Desired: rb.desired}
 			if cur == nil {
 				// The upgraded job failed or is gone: launch the previous version anew.
 				planned[i].Action = plan.Recreate
@@ -80,7 +80,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 		if rb.Status != RolledBack {
 			mark = "FAILED"
 		}
-		fmt.Fprintf(r.opts.Progress, "  [%s] %s rollback %s → %s %s%s\n", mark, rb.JobName, rb.From, rb.To, rb.JobID, errSuffix(rb.Error))
+		fmt.Fprintf(r.opts.Progress, "  [%s] %s rollback %s → %s %s%s\n", mark, rb.JobName, rb.From, rb.Version, rb.JobID, errSuffix(rb.Error))
 	}
 	r.res.RolledBack = append(r.res.RolledBack, res...)
 	return res
@@ -167,10 +167,10 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 		if id == "" || !upgraded(c) || c.Labels[fleet.LabelRolloutID] != id {
 			continue
 		}
-		up := &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
-			Action: "update", Status: Upgraded, JobID: c.ID, To: c.Labels[fleet.LabelPipelineVersion], desired: it.Desired}
+		up := itemOf(it, 0, plan.Update, Upgraded)
+		up.JobID, up.Version = c.ID, c.Labels[fleet.LabelPipelineVersion]
 		if v := c.Labels[fleet.LabelTemplateVersion]; v != "" {
-			up.To = fleet.DecodeVersionLabel(v)
+			up.Version = fleet.DecodeVersionLabel(v)
 		}
 		switch prev := c.Labels[fleet.LabelPreviousVersion]; {
 		case prev != "":

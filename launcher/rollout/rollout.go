@@ -52,6 +52,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
+	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 )
 
@@ -132,43 +133,40 @@ func (o Options) engine(runID string) deploy.Options {
 		PollInterval: o.PollInterval, DrainTimeout: o.DrainTimeout, RunID: runID, Clock: o.Clock, Logger: o.Logger}
 }
 
-// Status of one job in a rollout.
-type Status string
+// Status of one job in a rollout: the engine's ([deploy.Status]).
+type Status = deploy.Status
 
-// Statuses.
+// Statuses of a rollout's items.
 const (
-	Upgraded     Status = "upgraded"     // runs the new version (updated in place, created or replaced)
-	Changed      Status = "changed"      // its worker bounds were changed on the running job
-	Incompatible Status = "incompatible" // the update was rejected; the old job runs on
-	Started      Status = "started"      // launched, not waited for (NoWait)
-	Failed       Status = "failed"       // the launch, drain or start failed
-	TimedOut     Status = "timeout"      // not RUNNING before the start timeout
-	RolledBack   Status = "rolled-back"  // runs its previous version again
+	Upgraded     = deploy.Upgraded
+	Changed      = deploy.Changed
+	Incompatible = deploy.Incompatible
+	Started      = deploy.Started
+	Failed       = deploy.Failed
+	TimedOut     = deploy.TimedOut
+	RolledBack   = deploy.RolledBack
 )
 
-// Item is what happened to one event type's job.
-type Item struct {
-	EventType string `json:"event_type"`
-	JobName   string `json:"job_name"`
-	Project   string `json:"project"`
-	Region    string `json:"region"`
-	// Wave is the 1-based wave the event type belongs to.
-	Wave int `json:"wave"`
-	// Action is update (in place), replace (drain and launch), create, recreate or
-	// rollback.
-	Action string `json:"action"`
-	Status Status `json:"status"`
-	From   string `json:"from,omitempty"`
-	To     string `json:"to"`
-	JobID  string `json:"job_id,omitempty"`
-	Error  string `json:"error,omitempty"`
+// RollbackAction is the action of an item a rollback takes back to its previous version.
+const RollbackAction plan.Action = "rollback"
 
-	project, region string
-	desired         fleet.Job
-	created         bool
+// Item is what happened to one event type's job: the engine's item result (its Wave and
+// From set, Version the version it goes to), with what a rollback needs to know of it.
+type Item struct {
+	deploy.ItemResult
+
+	desired fleet.Job
+	created bool
 	// prevKnown is set when From is the exact previous version (from its
 	// template-version label), not just its label-safe form.
 	prevKnown bool
+}
+
+// itemOf is the Item that records what happens to a plan item's job in a wave (0 outside
+// one), going to the plan's version.
+func itemOf(it plan.Item, wave int, action plan.Action, st Status) *Item {
+	return &Item{ItemResult: deploy.ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
+		Wave: wave, Action: action, Status: st, Version: it.Version}, desired: it.Desired}
 }
 
 // Wave is one wave's outcome.

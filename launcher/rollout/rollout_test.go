@@ -546,7 +546,7 @@ func TestWorkerChangesInPlaceBeforeTheWaves(t *testing.T) {
 		}
 	}
 	for _, it := range res.Items {
-		if it.Status != rollout.Changed || it.Action != string(plan.InPlace) {
+		if it.Status != rollout.Changed || it.Action != plan.InPlace {
 			t.Errorf("%s: %s %s, want in-place changed", it.JobName, it.Action, it.Status)
 		}
 	}

@@ -126,9 +126,9 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		for _, it := range p.Items {
 			c := it.Current
 			if it.Action == plan.Unchanged && c.Labels[fleet.LabelRolloutID] == res.ID && c.Labels[fleet.LabelPreviousVersion] != "" {
-				done = append(done, &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
-					Wave: waveOf[it.EventType], Action: "update", Status: Upgraded, To: it.Version, JobID: c.ID,
-					From: fleet.DecodeVersionLabel(c.Labels[fleet.LabelPreviousVersion]), prevKnown: true, desired: it.Desired})
+				up := itemOf(it, waveOf[it.EventType], plan.Update, Upgraded)
+				up.JobID, up.From, up.prevKnown = c.ID, fleet.DecodeVersionLabel(c.Labels[fleet.LabelPreviousVersion]), true
+				done = append(done, up)
 			}
 		}
 		fmt.Fprintf(opts.Progress, "rollout %s: resuming; %d jobs were upgraded before the interruption: soaking them first\n", res.ID, len(done))
@@ -271,7 +271,7 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 		if it.Status != Upgraded {
 			mark = strings.ToUpper(string(it.Status))
 		}
-		msg := fmt.Sprintf("  [%s] %s %s: %s %s", mark, it.JobName, it.Action, it.From+" → "+it.To, it.JobID)
+		msg := fmt.Sprintf("  [%s] %s %s: %s %s", mark, it.JobName, it.Action, it.From+" → "+it.Version, it.JobID)
 		if it.Error != "" {
 			msg += ": " + it.Error
 		}
@@ -291,8 +291,7 @@ func (r *runner) prepare(it plan.Item, wave int) (plan.Item, *Item) {
 	if prev != "" && inPlace {
 		d.Labels[fleet.LabelPreviousVersion] = prev
 	}
-	out := &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region, Wave: wave,
-		Action: string(it.Action), To: it.Version, desired: it.Desired}
+	out := itemOf(it, wave, it.Action, "")
 	if prev != "" {
 		out.From, out.prevKnown = fleet.DecodeVersionLabel(prev), true
 	} else if it.Current != nil && inPlace {

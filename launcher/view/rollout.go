@@ -3,14 +3,16 @@ package view
 import (
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 )
 
 // Rollout renders the result of rollout or rollback: one line per wave, the jobs that were
-// acted on, and the summary. The JSON lists empty waves and items as [], on a copy: r is
-// only read.
+// acted on (in the one item shape of a deploy's, with their wave), and the summary. The
+// JSON lists empty waves and items as [], on a copy: r is only read.
 func Rollout(w io.Writer, f Format, r *rollout.Result) error {
 	if f == JSON {
 		out := *r
@@ -27,16 +29,14 @@ func Rollout(w io.Writer, f Format, r *rollout.Result) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	if len(r.Items)+len(r.RolledBack) > 0 {
-		fmt.Fprintln(tw, "JOB\tWAVE\tACTION\tFROM\tTO\tSTATUS\tJOB ID\tERROR")
-		for _, items := range [][]rollout.Item{r.Items, r.RolledBack} {
-			for _, it := range items {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", it.JobName, it.Wave, it.Action, it.From, it.To, it.Status, it.JobID, it.Error)
-			}
-		}
-		fmt.Fprintln(tw)
-	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var items []deploy.ItemResult
+	for _, it := range append(slices.Clone(r.Items), r.RolledBack...) {
+		items = append(items, it.ItemResult)
+	}
+	if err := itemTable(w, items); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(w, r.Summary())

@@ -134,16 +134,43 @@ func Deploy(w io.Writer, f Format, r *deploy.Result) error {
 			OK     bool          `json:"ok"`
 		}{r, c, r.OK()})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	listed := 0
+	var listed []deploy.ItemResult
 	for _, it := range r.Items {
-		if it.Action == plan.Unchanged && it.Status == deploy.Running {
-			continue
+		if it.Action != plan.Unchanged || it.Status != deploy.Running {
+			listed = append(listed, it)
 		}
-		if listed == 0 {
-			fmt.Fprintln(tw, "JOB\tPROJECT/REGION\tACTION\tSTATUS\tJOB ID\tSTATE\tNOTE")
+	}
+	if err := itemTable(w, listed); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, r.Summary())
+	return err
+}
+
+// itemTable renders the items of a deploy, a rollout or a rollback in one shape, followed
+// by a blank line; nothing when there are none. The WAVE column is there when an item
+// belongs to a rollout's wave; VERSION reads `v1 → v2` when the version before is known.
+func itemTable(w io.Writer, items []deploy.ItemResult) error {
+	if len(items) == 0 {
+		return nil
+	}
+	waves := false
+	for _, it := range items {
+		waves = waves || it.Wave > 0
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	wave := func(it deploy.ItemResult) string {
+		if !waves {
+			return ""
 		}
-		listed++
+		return fmt.Sprintf("%d\t", it.Wave)
+	}
+	header := "JOB\tPROJECT/REGION\tACTION\tVERSION\tSTATUS\tJOB ID\tSTATE\tNOTE"
+	if waves {
+		header = "JOB\tPROJECT/REGION\tWAVE\tACTION\tVERSION\tSTATUS\tJOB ID\tSTATE\tNOTE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
 		note := it.Error
 		if it.Recognised {
 			note = "launch reported an error but created the job"
@@ -151,15 +178,17 @@ func Deploy(w io.Writer, f Format, r *deploy.Result) error {
 		if it.Attempts > 1 && note == "" {
 			note = fmt.Sprintf("%d attempts", it.Attempts)
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", it.JobName, it.Project, it.Region, it.Action, it.Status, dash(it.JobID), dash(string(it.State)), note)
+		version := it.Version
+		if it.From != "" {
+			version = it.From + " → " + it.Version
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", it.JobName, it.Project, it.Region, wave(it), it.Action, dash(version),
+			it.Status, dash(it.JobID), dash(string(it.State)), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if listed > 0 {
-		fmt.Fprintln(w)
-	}
-	_, err := fmt.Fprintln(w, r.Summary())
+	_, err := fmt.Fprintln(w)
 	return err
 }
 
