@@ -148,7 +148,7 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 		NoWait:       !o.Wait,
 		Soak:         o.rollout.Soak,
 		Health:       health,
-		Progress:     env.Stderr,
+		Progress:     view.RolloutProgress(env.Stderr),
 		Logger:       logger,
 	})
 	var berr *deploy.BlockedError
@@ -206,7 +206,7 @@ func runRollback(ctx context.Context, env Env, g *globalOptions, o *rollbackOpti
 		AllowReplace: o.rollout.AllowReplace,
 		PollInterval: o.PollInterval,
 		StartTimeout: o.Timeout,
-		Progress:     env.Stderr,
+		Progress:     view.RolloutProgress(env.Stderr),
 		Logger:       logger,
 	})
 	if res != nil {

@@ -76,21 +76,10 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 			rb.Status = RolledBack
 		}
 		res = append(res, *rb)
-		mark := "ok"
-		if rb.Status != RolledBack {
-			mark = "FAILED"
-		}
-		fmt.Fprintf(r.opts.Progress, "  [%s] %s rollback %s → %s %s%s\n", mark, rb.JobName, rb.From, rb.Version, rb.JobID, errSuffix(rb.Error))
+		r.opts.progress(Event{Kind: EventJob, Item: rb})
 	}
 	r.res.RolledBack = append(r.res.RolledBack, res...)
 	return res
-}
-
-func errSuffix(s string) string {
-	if s == "" {
-		return ""
-	}
-	return ": " + s
 }
 
 // rollbackJob is the job a rollback launches: the fleet file's configuration of the
@@ -190,7 +179,7 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 		res.Elapsed = opts.Clock.Now().Sub(start)
 		return res, nil
 	}
-	fmt.Fprintf(opts.Progress, "rollback %s: %d jobs back to their previous versions, in place\n", id, len(items))
+	opts.progress(Event{Kind: EventRollback, Rollout: id, Count: len(items)})
 	rb := r.rollback(ctx, items)
 	failed := 0
 	for _, it := range rb {

@@ -37,13 +37,13 @@
 // waves.go runs the waves and resumes an interrupted rollout; apply.go applies a wave or
 // a rollback through the engine and replaces incompatible updates (the drain and launch
 // are the engine's, deploy/replace.go); gate.go soaks and judges health; rollback.go
-// takes upgraded jobs back; render.go renders results.
+// takes upgraded jobs back; progress.go has the events a person follows (launcher/view
+// renders them and the results).
 package rollout
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -96,8 +96,9 @@ type Options struct {
 	Soak   time.Duration
 	Health Health
 	Clock  deploy.Clock
-	// Progress receives one line per wave event; nil discards them.
-	Progress io.Writer
+	// Progress is told every step as it happens (launcher/view.RolloutProgress renders
+	// them); nil tells no one.
+	Progress func(Event)
 	Logger   *slog.Logger
 }
 
@@ -106,9 +107,6 @@ func (o Options) withDefaults() Options {
 	d := o.engine("").WithDefaults()
 	o.Parallelism, o.PollInterval, o.StartTimeout, o.DrainTimeout = d.Parallelism, d.PollInterval, d.WaitTimeout, d.DrainTimeout
 	o.Clock, o.Logger = d.Clock, d.Logger
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
 	return o
 }
 

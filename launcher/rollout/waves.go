@@ -131,7 +131,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 				done = append(done, up)
 			}
 		}
-		fmt.Fprintf(opts.Progress, "rollout %s: resuming; %d jobs were upgraded before the interruption: soaking them first\n", res.ID, len(done))
+		opts.progress(Event{Kind: EventResume, Rollout: res.ID, Count: len(done)})
 		r.watched = done
 		if opts.NoWait {
 			// Nothing is soaked without waiting (a rollout of one wave without soak).
@@ -139,7 +139,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 			return r.finish(start, gerr)
 		}
 	} else {
-		fmt.Fprintf(opts.Progress, "rollout %s: %d event types to change in %d waves, soak %s per wave\n", res.ID, pending, len(waves), r.soakTime())
+		opts.progress(Event{Kind: EventStart, Rollout: res.ID, Count: pending, Waves: len(waves), Soak: r.soakTime()})
 	}
 	var incompatible []string
 	for i, names := range waves {
@@ -153,10 +153,10 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		w.Changed = len(todo)
 		if len(todo) == 0 {
 			w.Outcome = "skipped"
-			fmt.Fprintf(opts.Progress, "%s: %d event types, nothing to change\n", w.Name, len(names))
+			opts.progress(Event{Kind: EventWaveSkipped, Wave: w.Name, Of: len(names)})
 			continue
 		}
-		fmt.Fprintf(opts.Progress, "%s: upgrading %d of %d event types\n", w.Name, len(todo), len(names))
+		opts.progress(Event{Kind: EventWave, Wave: w.Name, Count: len(todo), Of: len(names)})
 		launched := r.upgrade(ctx, todo, i+1)
 		if ctx.Err() != nil {
 			return r.finish(start, ctx.Err())
@@ -267,15 +267,7 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 			// start.
 			r.watched = append(r.watched, it)
 		}
-		mark := "ok"
-		if it.Status != Upgraded {
-			mark = strings.ToUpper(string(it.Status))
-		}
-		msg := fmt.Sprintf("  [%s] %s %s: %s %s", mark, it.JobName, it.Action, it.From+" → "+it.Version, it.JobID)
-		if it.Error != "" {
-			msg += ": " + it.Error
-		}
-		fmt.Fprintln(r.opts.Progress, strings.TrimRight(msg, " "))
+		r.opts.progress(Event{Kind: EventJob, Item: it})
 	}
 	return out
 }

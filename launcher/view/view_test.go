@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
@@ -110,5 +111,38 @@ func TestPublish(t *testing.T) {
 	var back publish.Result
 	if err := json.Unmarshal([]byte(render(t, func(b *bytes.Buffer) error { return view.Publish(b, view.JSON, r) })), &back); err != nil || back != *r {
 		t.Errorf("JSON round trip: %+v, %v", back, err)
+	}
+}
+
+// A rollout's progress, one line per step, with each done job in one shape whether a wave
+// or a rollback took it.
+func TestRolloutProgress(t *testing.T) {
+	job := func(action plan.Action, from, to string, st deploy.Status, errText string) *rollout.Item {
+		return &rollout.Item{ItemResult: deploy.ItemResult{JobName: "events-a", Action: action, From: from, Version: to, Status: st, JobID: "j2", Error: errText}}
+	}
+	var b bytes.Buffer
+	p := view.RolloutProgress(&b)
+	for _, e := range []rollout.Event{
+		{Kind: rollout.EventStart, Rollout: "r-1", Count: 3, Waves: 2, Soak: 10 * time.Minute},
+		{Kind: rollout.EventWave, Wave: "wave 1/2 (canaries)", Count: 1, Of: 1},
+		{Kind: rollout.EventJob, Item: job(plan.Update, "v1", "v2", rollout.Upgraded, "")},
+		{Kind: rollout.EventSoak, Wave: "wave 1/2 (canaries)", Soak: 10 * time.Minute, Count: 1},
+		{Kind: rollout.EventGateFailed, Wave: "wave 1/2 (canaries)", Problems: []string{"events-a: lag 20m", "events-a: no hour"}},
+		{Kind: rollout.EventStop, Rollout: "r-1", Count: 1},
+		{Kind: rollout.EventJob, Item: job(rollout.RollbackAction, "v2", "v1", rollout.Failed, "boom")},
+		{Kind: rollout.EventWaveSkipped, Wave: "wave 2/2", Of: 2},
+	} {
+		p(e)
+	}
+	want := "rollout r-1: 3 event types to change in 2 waves, soak 10m0s per wave\n" +
+		"wave 1/2 (canaries): upgrading 1 of 1 event types\n" +
+		"  [ok] events-a update: v1 → v2 j2\n" +
+		"wave 1/2 (canaries): soaking 10m0s, watching 1 upgraded jobs\n" +
+		"wave 1/2 (canaries): health gate FAILED: events-a: lag 20m; events-a: no hour\n" +
+		"rollout r-1: stopping; rolling back 1 upgraded jobs in place\n" +
+		"  [FAILED] events-a rollback: v2 → v1 j2: boom\n" +
+		"wave 2/2: 2 event types, nothing to change\n"
+	if got := b.String(); got != want {
+		t.Errorf("progress:\n%s\nwant:\n%s", got, want)
 	}
 }
