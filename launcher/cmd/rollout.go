@@ -94,7 +94,7 @@ func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions)
 		Wait:         o.Wait,
 		WaitTimeout:  o.WaitTimeout,
 		PollInterval: o.PollInterval,
-		Progress:     deploy.NewProgress(env.Stderr, env.Terminal),
+		Progress:     view.DeployProgress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
 	var berr *deploy.BlockedError
