@@ -23,7 +23,7 @@ func (e *InPlaceError) Error() string {
 // changeInPlace makes the plan's worker-only changes on the running jobs, in one apply of
 // the deploy engine before the waves: they change no version, so they need no wave, gate
 // or rollback.
-func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options, runID string) ([]Item, error) {
+func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options, runID string) ([]deploy.ItemResult, error) {
 	var todo []plan.Item
 	for _, it := range p.Items {
 		if it.Action == plan.InPlace {
@@ -34,7 +34,7 @@ func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Opt
 		return nil, nil
 	}
 	res, _ := deploy.Apply(ctx, api, &plan.Plan{Items: todo}, opts.engine(runID))
-	var items []Item
+	var items []deploy.ItemResult
 	var failed []string
 	for i, ir := range res.Items {
 		it := todo[i]
@@ -44,7 +44,7 @@ func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Opt
 			out.Status, out.Error = Failed, ir.Error
 			failed = append(failed, it.JobName)
 		}
-		items = append(items, out)
+		items = append(items, out.ItemResult)
 	}
 	if len(failed) > 0 {
 		return items, &InPlaceError{Jobs: failed}

@@ -16,7 +16,7 @@ import (
 
 // rollback takes the given upgraded jobs back to their previous versions, in place
 // (replacing them when the update back is incompatible and AllowReplace).
-func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
+func (r *runner) rollback(ctx context.Context, items []*Item) []deploy.ItemResult {
 	var out []*Item
 	var todo []*Item
 	for _, it := range items {
@@ -67,7 +67,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 		}
 	}
 	r.apply(ctx, launch, outs)
-	var res []Item
+	var res []deploy.ItemResult
 	for _, rb := range out {
 		if rb.Status != Upgraded && rb.Status != RolledBack && rb.Error == "" {
 			rb.Error = "rollback failed"
@@ -75,7 +75,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 		if rb.Status == Upgraded {
 			rb.Status = RolledBack
 		}
-		res = append(res, *rb)
+		res = append(res, rb.ItemResult)
 		r.opts.progress(Event{Kind: EventJob, Item: rb})
 	}
 	r.res.RolledBack = append(r.res.RolledBack, res...)
@@ -146,6 +146,7 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 	}
 	res := &Result{ID: id, Fleet: f.Name, Version: f.Version}
 	r := &runner{api: api, f: f, opts: opts, res: res, runID: deploy.NewRunID(opts.Clock.Now())}
+	res.RunID = r.runID
 	// Soaking protects running jobs from a bad version. When nothing runs yet (every change
 	// creates or recreates a job), there is nothing to protect or roll back to: the waves
 	// are checked once, without a soak.

@@ -178,20 +178,21 @@ type Wave struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
-// Result is a rollout's or rollback's outcome.
+// Result is a rollout's or rollback's outcome: a deploy's result (its Items are every job
+// the rollout acted on, each with its wave, in wave order) with the rollout's waves and
+// rollbacks, so that a plain deploy and a rollout report in one shape.
 type Result struct {
+	deploy.Result
 	ID      string `json:"rollout_id"`
 	Fleet   string `json:"fleet"`
 	Version string `json:"version"`
 	Resumed bool   `json:"resumed"`
 	Waves   []Wave `json:"waves"`
-	Items   []Item `json:"items"`
 	// RolledBack are the jobs a failed gate (or Rollback) took back.
-	RolledBack []Item `json:"rolled_back"`
+	RolledBack []deploy.ItemResult `json:"rolled_back"`
 	// Outcome is "complete", "no changes", "rolled back" or "stopped".
-	Outcome string        `json:"outcome"`
-	Reason  string        `json:"reason,omitempty"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Summary is the one-line summary.

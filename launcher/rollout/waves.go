@@ -104,6 +104,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		return res, nil
 	}
 	r := &runner{api: api, f: f, opts: opts, res: res, runID: deploy.NewRunID(opts.Clock.Now())}
+	res.RunID = r.runID
 	// Soaking protects running jobs from a bad version. When nothing runs yet (every change
 	// creates or recreates a job), there is nothing to protect or roll back to: the waves
 	// are checked once, without a soak.
@@ -239,7 +240,7 @@ func (r *runner) finish(start time.Time, err error) (*Result, error) {
 	case err != nil && r.res.Outcome == "":
 		r.res.Outcome, r.res.Reason = "stopped", err.Error()
 	}
-	slices.SortStableFunc(r.res.Items, func(a, b Item) int { return a.Wave - b.Wave })
+	slices.SortStableFunc(r.res.Items, func(a, b deploy.ItemResult) int { return a.Wave - b.Wave })
 	return r.res, err
 }
 
@@ -261,7 +262,7 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 	}
 	r.apply(ctx, items, out)
 	for _, it := range out {
-		r.res.Items = append(r.res.Items, *it)
+		r.res.Items = append(r.res.Items, it.ItemResult)
 		if it.JobID != "" && it.Status != Incompatible {
 			// Launched: watched, and rolled back on a failed gate, even when it did not
 			// start.

@@ -7,12 +7,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 )
 
 // Rollout renders the result of rollout or rollback: one line per wave, the jobs that were
-// acted on (in the one item shape of a deploy's, with their wave), and the summary. The
+// acted on (the items of a deploy's result, with their wave), and the summary. The
 // JSON lists empty waves and items as [], on a copy: r is only read.
 func Rollout(w io.Writer, f Format, r *rollout.Result) error {
 	if f == JSON {
@@ -33,11 +32,7 @@ func Rollout(w io.Writer, f Format, r *rollout.Result) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	var items []deploy.ItemResult
-	for _, it := range append(slices.Clone(r.Items), r.RolledBack...) {
-		items = append(items, it.ItemResult)
-	}
-	if err := itemTable(w, items); err != nil {
+	if err := itemTable(w, append(slices.Clone(r.Items), r.RolledBack...)); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(w, r.Summary())

@@ -50,14 +50,14 @@ func TestRolloutJSONDoesNotChangeTheResult(t *testing.T) {
 // A rollout's items are rendered in the shape of a deploy's, with their wave; a deploy's
 // without the WAVE column.
 func TestRolloutAndDeployTables(t *testing.T) {
-	item := func(action plan.Action, from, to, id string, st deploy.Status) rollout.Item {
-		return rollout.Item{ItemResult: deploy.ItemResult{JobName: "events-a", Project: "p", Region: "r", Wave: 1, Action: action,
-			From: from, Version: to, Status: st, JobID: id}}
+	item := func(action plan.Action, from, to, id string, st deploy.Status) deploy.ItemResult {
+		return deploy.ItemResult{JobName: "events-a", Project: "p", Region: "r", Wave: 1, Action: action,
+			From: from, Version: to, Status: st, JobID: id}
 	}
 	r := &rollout.Result{ID: "r-1", Version: "v2", Outcome: "rolled back", Reason: "gate failed",
+		Result:     deploy.Result{Items: []deploy.ItemResult{item(plan.Update, "v1", "v2", "j2", rollout.Upgraded)}},
 		Waves:      []rollout.Wave{{Name: "canary", EventTypes: []string{"a"}, Changed: 1, Outcome: "gate failed"}},
-		Items:      []rollout.Item{item(plan.Update, "v1", "v2", "j2", rollout.Upgraded)},
-		RolledBack: []rollout.Item{item(rollout.RollbackAction, "v2", "v1", "j3", rollout.RolledBack)},
+		RolledBack: []deploy.ItemResult{item(rollout.RollbackAction, "v2", "v1", "j3", rollout.RolledBack)},
 	}
 	want := "WAVE    EVENT TYPES  CHANGED  OUTCOME\n" +
 		"canary  1            1        gate failed\n" +
