@@ -99,3 +99,31 @@ func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
 		}
 	})
 }
+
+// The rollout path publishes too: a rollout (a rollout: block) of a fleet whose new event
+// type fails before it runs leaves the failed-launch condition seeing it.
+func TestRolloutPublishesFailedLaunches(t *testing.T) {
+	df, err := fakedataflow.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer df.Close()
+	msrv, mon := launchertest.Monitoring(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000"))
+	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 1, Extra: "  alerts:\n    project: mon-project\nrollout:\n  soak: 0s\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fleet.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	df.SetStartFailure(f.Jobs()[0].Template, "Workflow failed. Causes: the image could not be pulled")
+	r := launcher2(context.Background(), df.Addr, msrv.Addr, "deploy", "-f", path, "--gate-hours=false", "--poll-interval", "10ms", "--rate", "1000", "--burst", "100", "--timeout", "1m")
+	// The gate fails on the failed job (exit 5); the metrics are published all the same.
+	if r.code != cmd.ExitRolledBack || !strings.Contains(r.stdout, "1 failed") || strings.Contains(r.stderr, "not published") {
+		t.Fatalf("rollout: %+v", r)
+	}
+	if got := launchertest.FailedOrMissing(t, mon, f, time.Now()); len(got) != 1 || got["failed"] != 1 {
+		t.Errorf("the failed-launch condition sees %v, want failed 1", got)
+	}
+}

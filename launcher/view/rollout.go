@@ -82,7 +82,7 @@ func jobLine(it *rollout.Item) string {
 	if it.Status != ok {
 		mark = strings.ToUpper(string(it.Status))
 	}
-	s := fmt.Sprintf("  [%s] %s %s: %s → %s %s", mark, it.JobName, it.Action, it.From, it.Version, it.JobID)
+	s := fmt.Sprintf("  [%s] %s %s: %s %s", mark, it.JobName, it.Action, versions(it.From, it.Version), it.JobID)
 	if it.Error != "" {
 		s = strings.TrimRight(s, " ") + ": " + it.Error
 	}

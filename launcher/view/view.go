@@ -178,10 +178,7 @@ func itemTable(w io.Writer, items []deploy.ItemResult) error {
 		if it.Attempts > 1 && note == "" {
 			note = fmt.Sprintf("%d attempts", it.Attempts)
 		}
-		version := it.Version
-		if it.From != "" {
-			version = it.From + " → " + it.Version
-		}
+		version := versions(it.From, it.Version)
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", it.JobName, it.Project, it.Region, wave(it), it.Action, dash(version),
 			it.Status, dash(it.JobID), dash(string(it.State)), note)
 	}
@@ -270,6 +267,17 @@ func healthColumns(h *status.Health) string {
 		verdict = "UNHEALTHY: " + strings.Join(h.Problems, "; ")
 	}
 	return fmt.Sprintf("%s\t%s\t%s\t%s", secs(h.SystemLag), secs(h.WatermarkAge), last, verdict)
+}
+
+// versions is a job's versions before and after: `v1 → v2`, the one known, or "".
+func versions(from, to string) string {
+	switch {
+	case from == "":
+		return to
+	case to == "":
+		return from + " → ?"
+	}
+	return from + " → " + to
 }
 
 func dash(s string) string {
