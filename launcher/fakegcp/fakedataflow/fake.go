@@ -96,6 +96,9 @@
 //     and gcloud's docs (which say batch and Streaming Appliance jobs are refused), not
 //     observed; the deprecated acceptable_backlog_duration and autoscaling_tier are
 //     refused as paths.
+//   - The SDK pipeline options' Go options are the launch parameters exactly; a real job's
+//     are written by the pipeline's runner on the launcher VM (every flag it was given,
+//     Dataflow's own ones filtered out), and their size in GetJob is not known.
 //   - CreateJob, CheckActiveJobs, SnapshotJob and the other services are not implemented
 //     (UNIMPLEMENTED).
 //   - A ListJobs request without a location lists every location (Dataflow lists
