@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
-	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
@@ -19,11 +18,7 @@ import (
 // writes nothing; a Monitoring that cannot be reached is a warning and exit 1, with the
 // deploy done.
 func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
-	df, err := fakedataflow.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer df.Close()
+	df, _ := launchertest.Dataflow(t)
 	msrv, mon := launchertest.Monitoring(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000"))
 	dir := t.TempDir()
 	spec := launchertest.Spec{EventTypes: 2, Extra: "  alerts:\n    project: mon-project\n"}
@@ -103,11 +98,7 @@ func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
 // The rollout path publishes too: a rollout (a rollout: block) of a fleet whose new event
 // type fails before it runs leaves the failed-launch condition seeing it.
 func TestRolloutPublishesFailedLaunches(t *testing.T) {
-	df, err := fakedataflow.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer df.Close()
+	df, _ := launchertest.Dataflow(t)
 	msrv, mon := launchertest.Monitoring(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000"))
 	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 1, Extra: "  alerts:\n    project: mon-project\nrollout:\n  soak: 0s\n"})
 	if err != nil {
