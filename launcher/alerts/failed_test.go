@@ -5,19 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
-	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
-	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // A job that fails before it ever runs writes no Dataflow metric, so job-down cannot see
@@ -46,7 +42,7 @@ func TestFailedLaunchAlertsThroughTheLaunchersMetric(t *testing.T) {
 	if err := rep.Publish(ctx, mon, monProject, now); err != nil {
 		t.Fatal(err)
 	}
-	got := failedOrMissing(t, mon, f, now)
+	got := launchertest.FailedOrMissing(t, mon, f, now)
 	if got["failed"] != 2 || got["missing"] != 1 {
 		t.Errorf("failed or missing jobs as the condition sees them: %v, want failed 2 and missing 1 (rows %+v)", got, rep.Rows)
 	}
@@ -73,7 +69,7 @@ func TestDeployAlertsOnFailedLaunches(t *testing.T) {
 		if _, err := status.PublishAfterDeploy(ctx, df, mon, monProject, f, 4, now); err != nil {
 			t.Fatal(err)
 		}
-		return failedOrMissing(t, mon, f, now)
+		return launchertest.FailedOrMissing(t, mon, f, now)
 	}
 	t.Run("jobs that fail before they run", func(t *testing.T) {
 		dsrv.SetStartFailure(f.Jobs()[0].Template, "Workflow failed. Causes: the image could not be pulled")
@@ -101,39 +97,4 @@ func mustObserve(t *testing.T, api dataflow.API, f *fleet.Fleet) *plan.Observed 
 		t.Fatal(err)
 	}
 	return obs
-}
-
-// failedOrMissing returns, per category, what the drift policy's condition on failed or
-// missing jobs sees at now, and fails the test when a value above the threshold would
-// not violate it.
-func failedOrMissing(t *testing.T, mon monitoring.API, f *fleet.Fleet, now time.Time) map[string]int64 {
-	t.Helper()
-	ctx := context.Background()
-	desired, _ := alerts.Desired(f)
-	var cond *monitoringpb.AlertPolicy_Condition_MetricThreshold
-	for _, p := range desired {
-		for _, c := range p.Spec.GetConditions() {
-			if c.GetDisplayName() == "jobs failed or missing (launcher status)" {
-				cond = c.GetConditionThreshold()
-			}
-		}
-	}
-	if cond == nil {
-		t.Fatal("no condition on failed or missing jobs")
-	}
-	series, err := mon.ListTimeSeries(ctx, &monitoringpb.ListTimeSeriesRequest{
-		Name: "projects/" + monProject, Filter: cond.GetFilter(), Aggregation: cond.GetAggregations()[0],
-		Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(now.Add(-10 * time.Minute)), EndTime: timestamppb.New(now)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, s := range series {
-		got[s.GetMetric().GetLabels()["category"]] = s.GetPoints()[0].GetValue().GetInt64Value()
-	}
-	if cond.GetThresholdValue() != 0 || cond.GetComparison() != monitoringpb.ComparisonType_COMPARISON_GT {
-		t.Errorf("condition fires on %s %v, want > 0", cond.GetComparison(), cond.GetThresholdValue())
-	}
-	return got
 }

@@ -300,17 +300,22 @@ func chunks(jobs []fleet.Job, id func(fleet.Job) string) [][]fleet.Job {
 func settingsOf(j fleet.Job, sig Signal) string {
 	a := j.Alerts
 	ch := strings.Join(slices.Sorted(slices.Values(a.Channels)), ",")
+	// above is a threshold signal's settings; off when its threshold is 0.
+	above := func(threshold fmt.Stringer, off bool) string {
+		if off {
+			return ""
+		}
+		return fmt.Sprintf("above %s for %s; channels %s", threshold, a.For, ch)
+	}
 	switch sig {
 	case SystemLag:
-		if a.SystemLag == 0 {
-			return ""
-		}
-		return fmt.Sprintf("above %s for %s; channels %s", a.SystemLag, a.For, ch)
+		return above(a.SystemLag, a.SystemLag == 0)
 	case DataFreshness:
-		if a.DataFreshness == 0 {
-			return ""
-		}
-		return fmt.Sprintf("above %s for %s; channels %s", a.DataFreshness, a.For, ch)
+		return above(a.DataFreshness, a.DataFreshness == 0)
+	case Backlog:
+		return above(a.Backlog, a.Backlog == 0)
+	case DeadLetters:
+		return above(perMinute(a.DeadLettersPerMinute), a.DeadLettersPerMinute == 0)
 	case JobDown:
 		return fmt.Sprintf("missing for %s; channels %s", a.JobMissing, ch)
 	case HoursClosed:
@@ -318,19 +323,14 @@ func settingsOf(j fleet.Job, sig Signal) string {
 			return ""
 		}
 		return fmt.Sprintf("none in %s; channels %s", closedWindow(j), ch)
-	case DeadLetters:
-		if a.DeadLettersPerMinute == 0 {
-			return ""
-		}
-		return fmt.Sprintf("above %g/min for %s; channels %s", a.DeadLettersPerMinute, a.For, ch)
-	case Backlog:
-		if a.Backlog == 0 {
-			return ""
-		}
-		return fmt.Sprintf("above %s for %s; channels %s", a.Backlog, a.For, ch)
 	}
 	return ""
 }
+
+// perMinute prints a rate as settingsOf compares it: 2.5/min.
+type perMinute float64
+
+func (r perMinute) String() string { return fmt.Sprintf("%g/min", float64(r)) }
 
 // closedWindow is how long a job may go without closing an hour: bucket width + skew
 // tolerance + margin, in whole minutes.

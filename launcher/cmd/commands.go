@@ -131,8 +131,12 @@ type deployOptions struct {
 	WaitTimeout  time.Duration
 	PollInterval time.Duration
 	// PublishMetrics publishes the launcher's metrics after the deploy, so that jobs
-	// that failed before they ran alert (see status.PublishAfterDeploy).
+	// that failed before they ran alert (see status.PublishAfterDeploy); on by default
+	// when the fleet has an alerts project.
 	PublishMetrics bool
+	// publishAsked is set when --publish-metrics was given: then a fleet without an
+	// alerts project is an error rather than a reason to skip.
+	publishAsked bool
 }
 
 func addDeploy(root *cobra.Command, g *globalOptions, env Env) {
@@ -163,7 +167,14 @@ is reported and left running, unless --allow-replace drains it and launches the 
 version. An interrupted rollout is continued by the next deploy, from the jobs' labels.
 Without a rollout: block the whole fleet is one wave, checked once, without a soak.
 
-Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or timeout,
+When the fleet has an alerts project (defaults.alerts.project, else defaults.project),
+deploy then writes the launcher's metrics as it left the fleet (as status
+--publish-metrics), so that a job that failed before it ran, or whose launch was refused,
+raises the fleet's "jobs failed or missing" alert; --publish-metrics=false skips it. A
+failure to publish is a warning and exit 1; the deploy itself is done.
+
+Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or timeout
+(or the metrics could not be published),
 2 blocked items were skipped (--skip-blocked), 3 refused because of blocked items,
 5 a health gate failed and the upgraded jobs were rolled back.`,
 		Example: `  launcher deploy -f fleet.yaml
@@ -172,6 +183,7 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
   launcher deploy -f fleet.yaml --wait=false -o json > result.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.publishAsked = cmd.Flags().Changed("publish-metrics") && o.PublishMetrics
 			return runDeploy(cmd.Context(), env, g, o)
 		},
 	}
@@ -181,24 +193,41 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "wait until every job is RUNNING")
 	cmd.Flags().DurationVar(&o.WaitTimeout, "timeout", 15*time.Minute, "how long --wait waits")
 	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", 5*time.Second, "time between two polls while waiting (and between two health checks of a rollout)")
-	cmd.Flags().BoolVar(&o.PublishMetrics, "publish-metrics", false, "after the deploy, write the jobs per version and status category to Cloud Monitoring (as status --publish-metrics), so that jobs that failed before they ran alert")
+	cmd.Flags().BoolVar(&o.PublishMetrics, "publish-metrics", true, "after the deploy, write the jobs per version and status category to the alerts project's Cloud Monitoring (as status --publish-metrics), so that jobs that failed before they ran alert; skipped when the fleet has no alerts project")
 	o.rollout.bind(cmd, true)
 	root.AddCommand(cmd)
 }
 
-// publishAfterDeploy writes the launcher's metrics as the deploy left the fleet.
+// publishAfterDeploy writes the launcher's metrics as the deploy left the fleet, when
+// --publish-metrics is on (the default) and the fleet has an alerts project. It returns nil
+// when it published or had nothing to do; an error, already logged as a warning, when it
+// could not publish: the deploy is done all the same, and the command exits 1.
 func publishAfterDeploy(ctx context.Context, env Env, logger *slog.Logger, f *fleet.Fleet, api dataflow.API, o *deployOptions) error {
-	project, err := alertsProject(f)
-	if err != nil {
-		return err
+	if !o.PublishMetrics || ctx.Err() != nil {
+		return nil
 	}
-	mon, closeMon, err := dialMonitoring(ctx, env, logger, o.api.Retries)
-	if err != nil {
-		return err
+	project := f.AlertsProject()
+	if project == "" {
+		if o.publishAsked {
+			_, err := alertsProject(f)
+			return err
+		}
+		logger.Debug("no alerts project: the launcher's metrics are not published")
+		return nil
 	}
-	defer closeMon()
-	if _, err := status.PublishAfterDeploy(ctx, api, mon, project, f, o.api.Parallelism, time.Now()); err != nil {
-		return fmt.Errorf("deploy: %w", err)
+	err := func() error {
+		mon, closeMon, err := dialMonitoring(ctx, env, logger, o.api.Retries)
+		if err != nil {
+			return err
+		}
+		defer closeMon()
+		_, err = status.PublishAfterDeploy(ctx, api, mon, project, f, o.api.Parallelism, time.Now())
+		return err
+	}()
+	if err != nil {
+		logger.Warn("the deploy is done, but the launcher's metrics were not published: a job that failed before it ran raises no alert until they are (launcher status --publish-metrics)",
+			"project", project, "err", err)
+		return &exitError{Code: ExitFailure, Err: fmt.Errorf("deploy: publish metrics to %s: %w", project, err)}
 	}
 	logger.Debug("published fleet metrics", "project", project)
 	return nil

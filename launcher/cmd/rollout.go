@@ -94,7 +94,7 @@ func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions)
 		Wait:         o.Wait,
 		WaitTimeout:  o.WaitTimeout,
 		PollInterval: o.PollInterval,
-		Progress:     deploy.NewProgress(env.Stderr, env.Terminal),
+		Progress:     view.DeployProgress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
 	var berr *deploy.BlockedError
@@ -106,13 +106,9 @@ func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions)
 			return rerr
 		}
 	}
+	perr := publishAfterDeploy(ctx, env, logger, f, api, o)
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
-	}
-	if o.PublishMetrics {
-		if err := publishAfterDeploy(ctx, env, logger, f, api, o); err != nil {
-			return err
-		}
 	}
 	c := res.Counts()
 	switch {
@@ -121,7 +117,7 @@ func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions)
 	case c.Skipped > 0:
 		return &exitError{Code: ExitChanges, Err: fmt.Errorf("deploy: %d blocked items skipped", c.Skipped)}
 	}
-	return nil
+	return perr
 }
 
 // runRollout is deploy when the fleet file has a rollout: block (or --allow-replace).
@@ -152,7 +148,7 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 		NoWait:       !o.Wait,
 		Soak:         o.rollout.Soak,
 		Health:       health,
-		Progress:     env.Stderr,
+		Progress:     view.RolloutProgress(env.Stderr),
 		Logger:       logger,
 	})
 	var berr *deploy.BlockedError
@@ -164,6 +160,7 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 			return rerr
 		}
 	}
+	perr := publishAfterDeploy(ctx, env, logger, f, api, o)
 	var ge *rollout.GateError
 	switch {
 	case errors.As(err, &ge):
@@ -171,7 +168,7 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 	case err != nil:
 		return fmt.Errorf("deploy: %w", err)
 	}
-	return nil
+	return perr
 }
 
 type rollbackOptions struct {
@@ -209,7 +206,7 @@ func runRollback(ctx context.Context, env Env, g *globalOptions, o *rollbackOpti
 		AllowReplace: o.rollout.AllowReplace,
 		PollInterval: o.PollInterval,
 		StartTimeout: o.Timeout,
-		Progress:     env.Stderr,
+		Progress:     view.RolloutProgress(env.Stderr),
 		Logger:       logger,
 	})
 	if res != nil {

@@ -28,7 +28,8 @@ const (
 	// that did not reach RUNNING.
 	ExitFailure = 1
 	// ExitChanges: `plan --detailed-exitcode` found changes; `status` found a job not
-	// running its pinned version; `deploy --skip-blocked` left blocked items.
+	// running its pinned version; `deploy --skip-blocked` left blocked items; `hours`
+	// found a missing hour, `hours wait` timed out, `hours verify` found a problem.
 	ExitChanges = 2
 	// ExitBlocked: `deploy` refused to start because the plan has blocked items.
 	ExitBlocked = 3
@@ -43,11 +44,13 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0    success (plan: no changes with --detailed-exitcode; status: every job runs its pinned version)
-  1    error: invalid fleet file, bad flags, API error, failed launch, job not RUNNING in time;
-       backfill --wait: the job failed, was cancelled or did not end in time
+  1    error: invalid fleet file, bad flags, API error, failed launch, job not RUNNING in time,
+       deploy's metrics not published; backfill --wait: the job failed, was cancelled or did
+       not end in time
   2    plan --detailed-exitcode: there are changes; status: some job is not running its pinned
-       version; deploy --skip-blocked: blocked items were left; backfill --wait: DONE but an
-       hour of the span has no manifest
+       version; deploy --skip-blocked: blocked items were left; hours: an hour is missing;
+       hours wait: not closed at the timeout; hours verify: a problem (open hour included);
+       backfill --wait: DONE but an hour of the span has no manifest
   3    deploy: refused because the plan has blocked items (nothing was changed)
   4    status --health: some job is unhealthy, failed or missing
   5    deploy (rollout): a health gate failed; the upgraded jobs were rolled back

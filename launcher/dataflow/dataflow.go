@@ -26,6 +26,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // State is a job state without its JOB_STATE_ prefix: RUNNING, QUEUED, DRAINED, …
@@ -96,6 +97,11 @@ type Job struct {
 	// Batch reports a batch job (JOB_TYPE_BATCH), which ends DONE by itself: a backfill.
 	// Listings know it too.
 	Batch bool `json:"batch,omitempty"`
+	// Options are the pipeline's flags the job was launched with (the Flex Template's
+	// parameters), as Beam Go's Dataflow runner records them in the job's SDK pipeline
+	// options ("beam:option:go_options:v1"); nil when the job does not say (a listing, or
+	// a job of another SDK). Only Get knows them. Left out of JSON: they hold the schema.
+	Options map[string]string `json:"-"`
 }
 
 // Workers are the autoscaling bounds of a job; 0 means not set (Dataflow's default).
@@ -134,6 +140,7 @@ func jobOf(pb *dataflowpb.Job) Job {
 	if pools := env.GetWorkerPools(); len(pools) > 0 {
 		j.Workers.Max = int(pools[0].GetAutoscalingSettings().GetMaxNumWorkers())
 	}
+	j.Options = goOptions(env.GetSdkPipelineOptions())
 	if rp := pb.GetRuntimeUpdatableParams(); rp != nil {
 		if rp.MaxNumWorkers != nil {
 			j.Workers.Max = int(rp.GetMaxNumWorkers())
@@ -141,6 +148,24 @@ func jobOf(pb *dataflowpb.Job) Job {
 		j.Workers.Min = int(rp.GetMinNumWorkers())
 	}
 	return j
+}
+
+// goOptionsKey is where Beam Go's Dataflow runner (runners/dataflow/dataflowlib, v2.77.0)
+// puts a pipeline's flags in the job's SDK pipeline options: {"options": {flag: value}}.
+const goOptionsKey = "beam:option:go_options:v1"
+
+// goOptions returns the Go pipeline flags recorded in a job's SDK pipeline options, nil
+// when there are none.
+func goOptions(sdk *structpb.Struct) map[string]string {
+	opts := sdk.GetFields()[goOptionsKey].GetStructValue().GetFields()["options"].GetStructValue().GetFields()
+	if len(opts) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(opts))
+	for k, v := range opts {
+		out[k] = v.GetStringValue()
+	}
+	return out
 }
 
 // LaunchRequest launches one job from a Flex Template.

@@ -39,8 +39,8 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -82,7 +82,8 @@ type Progress interface {
 	Finish()
 }
 
-// Status of one item after a deploy.
+// Status of one item after a deploy, a rollout or a rollback: one vocabulary for the one
+// engine, so that launcher/view renders every result in one shape.
 type Status string
 
 // Statuses.
@@ -93,9 +94,16 @@ const (
 	Failed   Status = "failed"   // the launch failed or the job failed
 	TimedOut Status = "timeout"  // not RUNNING before the wait timeout
 	Skipped  Status = "skipped"  // blocked, or not attempted because ctx ended
+
+	// The statuses a rollout gives the items of its waves and rollbacks.
+	Upgraded     Status = "upgraded"     // runs the new version (updated in place, created or replaced)
+	Changed      Status = "changed"      // its worker bounds were changed on the running job
+	Incompatible Status = "incompatible" // the update was rejected; the old job runs on
+	RolledBack   Status = "rolled-back"  // runs its previous version again
 )
 
-// ItemResult is the outcome for one event type or orphan.
+// ItemResult is the outcome for one event type or orphan, of a deploy or (with Wave and
+// From) of a rollout.
 type ItemResult struct {
 	EventType string         `json:"event_type,omitempty"`
 	JobName   string         `json:"job_name"`
@@ -106,6 +114,10 @@ type ItemResult struct {
 	JobID     string         `json:"job_id,omitempty"`
 	State     dataflow.State `json:"state,omitempty"`
 	Version   string         `json:"version,omitempty"`
+	// Wave is the 1-based rollout wave of the item; 0 outside a rollout.
+	Wave int `json:"wave,omitempty"`
+	// From is the version the job ran before a rollout's update or rollback.
+	From string `json:"from,omitempty"`
 	// Attempts counts launch calls.
 	Attempts int `json:"attempts,omitempty"`
 	// Recognised is set when the job was found created by a launch that reported an
@@ -283,19 +295,25 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 	}
 	opts.Progress.Start("apply", len(todo))
 	var mu sync.Mutex
-	var g errgroup.Group
-	g.SetLimit(opts.Parallelism)
+	var wg sync.WaitGroup
+	// Items are started in plan order, each once it holds a slot; when ctx ends, the
+	// items not started yet stay untouched (skipped below), for the next deploy.
+	lim := gcpclient.NewLimiter(opts.Parallelism)
 	for _, i := range todo {
-		if ctx.Err() != nil {
+		release, err := lim.Acquire(ctx)
+		if err != nil {
 			break
 		}
-		g.Go(func() error {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer release()
+			if ctx.Err() != nil {
+				return // ended between the acquire and now: left for the next deploy
+			}
 			mu.Lock()
 			r := res.Items[i]
 			mu.Unlock()
-			if ctx.Err() != nil {
-				return nil
-			}
 			if r.Action == plan.Drain {
 				drain(ctx, api, &r, opts)
 			} else {
@@ -315,10 +333,9 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 				outcome += ": " + r.Error
 			}
 			opts.Progress.Step(r.JobName, outcome, ok)
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait()
+	wg.Wait()
 	opts.Progress.Finish()
 	for i := range res.Items {
 		if res.Items[i].Status == "" {

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -86,10 +85,7 @@ func (p *parser) alerts(n *yaml.Node, field string, defaults bool) AlertSettings
 		}
 		switch k {
 		case "project":
-			a.Project = p.str(v, sub(k))
-			if a.Project != "" && !projectRe.MatchString(a.Project) {
-				p.add(v.Line, sub(k), "%q is not a valid project id (6-30 of [a-z0-9-], starting with a letter)", a.Project)
-			}
+			a.Project = p.project(v, sub(k))
 		case "notification_channels":
 			a.Channels = p.channels(v, sub(k))
 		case "for":
@@ -160,24 +156,7 @@ func (p *parser) alertDuration(n *yaml.Node, field string, min time.Duration, of
 }
 
 func (p *parser) channels(n *yaml.Node, field string) []string {
-	if n.Kind != yaml.SequenceNode {
-		p.add(n.Line, field, "expected a list of projects/P/notificationChannels/ID, got %s", kindName(n))
-		return nil
-	}
-	out := []string{}
-	for i, c := range n.Content {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		s := p.str(c, f)
-		switch {
-		case s == "":
-		case !channelRe.MatchString(s):
-			p.add(c.Line, f, "%q is not projects/PROJECT/notificationChannels/ID", s)
-		case slices.Contains(out, s):
-			p.add(c.Line, f, "duplicate channel %q", s)
-		default:
-			out = append(out, s)
-		}
-	}
+	out := p.distinct(n, field, channelRe, "projects/P/notificationChannels/ID", "projects/PROJECT/notificationChannels/ID", "channel")
 	if len(out) > 16 {
 		p.add(n.Line, field, "%d channels; a policy takes at most 16", len(out))
 	}

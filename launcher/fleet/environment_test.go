@@ -175,6 +175,17 @@ func TestNetworkKeysReachTheJob(t *testing.T) {
 		opts["stagingLocation"].GetStringValue() != "gs://bucket/tmp/staging" || env.GetTempStoragePrefix() != "gs://bucket/tmp" {
 		t.Errorf("GetJob environment: %v", env)
 	}
+	// The launch parameters are the pipeline's flags, where Beam Go's Dataflow runner
+	// records them; the launcher's client reads them back as the job's Options.
+	goOpts := env.GetSdkPipelineOptions().GetFields()["beam:option:go_options:v1"].GetStructValue().GetFields()["options"].GetStructValue().GetFields()
+	want := f.Jobs()[0].Parameters
+	if goOpts[fleet.ParamSchemaJSON].GetStringValue() != want[fleet.ParamSchemaJSON] || goOpts[fleet.ParamEventType].GetStringValue() != "type-000" ||
+		goOpts[fleet.ParamRunID].GetStringValue() != res.RunID {
+		t.Errorf("GetJob go options: %v", goOpts)
+	}
+	if j, err := c.Get(ctx, "proj-000", "europe-west1", it.JobID); err != nil || j.Options[fleet.ParamSchemaJSON] != want[fleet.ParamSchemaJSON] || len(j.Options) != len(want)+1 {
+		t.Errorf("Get options %v (%v), want the %d parameters and run_id", j.Options, err, len(want))
+	}
 	// The launcher machine type is not part of the Job resource; the fake's snapshot has
 	// the launch environment as given.
 	for _, s := range srv.Jobs() {

@@ -373,10 +373,7 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 	for k, n := range fields {
 		switch k {
 		case "project":
-			s.Project = p.str(n, sub(k))
-			if s.Project != "" && !projectRe.MatchString(s.Project) {
-				p.add(n.Line, sub(k), "%q is not a valid project id (6-30 of [a-z0-9-], starting with a letter)", s.Project)
-			}
+			s.Project = p.project(n, sub(k))
 		case "region":
 			s.Region = p.matching(n, sub(k), regionRe, "is not a region such as europe-west1")
 		case "output":
@@ -384,10 +381,7 @@ func (p *parser) settingsFrom(fields map[string]*yaml.Node, field string) Settin
 		case "temp_location":
 			s.TempLocation = p.matching(n, sub(k), gsRe, "must be a gs:// path")
 		case "service_account":
-			s.ServiceAccount = p.str(n, sub(k))
-			if s.ServiceAccount != "" && !serviceAcctRe.MatchString(s.ServiceAccount) {
-				p.add(n.Line, sub(k), "%q is not a service account email", s.ServiceAccount)
-			}
+			s.ServiceAccount = p.matching(n, sub(k), serviceAcctRe, "is not a service account email")
 		case "machine_type":
 			s.MachineType = p.str(n, sub(k))
 		case "launcher_machine_type":
@@ -463,10 +457,22 @@ func (p *parser) matching(n *yaml.Node, field string, re *regexp.Regexp, problem
 	return v
 }
 
+// project reads a project id.
+func (p *parser) project(n *yaml.Node, field string) string {
+	return p.matching(n, field, projectRe, "is not a valid project id (6-30 of [a-z0-9-], starting with a letter)")
+}
+
 // experiments reads a list of Dataflow experiments (NAME or NAME=VALUE).
 func (p *parser) experiments(n *yaml.Node, field string) []string {
+	return p.distinct(n, field, experimentRe, "experiments", "an experiment such as enable_prime or name=value", "experiment")
+}
+
+// distinct reads a list of distinct strings that each match re: what the list holds
+// (`experiments`), what each item must be, and what one is called in a duplicate's
+// problem. Every bad item is a problem with its own line; the good ones are returned.
+func (p *parser) distinct(n *yaml.Node, field string, re *regexp.Regexp, list, must, item string) []string {
 	if n.Kind != yaml.SequenceNode {
-		p.add(n.Line, field, "expected a list of experiments, got %s", kindName(n))
+		p.add(n.Line, field, "expected a list of %s, got %s", list, kindName(n))
 		return nil
 	}
 	out := []string{}
@@ -475,10 +481,10 @@ func (p *parser) experiments(n *yaml.Node, field string) []string {
 		v := p.str(e, f)
 		switch {
 		case v == "":
-		case !experimentRe.MatchString(v):
-			p.add(e.Line, f, "%q is not an experiment such as enable_prime or name=value", v)
+		case !re.MatchString(v):
+			p.add(e.Line, f, "%q is not %s", v, must)
 		case slices.Contains(out, v):
-			p.add(e.Line, f, "duplicate experiment %q", v)
+			p.add(e.Line, f, "duplicate %s %q", item, v)
 		default:
 			out = append(out, v)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"github.com/eventdelivery/eventdelivery/output"
 	"golang.org/x/sync/errgroup"
 )
@@ -183,7 +184,9 @@ func Read(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	r := &Report{Fleet: f.Name, Now: opts.Now, SinceSeconds: opts.Since.Seconds(), EventTypes: make([]EventType, len(jobs))}
 	now := opts.Now.UnixMilli()
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Parallelism)
+	reads := gcpclient.NewLimiter(opts.Parallelism) // the one limiter: reads in order, Parallelism at once
+	var stopped error
+fanout:
 	for i, j := range jobs {
 		t := j.OutputTarget()
 		grace := j.Alerts.ClosedHourMargin
@@ -199,7 +202,13 @@ func Read(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 		for k := range et.Hours {
 			h := &et.Hours[k]
 			start := from + int64(k)*l.Width.Milliseconds()
+			release, err := reads.Acquire(gctx)
+			if err != nil {
+				stopped = err // ctx ended, or a read failed (g.Wait says which)
+				break fanout
+			}
 			g.Go(func() error {
+				defer release()
 				m, err := t.ReadManifest(gctx, st, start)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.EventType, output.Format(start), err)
@@ -211,6 +220,9 @@ func Read(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if stopped != nil {
+		return nil, stopped
 	}
 	for i := range r.EventTypes {
 		et := &r.EventTypes[i]

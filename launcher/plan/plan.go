@@ -13,7 +13,8 @@
 //
 //   - create: no job of that name is active (and the last one, if any, did not fail);
 //   - update: the active job is ours but runs another version or configuration (in-place
-//     update, same name);
+//     update, same name); a changed schema is shown field by field, against the schema
+//     the job was launched with (its schema_json pipeline option);
 //   - in-place: the active job is ours, RUNNING on Streaming Engine, runs the desired
 //     version and configuration, and only its max_workers differs: deploy changes it on
 //     the running job (Dataflow's runtime-updatable parameters), launching nothing;
@@ -48,6 +49,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"golang.org/x/sync/errgroup"
@@ -492,6 +494,9 @@ func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string)
 	legacy := d.LaunchedBefore(h, cur.Workers.Max)
 	if h != d.ConfigHash && !legacy {
 		why = append(why, fmt.Sprintf("config %s → %s", h, d.ConfigHash))
+		if s := schemaChange(cur, d); s != "" {
+			why = append(why, s)
+		}
 	}
 	if len(why) > 0 {
 		return Update, strings.Join(why, ", ")
@@ -513,4 +518,26 @@ func judgeActive(f *fleet.Fleet, d fleet.Job, cur dataflow.Job) (Action, string)
 		return Unchanged, fmt.Sprintf("%s, starting", cur.State)
 	}
 	return Unchanged, "running " + d.Version
+}
+
+// schemaChange says how the event type's schema differs from the one its job was launched
+// with, read from the job's pipeline options (schema_json, as Dataflow records the
+// template's parameters): `schema +country -legacy ~ms_played int→long`; "" when it is
+// the same. When the job's options do not hold it, it says so rather than guess.
+func schemaChange(cur dataflow.Job, d fleet.Job) string {
+	old, ok := cur.Options[fleet.ParamSchemaJSON]
+	switch {
+	case !ok:
+		return "schema: the running job's is unknown (not in its pipeline options)"
+	case old == d.Parameters[fleet.ParamSchemaJSON]:
+		return ""
+	}
+	c, err := codec.Diff(old, d.Parameters[fleet.ParamSchemaJSON])
+	switch {
+	case err != nil:
+		return fmt.Sprintf("schema changed (the running job's does not parse: %v)", err)
+	case c.Empty():
+		return "schema changed (no field added, removed or promoted)"
+	}
+	return "schema " + c.String()
 }

@@ -32,9 +32,9 @@ func (r *runner) apply(ctx context.Context, items []plan.Item, outs []*Item) {
 		case ir.Status == deploy.TimedOut:
 			out.Status, out.Error = TimedOut, ir.Error
 		case ir.Incompatible && r.opts.AllowReplace:
-			fmt.Fprintf(r.opts.Progress, "  %s: update incompatible; draining %s before launching its replacement\n", it.JobName, it.Current.ID)
+			r.opts.progress(Event{Kind: EventReplacing, Item: out, OldJob: it.Current.ID})
 			it.Action = plan.Replace
-			out.Action, out.JobID = string(plan.Replace), ""
+			out.Action, out.JobID = plan.Replace, ""
 			again, againOut = append(again, it), append(againOut, out)
 		case ir.Incompatible:
 			out.Status, out.Error = Incompatible, fmt.Sprintf("update not compatible, job %s left running: %s", it.Current.ID, ir.Error)

@@ -23,7 +23,7 @@ func (e *InPlaceError) Error() string {
 // changeInPlace makes the plan's worker-only changes on the running jobs, in one apply of
 // the deploy engine before the waves: they change no version, so they need no wave, gate
 // or rollback.
-func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options, runID string) ([]Item, error) {
+func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options, runID string) ([]deploy.ItemResult, error) {
 	var todo []plan.Item
 	for _, it := range p.Items {
 		if it.Action == plan.InPlace {
@@ -34,17 +34,17 @@ func changeInPlace(ctx context.Context, api dataflow.API, p *plan.Plan, opts Opt
 		return nil, nil
 	}
 	res, _ := deploy.Apply(ctx, api, &plan.Plan{Items: todo}, opts.engine(runID))
-	var items []Item
+	var items []deploy.ItemResult
 	var failed []string
 	for i, ir := range res.Items {
 		it := todo[i]
-		out := Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
-			Action: string(plan.InPlace), Status: Changed, From: it.Version, To: it.Version, JobID: ir.JobID}
+		out := *itemOf(it, 0, plan.InPlace, Changed)
+		out.From, out.JobID = it.Version, ir.JobID
 		if ir.Status == deploy.Failed {
 			out.Status, out.Error = Failed, ir.Error
 			failed = append(failed, it.JobName)
 		}
-		items = append(items, out)
+		items = append(items, out.ItemResult)
 	}
 	if len(failed) > 0 {
 		return items, &InPlaceError{Jobs: failed}

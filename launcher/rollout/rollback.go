@@ -5,22 +5,23 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
-	"golang.org/x/sync/errgroup"
 )
 
 // rollback takes the given upgraded jobs back to their previous versions, in place
 // (replacing them when the update back is incompatible and AllowReplace).
-func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
+func (r *runner) rollback(ctx context.Context, items []*Item) []deploy.ItemResult {
 	var out []*Item
 	var todo []*Item
 	for _, it := range items {
-		rb := &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region, Wave: it.Wave,
-			Action: "rollback", From: it.To, To: it.From}
+		rb := &Item{ItemResult: deploy.ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
+			Wave: it.Wave, Action: RollbackAction, From: it.Version, Version: it.From}}
 		out = append(out, rb)
 		if it.created {
 			rb.Status, rb.Error = Failed, "created by this rollout: no previous version (left running)"
@@ -31,30 +32,33 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 			continue
 		}
 		todo = append(todo, rb)
-		rb.desired = rollbackJob(r.f, it.desired, it.From, it.To, r.res.ID)
+		rb.desired = rollbackJob(r.f, it.desired, it.From, it.Version, r.res.ID)
 	}
 	// Read the current job of each name; the ones that can be read are rolled back in
 	// one apply.
 	planned := make([]plan.Item, len(todo))
-	var g errgroup.Group
-	g.SetLimit(r.opts.Parallelism)
+	// Reads at most Parallelism at once (the one limiter); a read cut off by ctx leaves its
+	// job as it is, failed here and rolled back by the next rollback.
+	reads := gcpclient.NewLimiter(r.opts.Parallelism)
+	var wg sync.WaitGroup
 	for i, rb := range todo {
-		g.Go(func() error {
-			cur, err := r.current(ctx, rb.desired)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cur, err := gcpclient.Limit1(ctx, reads, func(ctx context.Context) (*dataflow.Job, error) { return r.current(ctx, rb.desired) })
 			if err != nil {
 				rb.Status, rb.Error = Failed, err.Error()
-				return nil
+				return
 			}
 			planned[i] = plan.Item{EventType: rb.EventType, JobName: rb.JobName, Project: rb.Project, Region: rb.Region,
-				Action: plan.Update, Version: rb.To, Current: cur, Desired: rb.desired}
+				Action: plan.Update, Version: rb.Version, Current: cur, Desired: rb.desired}
 			if cur == nil {
 				// The upgraded job failed or is gone: launch the previous version anew.
 				planned[i].Action = plan.Recreate
 			}
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait()
+	wg.Wait()
 	var launch []plan.Item
 	var outs []*Item
 	for i, rb := range todo {
@@ -63,7 +67,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 		}
 	}
 	r.apply(ctx, launch, outs)
-	var res []Item
+	var res []deploy.ItemResult
 	for _, rb := range out {
 		if rb.Status != Upgraded && rb.Status != RolledBack && rb.Error == "" {
 			rb.Error = "rollback failed"
@@ -71,22 +75,11 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []Item {
 		if rb.Status == Upgraded {
 			rb.Status = RolledBack
 		}
-		res = append(res, *rb)
-		mark := "ok"
-		if rb.Status != RolledBack {
-			mark = "FAILED"
-		}
-		fmt.Fprintf(r.opts.Progress, "  [%s] %s rollback %s → %s %s%s\n", mark, rb.JobName, rb.From, rb.To, rb.JobID, errSuffix(rb.Error))
+		res = append(res, rb.ItemResult)
+		r.opts.progress(Event{Kind: EventJob, Item: rb})
 	}
 	r.res.RolledBack = append(r.res.RolledBack, res...)
 	return res
-}
-
-func errSuffix(s string) string {
-	if s == "" {
-		return ""
-	}
-	return ": " + s
 }
 
 // rollbackJob is the job a rollback launches: the fleet file's configuration of the
@@ -153,6 +146,7 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 	}
 	res := &Result{ID: id, Fleet: f.Name, Version: f.Version}
 	r := &runner{api: api, f: f, opts: opts, res: res, runID: deploy.NewRunID(opts.Clock.Now())}
+	res.RunID = r.runID
 	// Soaking protects running jobs from a bad version. When nothing runs yet (every change
 	// creates or recreates a job), there is nothing to protect or roll back to: the waves
 	// are checked once, without a soak.
@@ -163,10 +157,10 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 		if id == "" || !upgraded(c) || c.Labels[fleet.LabelRolloutID] != id {
 			continue
 		}
-		up := &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
-			Action: "update", Status: Upgraded, JobID: c.ID, To: c.Labels[fleet.LabelPipelineVersion], desired: it.Desired}
+		up := itemOf(it, 0, plan.Update, Upgraded)
+		up.JobID, up.Version = c.ID, c.Labels[fleet.LabelPipelineVersion]
 		if v := c.Labels[fleet.LabelTemplateVersion]; v != "" {
-			up.To = fleet.DecodeVersionLabel(v)
+			up.Version = fleet.DecodeVersionLabel(v)
 		}
 		switch prev := c.Labels[fleet.LabelPreviousVersion]; {
 		case prev != "":
@@ -186,7 +180,7 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 		res.Elapsed = opts.Clock.Now().Sub(start)
 		return res, nil
 	}
-	fmt.Fprintf(opts.Progress, "rollback %s: %d jobs back to their previous versions, in place\n", id, len(items))
+	opts.progress(Event{Kind: EventRollback, Rollout: id, Count: len(items)})
 	rb := r.rollback(ctx, items)
 	failed := 0
 	for _, it := range rb {

@@ -37,13 +37,13 @@
 // waves.go runs the waves and resumes an interrupted rollout; apply.go applies a wave or
 // a rollback through the engine and replaces incompatible updates (the drain and launch
 // are the engine's, deploy/replace.go); gate.go soaks and judges health; rollback.go
-// takes upgraded jobs back; render.go renders results.
+// takes upgraded jobs back; progress.go has the events a person follows (launcher/view
+// renders them and the results).
 package rollout
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -52,6 +52,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
+	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
 )
 
@@ -95,8 +96,9 @@ type Options struct {
 	Soak   time.Duration
 	Health Health
 	Clock  deploy.Clock
-	// Progress receives one line per wave event; nil discards them.
-	Progress io.Writer
+	// Progress is told every step as it happens (launcher/view.RolloutProgress renders
+	// them); nil tells no one.
+	Progress func(Event)
 	Logger   *slog.Logger
 }
 
@@ -105,9 +107,6 @@ func (o Options) withDefaults() Options {
 	d := o.engine("").WithDefaults()
 	o.Parallelism, o.PollInterval, o.StartTimeout, o.DrainTimeout = d.Parallelism, d.PollInterval, d.WaitTimeout, d.DrainTimeout
 	o.Clock, o.Logger = d.Clock, d.Logger
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
 	return o
 }
 
@@ -132,43 +131,40 @@ func (o Options) engine(runID string) deploy.Options {
 		PollInterval: o.PollInterval, DrainTimeout: o.DrainTimeout, RunID: runID, Clock: o.Clock, Logger: o.Logger}
 }
 
-// Status of one job in a rollout.
-type Status string
+// Status of one job in a rollout: the engine's ([deploy.Status]).
+type Status = deploy.Status
 
-// Statuses.
+// Statuses of a rollout's items.
 const (
-	Upgraded     Status = "upgraded"     // runs the new version (updated in place, created or replaced)
-	Changed      Status = "changed"      // its worker bounds were changed on the running job
-	Incompatible Status = "incompatible" // the update was rejected; the old job runs on
-	Started      Status = "started"      // launched, not waited for (NoWait)
-	Failed       Status = "failed"       // the launch, drain or start failed
-	TimedOut     Status = "timeout"      // not RUNNING before the start timeout
-	RolledBack   Status = "rolled-back"  // runs its previous version again
+	Upgraded     = deploy.Upgraded
+	Changed      = deploy.Changed
+	Incompatible = deploy.Incompatible
+	Started      = deploy.Started
+	Failed       = deploy.Failed
+	TimedOut     = deploy.TimedOut
+	RolledBack   = deploy.RolledBack
 )
 
-// Item is what happened to one event type's job.
-type Item struct {
-	EventType string `json:"event_type"`
-	JobName   string `json:"job_name"`
-	Project   string `json:"project"`
-	Region    string `json:"region"`
-	// Wave is the 1-based wave the event type belongs to.
-	Wave int `json:"wave"`
-	// Action is update (in place), replace (drain and launch), create, recreate or
-	// rollback.
-	Action string `json:"action"`
-	Status Status `json:"status"`
-	From   string `json:"from,omitempty"`
-	To     string `json:"to"`
-	JobID  string `json:"job_id,omitempty"`
-	Error  string `json:"error,omitempty"`
+// RollbackAction is the action of an item a rollback takes back to its previous version.
+const RollbackAction plan.Action = "rollback"
 
-	project, region string
-	desired         fleet.Job
-	created         bool
+// Item is what happened to one event type's job: the engine's item result (its Wave and
+// From set, Version the version it goes to), with what a rollback needs to know of it.
+type Item struct {
+	deploy.ItemResult
+
+	desired fleet.Job
+	created bool
 	// prevKnown is set when From is the exact previous version (from its
 	// template-version label), not just its label-safe form.
 	prevKnown bool
+}
+
+// itemOf is the Item that records what happens to a plan item's job in a wave (0 outside
+// one), going to the plan's version.
+func itemOf(it plan.Item, wave int, action plan.Action, st Status) *Item {
+	return &Item{ItemResult: deploy.ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
+		Wave: wave, Action: action, Status: st, Version: it.Version}, desired: it.Desired}
 }
 
 // Wave is one wave's outcome.
@@ -182,20 +178,21 @@ type Wave struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
-// Result is a rollout's or rollback's outcome.
+// Result is a rollout's or rollback's outcome: a deploy's result (its Items are every job
+// the rollout acted on, each with its wave, in wave order) with the rollout's waves and
+// rollbacks, so that a plain deploy and a rollout report in one shape.
 type Result struct {
+	deploy.Result
 	ID      string `json:"rollout_id"`
 	Fleet   string `json:"fleet"`
 	Version string `json:"version"`
 	Resumed bool   `json:"resumed"`
 	Waves   []Wave `json:"waves"`
-	Items   []Item `json:"items"`
 	// RolledBack are the jobs a failed gate (or Rollback) took back.
-	RolledBack []Item `json:"rolled_back"`
+	RolledBack []deploy.ItemResult `json:"rolled_back"`
 	// Outcome is "complete", "no changes", "rolled back" or "stopped".
-	Outcome string        `json:"outcome"`
-	Reason  string        `json:"reason,omitempty"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Summary is the one-line summary.

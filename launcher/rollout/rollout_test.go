@@ -29,6 +29,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 	"github.com/eventdelivery/eventdelivery/launcher/status"
+	"github.com/eventdelivery/eventdelivery/launcher/view"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
@@ -127,7 +128,7 @@ func TestHealthyRolloutOf300JobsInWaves(t *testing.T) {
 	h.seedHealthy(f)
 	var progress strings.Builder
 	opts := h.options()
-	opts.Progress = &progress
+	opts.Progress = view.RolloutProgress(&progress)
 	opts.Parallelism = 32
 	res, err := rollout.Run(context.Background(), h.api, f, opts)
 	if err != nil {
@@ -244,7 +245,7 @@ func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
 
 	var progress strings.Builder
 	opts := h.options()
-	opts.Progress = &progress
+	opts.Progress = view.RolloutProgress(&progress)
 	opts.Health.Manifests = func(ctx context.Context, root string) (status.ManifestChecker, error) {
 		return objstore.Open(ctx, root)
 	}
@@ -303,7 +304,7 @@ func TestIncompatibleUpdate(t *testing.T) {
 			opts := h.options()
 			opts.AllowReplace = allow
 			var progress strings.Builder
-			opts.Progress = &progress
+			opts.Progress = view.RolloutProgress(&progress)
 			res, err := rollout.Run(context.Background(), h.api, f, opts)
 			after := h.active()
 			if !allow {
@@ -385,7 +386,7 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 			}
 			var progress strings.Builder
 			opts := h.options()
-			opts.Progress = &progress
+			opts.Progress = view.RolloutProgress(&progress)
 			switch then {
 			case "deploy":
 				res, err := rollout.Run(context.Background(), h.api, f, opts)
@@ -437,7 +438,7 @@ func TestNewEventTypesAreNotSoaked(t *testing.T) {
 	h.seedHealthy(f)
 	var progress strings.Builder
 	opts := h.options()
-	opts.Progress = &progress
+	opts.Progress = view.RolloutProgress(&progress)
 	before := h.clock.Now()
 	res, err := rollout.Run(context.Background(), h.api, f, opts)
 	if err != nil {
@@ -465,7 +466,7 @@ func TestWaveThatDoesNotStartInTimeIsTimedOut(t *testing.T) {
 	opts := h.options()
 	opts.StartTimeout = 10 * time.Minute
 	var progress strings.Builder
-	opts.Progress = &progress
+	opts.Progress = view.RolloutProgress(&progress)
 
 	t.Run("the canary times out and the rollout stops", func(t *testing.T) {
 		res, err := rollout.Run(context.Background(), h.api, f, opts)
@@ -546,7 +547,7 @@ func TestWorkerChangesInPlaceBeforeTheWaves(t *testing.T) {
 		}
 	}
 	for _, it := range res.Items {
-		if it.Status != rollout.Changed || it.Action != string(plan.InPlace) {
+		if it.Status != rollout.Changed || it.Action != plan.InPlace {
 			t.Errorf("%s: %s %s, want in-place changed", it.JobName, it.Action, it.Status)
 		}
 	}

@@ -104,6 +104,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		return res, nil
 	}
 	r := &runner{api: api, f: f, opts: opts, res: res, runID: deploy.NewRunID(opts.Clock.Now())}
+	res.RunID = r.runID
 	// Soaking protects running jobs from a bad version. When nothing runs yet (every change
 	// creates or recreates a job), there is nothing to protect or roll back to: the waves
 	// are checked once, without a soak.
@@ -126,12 +127,12 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		for _, it := range p.Items {
 			c := it.Current
 			if it.Action == plan.Unchanged && c.Labels[fleet.LabelRolloutID] == res.ID && c.Labels[fleet.LabelPreviousVersion] != "" {
-				done = append(done, &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
-					Wave: waveOf[it.EventType], Action: "update", Status: Upgraded, To: it.Version, JobID: c.ID,
-					From: fleet.DecodeVersionLabel(c.Labels[fleet.LabelPreviousVersion]), prevKnown: true, desired: it.Desired})
+				up := itemOf(it, waveOf[it.EventType], plan.Update, Upgraded)
+				up.JobID, up.From, up.prevKnown = c.ID, fleet.DecodeVersionLabel(c.Labels[fleet.LabelPreviousVersion]), true
+				done = append(done, up)
 			}
 		}
-		fmt.Fprintf(opts.Progress, "rollout %s: resuming; %d jobs were upgraded before the interruption: soaking them first\n", res.ID, len(done))
+		opts.progress(Event{Kind: EventResume, Rollout: res.ID, Count: len(done)})
 		r.watched = done
 		if opts.NoWait {
 			// Nothing is soaked without waiting (a rollout of one wave without soak).
@@ -139,7 +140,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 			return r.finish(start, gerr)
 		}
 	} else {
-		fmt.Fprintf(opts.Progress, "rollout %s: %d event types to change in %d waves, soak %s per wave\n", res.ID, pending, len(waves), r.soakTime())
+		opts.progress(Event{Kind: EventStart, Rollout: res.ID, Count: pending, Waves: len(waves), Soak: r.soakTime()})
 	}
 	var incompatible []string
 	for i, names := range waves {
@@ -153,10 +154,10 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		w.Changed = len(todo)
 		if len(todo) == 0 {
 			w.Outcome = "skipped"
-			fmt.Fprintf(opts.Progress, "%s: %d event types, nothing to change\n", w.Name, len(names))
+			opts.progress(Event{Kind: EventWaveSkipped, Wave: w.Name, Of: len(names)})
 			continue
 		}
-		fmt.Fprintf(opts.Progress, "%s: upgrading %d of %d event types\n", w.Name, len(todo), len(names))
+		opts.progress(Event{Kind: EventWave, Wave: w.Name, Count: len(todo), Of: len(names)})
 		launched := r.upgrade(ctx, todo, i+1)
 		if ctx.Err() != nil {
 			return r.finish(start, ctx.Err())
@@ -239,7 +240,7 @@ func (r *runner) finish(start time.Time, err error) (*Result, error) {
 	case err != nil && r.res.Outcome == "":
 		r.res.Outcome, r.res.Reason = "stopped", err.Error()
 	}
-	slices.SortStableFunc(r.res.Items, func(a, b Item) int { return a.Wave - b.Wave })
+	slices.SortStableFunc(r.res.Items, func(a, b deploy.ItemResult) int { return a.Wave - b.Wave })
 	return r.res, err
 }
 
@@ -261,21 +262,13 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 	}
 	r.apply(ctx, items, out)
 	for _, it := range out {
-		r.res.Items = append(r.res.Items, *it)
+		r.res.Items = append(r.res.Items, it.ItemResult)
 		if it.JobID != "" && it.Status != Incompatible {
 			// Launched: watched, and rolled back on a failed gate, even when it did not
 			// start.
 			r.watched = append(r.watched, it)
 		}
-		mark := "ok"
-		if it.Status != Upgraded {
-			mark = strings.ToUpper(string(it.Status))
-		}
-		msg := fmt.Sprintf("  [%s] %s %s: %s %s", mark, it.JobName, it.Action, it.From+" → "+it.To, it.JobID)
-		if it.Error != "" {
-			msg += ": " + it.Error
-		}
-		fmt.Fprintln(r.opts.Progress, strings.TrimRight(msg, " "))
+		r.opts.progress(Event{Kind: EventJob, Item: it})
 	}
 	return out
 }
@@ -291,8 +284,7 @@ func (r *runner) prepare(it plan.Item, wave int) (plan.Item, *Item) {
 	if prev != "" && inPlace {
 		d.Labels[fleet.LabelPreviousVersion] = prev
 	}
-	out := &Item{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region, Wave: wave,
-		Action: string(it.Action), To: it.Version, desired: it.Desired}
+	out := itemOf(it, wave, it.Action, "")
 	if prev != "" {
 		out.From, out.prevKnown = fleet.DecodeVersionLabel(prev), true
 	} else if it.Current != nil && inPlace {

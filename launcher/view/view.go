@@ -134,16 +134,43 @@ func Deploy(w io.Writer, f Format, r *deploy.Result) error {
 			OK     bool          `json:"ok"`
 		}{r, c, r.OK()})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	listed := 0
+	var listed []deploy.ItemResult
 	for _, it := range r.Items {
-		if it.Action == plan.Unchanged && it.Status == deploy.Running {
-			continue
+		if it.Action != plan.Unchanged || it.Status != deploy.Running {
+			listed = append(listed, it)
 		}
-		if listed == 0 {
-			fmt.Fprintln(tw, "JOB\tPROJECT/REGION\tACTION\tSTATUS\tJOB ID\tSTATE\tNOTE")
+	}
+	if err := itemTable(w, listed); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, r.Summary())
+	return err
+}
+
+// itemTable renders the items of a deploy, a rollout or a rollback in one shape, followed
+// by a blank line; nothing when there are none. The WAVE column is there when an item
+// belongs to a rollout's wave; VERSION reads `v1 → v2` when the version before is known.
+func itemTable(w io.Writer, items []deploy.ItemResult) error {
+	if len(items) == 0 {
+		return nil
+	}
+	waves := false
+	for _, it := range items {
+		waves = waves || it.Wave > 0
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	wave := func(it deploy.ItemResult) string {
+		if !waves {
+			return ""
 		}
-		listed++
+		return fmt.Sprintf("%d\t", it.Wave)
+	}
+	header := "JOB\tPROJECT/REGION\tACTION\tVERSION\tSTATUS\tJOB ID\tSTATE\tNOTE"
+	if waves {
+		header = "JOB\tPROJECT/REGION\tWAVE\tACTION\tVERSION\tSTATUS\tJOB ID\tSTATE\tNOTE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
 		note := it.Error
 		if it.Recognised {
 			note = "launch reported an error but created the job"
@@ -151,15 +178,14 @@ func Deploy(w io.Writer, f Format, r *deploy.Result) error {
 		if it.Attempts > 1 && note == "" {
 			note = fmt.Sprintf("%d attempts", it.Attempts)
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", it.JobName, it.Project, it.Region, it.Action, it.Status, dash(it.JobID), dash(string(it.State)), note)
+		version := versions(it.From, it.Version)
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", it.JobName, it.Project, it.Region, wave(it), it.Action, dash(version),
+			it.Status, dash(it.JobID), dash(string(it.State)), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if listed > 0 {
-		fmt.Fprintln(w)
-	}
-	_, err := fmt.Fprintln(w, r.Summary())
+	_, err := fmt.Fprintln(w)
 	return err
 }
 
@@ -253,6 +279,17 @@ func healthColumns(h *status.Health) string {
 		verdict = "UNHEALTHY: " + strings.Join(h.Problems, "; ")
 	}
 	return fmt.Sprintf("%s\t%s\t%s\t%s", secs(h.SystemLag), secs(h.WatermarkAge), last, verdict)
+}
+
+// versions is a job's versions before and after: `v1 → v2`, the one known, or "".
+func versions(from, to string) string {
+	switch {
+	case from == "":
+		return to
+	case to == "":
+		return from + " → ?"
+	}
+	return from + " → " + to
 }
 
 func dash(s string) string {

@@ -44,7 +44,9 @@
 //     Dataflow does: temp location, service account, KMS key, experiments, worker
 //     region and zone, public IPs in the Environment; machine type, network,
 //     subnetwork, IP configuration and max workers in its one worker pool; temp and
-//     staging locations in the SDK pipeline options. worker_region with worker_zone, a
+//     staging locations in the SDK pipeline options, and the launch parameters where a
+//     Beam Go pipeline's Dataflow runner records its flags (the SDK pipeline options'
+//     "beam:option:go_options:v1" options). worker_region with worker_zone, a
 //     non-gs:// staging or temp location or a malformed KMS key name: INVALID_ARGUMENT.
 //     A project given networks ([WithNetworks]) fails jobs launched into any other
 //     network (without one: "default") before they run; one that forbids external IPs
@@ -101,6 +103,9 @@
 //     and gcloud's docs (which say batch and Streaming Appliance jobs are refused), not
 //     observed; the deprecated acceptable_backlog_duration and autoscaling_tier are
 //     refused as paths.
+//   - The SDK pipeline options' Go options are the launch parameters exactly; a real job's
+//     are written by the pipeline's runner on the launcher VM (every flag it was given,
+//     Dataflow's own ones filtered out), and their size in GetJob is not known.
 //   - CreateJob, CheckActiveJobs, SnapshotJob and the other services are not implemented
 //     (UNIMPLEMENTED).
 //   - A ListJobs request without a location lists every location (Dataflow lists
@@ -678,7 +683,7 @@ func (s *Service) LaunchFlexTemplate(_ context.Context, req *dataflowpb.LaunchFl
 			CreateTime:       timestamppb.New(now),
 			Labels:           maps.Clone(labels),
 			Location:         req.GetLocation(),
-			Environment:      jobEnvironment(lp.GetEnvironment(), jobType),
+			Environment:      jobEnvironment(lp.GetEnvironment(), jobType, lp.GetParameters()),
 		},
 		seq:       s.seq,
 		template:  template,
@@ -746,8 +751,10 @@ func (s *Service) placementFailure(project string, env *dataflowpb.FlexTemplateR
 
 // jobEnvironment is how a job reports the environment it was launched with: Dataflow's
 // Environment, the workers' settings in its one worker pool, the locations in the SDK
-// pipeline options. Streaming Engine is for streaming jobs only: a batch job ignores it.
-func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment, jobType dataflowpb.JobType) *dataflowpb.Environment {
+// pipeline options, and the template's parameters (the pipeline's flags) where Beam Go's
+// Dataflow runner puts them: sdk_pipeline_options["beam:option:go_options:v1"].options.
+// Streaming Engine is for streaming jobs only: a batch job ignores it.
+func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment, jobType dataflowpb.JobType, params map[string]string) *dataflowpb.Environment {
 	experiments := slices.Clone(env.GetAdditionalExperiments())
 	if env.GetEnableStreamingEngine() && jobType == dataflowpb.JobType_JOB_TYPE_STREAMING && !slices.Contains(experiments, "enable_streaming_engine") {
 		experiments = append(experiments, "enable_streaming_engine")
@@ -763,7 +770,11 @@ func jobEnvironment(env *dataflowpb.FlexTemplateRuntimeEnvironment, jobType data
 			options[k] = v
 		}
 	}
-	sdk, _ := structpb.NewStruct(map[string]any{"options": options})
+	goOptions := map[string]any{}
+	for k, v := range params {
+		goOptions[k] = v
+	}
+	sdk, _ := structpb.NewStruct(map[string]any{"options": options, "beam:option:go_options:v1": map[string]any{"options": goOptions}})
 	return &dataflowpb.Environment{
 		TempStoragePrefix:   env.GetTempLocation(),
 		ServiceAccountEmail: env.GetServiceAccountEmail(),

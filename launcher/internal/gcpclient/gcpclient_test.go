@@ -105,3 +105,32 @@ func TestLimiterBoundsCallsInFlight(t *testing.T) {
 		t.Errorf("nil limiter: %q, %v", v, err)
 	}
 }
+
+// Acquire holds a slot until it is released; with ctx ended it holds nothing, even when a
+// slot is free (a cancelled fan-out starts no more work).
+func TestLimiterAcquire(t *testing.T) {
+	ctx := context.Background()
+	l := gcpclient.NewLimiter(1)
+	release, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if _, err := l.Acquire(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("acquire while full: %v, want the deadline", err)
+	}
+	release()
+	cctx, cancel2 := context.WithCancel(ctx)
+	cancel2()
+	for range 100 {
+		if _, err := l.Acquire(cctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("acquire with a free slot after cancel: %v, want context.Canceled", err)
+		}
+	}
+	again, err := l.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("the slot was not freed: %v", err)
+	}
+	again()
+}

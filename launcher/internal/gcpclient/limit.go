@@ -19,16 +19,31 @@ func NewLimiter(n int) *Limiter {
 // Do waits for a free slot, calls fn and frees the slot. It returns ctx's error, without
 // calling fn, when ctx ends first.
 func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
+	release, err := l.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(ctx)
+}
+
+// Acquire waits for a free slot and returns the function that frees it, or ctx's error,
+// holding nothing, when ctx has ended (before or while waiting). A fan-out acquires before
+// it starts each piece of work, in order: work not started when ctx ends is left
+// untouched, for the next run to do.
+func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if l == nil || l.slots == nil {
-		return fn(ctx)
+		return func() {}, nil
 	}
 	select {
 	case l.slots <- struct{}{}:
+		return func() { <-l.slots }, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	defer func() { <-l.slots }()
-	return fn(ctx)
 }
 
 // Limit1 is [Limiter.Do] for a call that returns a value.

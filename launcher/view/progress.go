@@ -1,4 +1,4 @@
-package deploy
+package view
 
 import (
 	"fmt"
@@ -6,11 +6,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 )
 
-// NewProgress returns a progress bar redrawn in place when w is a terminal, and one plain
-// line per step otherwise (logs, CI).
-func NewProgress(w io.Writer, terminal bool) Progress {
+// DeployProgress renders a deploy's progress (deploy.Options.Progress) to w (stderr): a
+// bar redrawn in place when w is a terminal, and one plain line per step otherwise (logs,
+// CI).
+func DeployProgress(w io.Writer, terminal bool) deploy.Progress {
 	if terminal {
 		return &bar{w: w, width: 30}
 	}

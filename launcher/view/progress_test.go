@@ -1,16 +1,16 @@
-package deploy_test
+package view_test
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 
-	"github.com/eventdelivery/eventdelivery/launcher/deploy"
+	"github.com/eventdelivery/eventdelivery/launcher/view"
 )
 
 func TestProgress(t *testing.T) {
 	var lines bytes.Buffer
-	p := deploy.NewProgress(&lines, false)
+	p := view.DeployProgress(&lines, false)
 	p.Start("apply", 12)
 	p.Step("events-a", "create j1", true)
 	p.Step("events-b", "create: boom", false)
@@ -19,7 +19,7 @@ func TestProgress(t *testing.T) {
 		t.Errorf("lines:\n%q\nwant\n%q", lines.String(), want)
 	}
 	var bar bytes.Buffer
-	p = deploy.NewProgress(&bar, true)
+	p = view.DeployProgress(&bar, true)
 	p.Start("apply", 2)
 	p.Step("events-a", "create j1", true)
 	p.Step("events-b", "create: boom", false)
