@@ -21,10 +21,11 @@ func (r *runner) apply(ctx context.Context, items []plan.Item, outs []*Item) {
 	for i, ir := range res.Items {
 		out, it := outs[i], items[i]
 		out.JobID = ir.JobID
+		// A created job has no previous version, whether or not it came to run.
+		out.created = it.Action == plan.Create || it.Action == plan.Recreate
 		switch {
 		case ir.Status == deploy.Running:
 			out.Status = Upgraded
-			out.created = it.Action == plan.Create || it.Action == plan.Recreate
 		case ir.Status == deploy.Started && r.opts.NoWait:
 			out.Status = Started
 		case ir.Status == deploy.Started:

@@ -118,9 +118,11 @@ func (r *runner) stop(ctx context.Context, wave string, problems []string) error
 	rb := r.rollback(context.WithoutCancel(ctx), r.watched)
 	ge := &GateError{ID: r.res.ID, Wave: wave, Problems: problems}
 	for _, it := range rb {
-		if it.Status == RolledBack {
+		switch it.Status {
+		case RolledBack:
 			ge.RolledBack++
-		} else {
+		case Skipped: // nothing to undo
+		default:
 			ge.Failed++
 		}
 	}

@@ -23,7 +23,11 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []deploy.ItemResul
 		rb := &Item{ItemResult: deploy.ItemResult{EventType: it.EventType, JobName: it.JobName, Project: it.Project, Region: it.Region,
 			Wave: it.Wave, Action: RollbackAction, From: it.Version, Version: it.From}}
 		out = append(out, rb)
-		if it.created {
+		switch {
+		case it.created && it.Status == Failed:
+			rb.Status, rb.Error = Skipped, "created by this rollout and failed: nothing to roll back"
+			continue
+		case it.created:
 			rb.Status, rb.Error = Failed, "created by this rollout: no previous version (left running)"
 			continue
 		}

@@ -143,6 +143,7 @@ const (
 	Failed       = deploy.Failed
 	TimedOut     = deploy.TimedOut
 	RolledBack   = deploy.RolledBack
+	Skipped      = deploy.Skipped
 )
 
 // RollbackAction is the action of an item a rollback takes back to its previous version.

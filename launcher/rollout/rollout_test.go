@@ -452,6 +452,27 @@ func TestNewEventTypesAreNotSoaked(t *testing.T) {
 	}
 }
 
+// TestFailedCreateHasNothingToRollBack: a new event type whose job fails at start stops the
+// rollout at its wave; the rollback has nothing to undo for it (it was created by this
+// rollout and never ran), and the gate counts no failed rollback for it.
+func TestFailedCreateHasNothingToRollBack(t *testing.T) {
+	h := newHarness(t, launchertest.Spec{EventTypes: 4})
+	h.spec.EventTypes = 5 // type-004 is new, and the canary
+	h.spec.Extra = "rollout:\n  canaries: [type-004]\n  soak: 5m\n"
+	f := h.load("v2.0.0")
+	h.seedHealthy(f)
+	h.df.SetStartFailure("gs://bucket/eventdelivery/v2.0.0/spec.json", "Workflow failed: the network default does not exist")
+	res, err := rollout.Run(context.Background(), h.api, f, h.options())
+	var ge *rollout.GateError
+	if !errors.As(err, &ge) || ge.Failed != 0 || ge.RolledBack != 0 {
+		t.Fatalf("want a gate error with no failed rollback, got %v (%+v)", err, ge)
+	}
+	if len(res.RolledBack) != 1 || res.RolledBack[0].EventType != "type-004" || res.RolledBack[0].Status != rollout.Skipped ||
+		res.RolledBack[0].Error != "created by this rollout and failed: nothing to roll back" {
+		t.Errorf("rolled back %+v", res.RolledBack)
+	}
+}
+
 // TestWaveThatDoesNotStartInTimeIsTimedOut: a wave whose job is not RUNNING within the
 // start timeout is "timeout", the same status as in a plain deploy; the wave fails and
 // the rollout stops. The job cannot be updated back while it is QUEUED, so the rollout
