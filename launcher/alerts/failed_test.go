@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventdelivery/eventdelivery/launcher/alerts/alertstest"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
@@ -42,7 +43,7 @@ func TestFailedLaunchAlertsThroughTheLaunchersMetric(t *testing.T) {
 	if err := rep.Publish(ctx, mon, monProject, now); err != nil {
 		t.Fatal(err)
 	}
-	got := launchertest.FailedOrMissing(t, mon, f, now)
+	got := alertstest.FailedOrMissing(t, mon, f, now)
 	if got["failed"] != 2 || got["missing"] != 1 {
 		t.Errorf("failed or missing jobs as the condition sees them: %v, want failed 2 and missing 1 (rows %+v)", got, rep.Rows)
 	}
@@ -69,7 +70,7 @@ func TestDeployAlertsOnFailedLaunches(t *testing.T) {
 		if _, err := status.PublishAfterDeploy(ctx, df, mon, monProject, f, 4, now); err != nil {
 			t.Fatal(err)
 		}
-		return launchertest.FailedOrMissing(t, mon, f, now)
+		return alertstest.FailedOrMissing(t, mon, f, now)
 	}
 	t.Run("jobs that fail before they run", func(t *testing.T) {
 		dsrv.SetStartFailure(f.Jobs()[0].Template, "Workflow failed. Causes: the image could not be pulled")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventdelivery/eventdelivery/launcher/alerts/alertstest"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
@@ -44,7 +45,7 @@ func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
 	if r := deploy(msrv.Addr, path); r.code != 0 || strings.Contains(r.stderr, "WARN") {
 		t.Fatalf("first deploy: %+v", r)
 	}
-	if got := launchertest.FailedOrMissing(t, mon, f, time.Now()); len(got) != 0 {
+	if got := alertstest.FailedOrMissing(t, mon, f, time.Now()); len(got) != 0 {
 		t.Fatalf("after a deploy where every job runs, the condition sees %v, want nothing", got)
 	}
 
@@ -57,7 +58,7 @@ func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
 			strings.Contains(r.stderr, "not published") {
 			t.Fatalf("deploy: %+v", r)
 		}
-		got := launchertest.FailedOrMissing(t, mon, f, time.Now())
+		got := alertstest.FailedOrMissing(t, mon, f, time.Now())
 		if len(got) != 1 || got["failed"] != 1 {
 			t.Errorf("the failed-launch condition sees %v, want failed 1", got)
 		}
@@ -114,7 +115,7 @@ func TestRolloutPublishesFailedLaunches(t *testing.T) {
 	if r.code != cmd.ExitRolledBack || !strings.Contains(r.stdout, "1 failed") || strings.Contains(r.stderr, "not published") {
 		t.Fatalf("rollout: %+v", r)
 	}
-	if got := launchertest.FailedOrMissing(t, mon, f, time.Now()); len(got) != 1 || got["failed"] != 1 {
+	if got := alertstest.FailedOrMissing(t, mon, f, time.Now()); len(got) != 1 || got["failed"] != 1 {
 		t.Errorf("the failed-launch condition sees %v, want failed 1", got)
 	}
 }

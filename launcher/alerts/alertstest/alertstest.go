@@ -1,4 +1,5 @@
-package launchertest
+// Package alertstest checks, in tests, what the fleet's alert policies read from Cloud Monitoring.
+package alertstest
 
 import (
 	"context"
@@ -6,10 +7,11 @@ import (
 	"time"
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // FailedOrMissing returns, per category (failed, missing), what the condition "jobs failed
