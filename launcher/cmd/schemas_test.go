@@ -86,10 +86,13 @@ event_types:
 	// reads the one revision of "only-r1" (r2 and r3, outside the range, are ignored). A
 	// Pub/Sub schema without @ is read by its newest revision, r3, which reads every
 	// revision when the topic has no schema settings.
+	// A schema file reading other revisions needs schema_revisions (the job learns them
+	// there); r1 reading r1 alone does not.
+	revs := "    schema_revisions: gs://b/schemas/play-event/\n"
 	good := write("good.yaml", head+
-		entry("a", "all", "schemas/r3.avsc")+
+		entry("a", "all", "schemas/r3.avsc")+revs+
 		entry("b", "only-r1", "schemas/r1.avsc")+
-		entry("c", "from-r2", "schemas/r3.avsc")+
+		entry("c", "from-r2", "schemas/r3.avsc")+revs+
 		entry("d", "none", schema)+
 		entry("e", "all", schema+"@"+r3)+
 		entry("f", "none", "schemas/r1.avsc")) // a topic without schema: nothing to check
@@ -102,9 +105,11 @@ event_types:
 		t.Errorf("validate --schemas, compatible: %+v", r)
 	}
 
-	// Incompatible: r1 cannot read r2 in "first-two" (r3 is outside it, so not named);
-	// the Pub/Sub schema pinned at r1 cannot read r2 nor r3, every revision being a writer
-	// when the topic has none; a topic of another schema is refused.
+	// Incompatible: r3 reads all of "all", but without schema_revisions the job would
+	// decode r1 and r2 as r3; r1 cannot read r2 in "first-two" (r3 is outside it, so not
+	// named; and r2 is refused for what it is, not as unknown); the Pub/Sub schema pinned
+	// at r1 cannot read r2 nor r3, every revision being a writer when the topic has none;
+	// a topic of another schema is refused.
 	other := "projects/my-project/schemas/other"
 	schemaservice.Commit(t, srv, other, defs["r3"])
 	createTopicAndSubscription(t, srv, "other", &pubsubpb.SchemaSettings{Schema: other, Encoding: pubsubpb.Encoding_BINARY})
@@ -119,12 +124,13 @@ event_types:
 		t.Errorf("validate --schemas, incompatible: exit %d: %+v", r.code, r)
 	}
 	want := []string{
+		bad + ":12: event_types[0].schema: the topic projects/my-project/topics/all accepts revisions of " + schema + " other than schema schemas/r3.avsc (" + r1 + ", " + r2 + "), and without schema_revisions the job ignores a message's revision and decodes it with schemas/r3.avsc",
 		bad + ":15: event_types[1].schema: schema schemas/r1.avsc cannot read revision " + r2 + " of " + schema + ", which the topic projects/my-project/topics/first-two accepts: field platform: ",
 		bad + ":18: event_types[2].schema: schema " + schema + "@" + r1 + " cannot read revision " + r2 + " of " + schema + ", a writer the job knows (the topic projects/my-project/topics/none has no schema settings): field platform: ",
 		bad + ":18: event_types[2].schema: schema " + schema + "@" + r1 + " cannot read revision " + r3 + " of " + schema + ", a writer the job knows",
 		bad + ":21: event_types[3].schema: the topic projects/my-project/topics/other of projects/my-project/subscriptions/other has the schema " + other + ", not " + schema,
 		bad + ":24: event_types[4].schema: Pub/Sub schema " + schema + " has no revision nope (it has 3)",
-		"5 problems.",
+		"6 problems.",
 	}
 	for _, w := range want {
 		if !strings.Contains(r.stdout, w) {

@@ -41,7 +41,9 @@ type SchemaSource interface {
 // subscription's topic has a schema, that its reader schema (the schema file, or the Pub/Sub
 // schema's named or newest revision) can read every revision still accepted by Avro's
 // resolution rules: the revisions in the topic's range, or every revision of the event
-// type's Pub/Sub schema when its topic has no schema. What it finds wrong are problems at
+// type's Pub/Sub schema when its topic has no schema. A schema file without
+// schema_revisions must moreover be the only schema in the range: the job would decode the
+// others' messages with it. What it finds wrong are problems at
 // the event type's schema line, in line order; an error of src (an API it cannot reach)
 // stops the check: nothing is skipped silently. `launcher validate --schemas` calls it.
 func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, error) {
@@ -115,10 +117,17 @@ func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, 
 			add("%s", msg)
 			continue
 		}
+		var unknown []string // revisions the job would decode with the reader schema
 		for _, r := range inRange {
 			if err := codec.Compatible(reader, r.Definition); err != nil {
 				add("schema %s cannot read revision %s of %s, %s: %v", readerName, r.ID, ts.Schema, why, err)
+			} else if !IsPubSubSchema(et.Schema) && et.SchemaRevisions == "" && !sameSchema(reader, r.Definition) {
+				unknown = append(unknown, r.ID)
 			}
+		}
+		if len(unknown) > 0 {
+			add("the topic %s accepts revisions of %s other than schema %s (%s), and without schema_revisions the job ignores a message's revision and decodes it with %s: list them in schema_revisions, or name the Pub/Sub schema as schema",
+				ts.Topic, ts.Schema, et.Schema, strings.Join(unknown, ", "), et.Schema)
 		}
 	}
 	slices.SortStableFunc(problems, func(a, b Problem) int { return a.Line - b.Line })
@@ -154,4 +163,14 @@ func accepted(all []SchemaRevision, ts TopicSchema) ([]SchemaRevision, string) {
 		return nil, fmt.Sprintf("the topic %s accepts no revision of %s: first_revision_id %s is newer than last_revision_id %s", ts.Topic, ts.Schema, ts.FirstRevision, ts.LastRevision)
 	}
 	return all[first : last+1], ""
+}
+
+// sameSchema reports whether two schemas have the same Parsing Canonical Form.
+func sameSchema(a, b string) bool {
+	fa, err := codec.Fingerprint(a)
+	if err != nil {
+		return a == b
+	}
+	fb, err := codec.Fingerprint(b)
+	return err == nil && fa == fb
 }
