@@ -59,7 +59,7 @@ Exit codes: 0 valid, 1 problems or an API error.`,
 	}
 	cmd.Flags().BoolVar(&o.Templates, "templates", false, "also check that every pinned version's Flex Template spec exists (reads Cloud Storage)")
 	cmd.Flags().BoolVar(&o.Schemas, "schemas", false, "also check every reader schema against the schema revisions its topic accepts (reads Pub/Sub)")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Minute, "give up the --templates and --schemas calls after this long")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up the --templates and --schemas calls after this long")
 	root.AddCommand(cmd)
 }
 

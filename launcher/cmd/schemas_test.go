@@ -118,7 +118,9 @@ event_types:
 		entry("b", "first-two", "schemas/r1.avsc")+ // schema on line 15
 		entry("c", "none", schema+"@"+r1)+ // 18
 		entry("d", "other", schema)+ // 21
-		entry("e", "all", schema+"@nope")) // 24
+		entry("e", "all", schema+"@nope")+ // 24
+		entry("f", "missing", schema)+ // subscription on 26
+		entry("g", "none", "projects/my-project/schemas/nothing")) // 30
 	r := validate("-f", bad, "--schemas")
 	if r.code != cmd.ExitFailure {
 		t.Errorf("validate --schemas, incompatible: exit %d: %+v", r.code, r)
@@ -130,7 +132,9 @@ event_types:
 		bad + ":18: event_types[2].schema: schema " + schema + "@" + r1 + " cannot read revision " + r3 + " of " + schema + ", a writer the job knows",
 		bad + ":21: event_types[3].schema: the topic projects/my-project/topics/other of projects/my-project/subscriptions/other has the schema " + other + ", not " + schema,
 		bad + ":24: event_types[4].schema: Pub/Sub schema " + schema + " has no revision nope (it has 3)",
-		"6 problems.",
+		bad + ":26: event_types[5].subscription: subscription projects/my-project/subscriptions/missing: get subscription: not found (rpc error: code = NotFound",
+		bad + ":30: event_types[6].schema: Pub/Sub schema projects/my-project/schemas/nothing has no revisions",
+		"8 problems.",
 	}
 	for _, w := range want {
 		if !strings.Contains(r.stdout, w) {

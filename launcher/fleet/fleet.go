@@ -121,6 +121,8 @@ type Settings struct {
 type EventType struct {
 	Name         string
 	Subscription string
+	// SubscriptionLine is the line of the subscription key.
+	SubscriptionLine int
 	// Schema is the schema path as written, relative to the fleet file, or a Pub/Sub
 	// schema (projects/P/schemas/S[@REVISION], see IsPubSubSchema) the job reads at start.
 	Schema string

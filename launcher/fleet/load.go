@@ -240,6 +240,7 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 	}
 	if v, ok := fields["subscription"]; ok {
 		et.Subscription = p.str(v, field+".subscription")
+		et.SubscriptionLine = v.Line
 		if et.Subscription != "" && !subscriptionRe.MatchString(et.Subscription) {
 			p.add(v.Line, field+".subscription", "%q is not projects/PROJECT/subscriptions/NAME", et.Subscription)
 		}

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -28,7 +29,8 @@ type SchemaRevision struct {
 }
 
 // SchemaSource reads Pub/Sub's schema settings and revisions; launcher/pubsubschema
-// implements it with Google's client.
+// implements it with Google's client. Its errors wrap ErrNotFound when what was asked for
+// does not exist: that is a problem of the fleet file, not an API error.
 type SchemaSource interface {
 	// TopicSchema returns the schema settings of the topic of a subscription
 	// (projects/P/subscriptions/S).
@@ -36,6 +38,10 @@ type SchemaSource interface {
 	// Revisions returns every revision of a schema (projects/P/schemas/S), in any order.
 	Revisions(ctx context.Context, schema string) ([]SchemaRevision, error)
 }
+
+// ErrNotFound is what a SchemaSource's errors wrap when a subscription, topic or schema
+// does not exist.
+var ErrNotFound = errors.New("not found")
 
 // CheckSchemas checks, for every event type whose schema is a Pub/Sub schema or whose
 // subscription's topic has a schema, that its reader schema (the schema file, or the Pub/Sub
@@ -68,6 +74,11 @@ func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, 
 			problems = append(problems, Problem{File: f.Path, Line: et.SchemaLine, Field: field, Msg: fmt.Sprintf(format, args...)})
 		}
 		ts, err := src.TopicSchema(ctx, et.Subscription)
+		if errors.Is(err, ErrNotFound) {
+			problems = append(problems, Problem{File: f.Path, Line: et.SubscriptionLine, Field: fmt.Sprintf("event_types[%d].subscription", i),
+				Msg: fmt.Sprintf("subscription %s: %v", et.Subscription, err)})
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %s: subscription %s: %w", f.Path, et.SchemaLine, field, et.Subscription, err)
 		}
@@ -76,6 +87,10 @@ func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, 
 		if IsPubSubSchema(et.Schema) {
 			name, want, _ := strings.Cut(et.Schema, "@")
 			all, err := revisions(name)
+			if errors.Is(err, ErrNotFound) {
+				add("%v", err)
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %s: %w", f.Path, et.SchemaLine, field, err)
 			}
@@ -109,8 +124,16 @@ func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, 
 			continue // the schema file's own problem is reported by Load
 		}
 		all, err := revisions(ts.Schema)
+		if errors.Is(err, ErrNotFound) {
+			add("the topic %s's %v", ts.Topic, err)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %s: %w", f.Path, et.SchemaLine, field, err)
+		}
+		if len(all) == 0 {
+			add("the topic %s's schema %s has no revisions", ts.Topic, ts.Schema)
+			continue
 		}
 		inRange, msg := accepted(all, ts)
 		if msg != "" {

@@ -12,7 +12,9 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 )
@@ -70,11 +72,11 @@ func (s *Source) Close() error {
 func (s *Source) TopicSchema(ctx context.Context, subscription string) (fleet.TopicSchema, error) {
 	sub, err := s.subs.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: subscription})
 	if err != nil {
-		return fleet.TopicSchema{}, fmt.Errorf("get subscription: %w", err)
+		return fleet.TopicSchema{}, fmt.Errorf("get subscription: %w", notFound(err))
 	}
 	t, err := s.topics.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: sub.Topic})
 	if err != nil {
-		return fleet.TopicSchema{}, fmt.Errorf("get topic %s: %w", sub.Topic, err)
+		return fleet.TopicSchema{}, fmt.Errorf("get topic %s: %w", sub.Topic, notFound(err))
 	}
 	ts := fleet.TopicSchema{Topic: t.Name}
 	if ss := t.SchemaSettings; ss != nil && ss.Schema != "" && ss.Schema != "_deleted-schema_" {
@@ -93,11 +95,20 @@ func (s *Source) Revisions(ctx context.Context, schema string) ([]fleet.SchemaRe
 			return out, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, notFound(err)
 		}
 		if r.Type != pubsubpb.Schema_AVRO {
 			return nil, fmt.Errorf("revision %s is %s, not AVRO", r.RevisionId, r.Type)
 		}
 		out = append(out, fleet.SchemaRevision{ID: r.RevisionId, Definition: r.Definition, Created: r.RevisionCreateTime.AsTime()})
 	}
+}
+
+// notFound wraps fleet.ErrNotFound into a NotFound status, so that the fleet reports a
+// subscription, topic or schema that does not exist as a problem of the file.
+func notFound(err error) error {
+	if status.Code(err) == codes.NotFound {
+		return fmt.Errorf("%w (%w)", fleet.ErrNotFound, err)
+	}
+	return err
 }
