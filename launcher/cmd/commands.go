@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
@@ -21,6 +22,8 @@ import (
 
 type validateOptions struct {
 	Templates bool
+	Schemas   bool
+	Timeout   time.Duration
 }
 
 func addValidate(root *cobra.Command, g *globalOptions, env Env) {
@@ -30,26 +33,44 @@ func addValidate(root *cobra.Command, g *globalOptions, env Env) {
 		Short: "Check the fleet file and every schema it names",
 		Long: `validate reads the fleet file and reports every problem at once, one per line, as
 file:line: field: problem (unknown keys, bad names, duplicates, unreadable or invalid Avro
-schemas, bad durations, a template without {version}, missing settings). It makes no calls,
-unless --templates: then it also reads, from Cloud Storage, the Flex Template spec of every
-version the file pins and reports a version whose spec is missing or lacks a parameter.
+schemas, bad durations, a template without {version}, missing settings, a schema that
+cannot read one of its previous_schemas). It makes no calls, unless:
 
-Exit codes: 0 valid, 1 problems.`,
+  --templates  it also reads, from Cloud Storage, the Flex Template spec of every version
+               the file pins and reports a version whose spec is missing or lacks a
+               parameter;
+  --schemas    it also reads, from Pub/Sub (PUBSUB_EMULATOR_HOST honoured), each event
+               type's subscription, its topic's schema settings and the revisions of its
+               schema, and reports a reader schema (the schema file, or the Pub/Sub schema's
+               named or newest revision) that cannot read a revision the topic accepts
+               (first_revision_id..last_revision_id; every revision when the topic has no
+               schema and the event type names a Pub/Sub schema). An API it cannot reach
+               is an error, never a skipped check.
+
+A fleet that names a Pub/Sub schema is valid without --schemas only as far as the file
+goes: validate says so on stderr.
+
+Exit codes: 0 valid, 1 problems or an API error.`,
 		Example: `  launcher validate -f fleet.yaml
-  launcher validate -f fleet.yaml --templates
+  launcher validate -f fleet.yaml --templates --schemas
   launcher validate -f fleet.yaml -o json | jq '.problems[]'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g, env) },
 	}
 	cmd.Flags().BoolVar(&o.Templates, "templates", false, "also check that every pinned version's Flex Template spec exists (reads Cloud Storage)")
+	cmd.Flags().BoolVar(&o.Schemas, "schemas", false, "also check every reader schema against the schema revisions its topic accepts (reads Pub/Sub)")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up the --templates and --schemas calls after this long")
 	root.AddCommand(cmd)
 }
 
 // run is `launcher validate`.
 func (o *validateOptions) run(ctx context.Context, g *globalOptions, env Env) error {
+	if o.Timeout <= 0 {
+		return fmt.Errorf("validate: --timeout %s: want a positive duration", o.Timeout)
+	}
 	f, err := fleet.Load(g.Fleet)
-	if err == nil && o.Templates {
-		err = checkTemplates(ctx, f)
+	if err == nil {
+		err = o.remote(ctx, g, env, f)
 	}
 	var verr *fleet.ValidationError
 	if errors.As(err, &verr) {
@@ -62,6 +83,47 @@ func (o *validateOptions) run(ctx context.Context, g *globalOptions, env Env) er
 		return err
 	}
 	return view.Validation(env.Stdout, g.format, g.Fleet, f, nil)
+}
+
+// remote runs the checks that make calls (--templates, --schemas) on a valid fleet file and
+// returns every problem they find at once, as a *fleet.ValidationError.
+func (o *validateOptions) remote(ctx context.Context, g *globalOptions, env Env, f *fleet.Fleet) error {
+	if !o.Schemas {
+		for i, et := range f.EventTypes {
+			if fleet.IsPubSubSchema(et.Schema) {
+				g.logger(env).Warn("not checked: the revisions of a Pub/Sub schema are checked by validate --schemas",
+					"field", fmt.Sprintf("event_types[%d].schema", i), "schema", et.Schema)
+			}
+		}
+	}
+	if !o.Templates && !o.Schemas {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var problems []fleet.Problem
+	if o.Templates {
+		err := checkTemplates(ctx, f)
+		var verr *fleet.ValidationError
+		switch {
+		case errors.As(err, &verr):
+			problems = verr.Problems
+		case err != nil:
+			return err
+		}
+	}
+	if o.Schemas {
+		more, err := checkSchemas(ctx, f, env, g.logger(env))
+		if err != nil {
+			return err
+		}
+		problems = append(problems, more...)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(problems, func(a, b fleet.Problem) int { return a.Line - b.Line })
+	return &fleet.ValidationError{Problems: problems}
 }
 
 type planOptions struct {

@@ -121,9 +121,14 @@ type Settings struct {
 type EventType struct {
 	Name         string
 	Subscription string
-	// Schema is the schema path as written, relative to the fleet file.
+	// SubscriptionLine is the line of the subscription key.
+	SubscriptionLine int
+	// Schema is the schema path as written, relative to the fleet file, or a Pub/Sub
+	// schema (projects/P/schemas/S[@REVISION], see IsPubSubSchema) the job reads at start.
 	Schema string
-	// SchemaJSON is the schema's content, compacted.
+	// SchemaLine is the line of the schema key.
+	SchemaLine int
+	// SchemaJSON is the schema file's content, compacted; empty for a Pub/Sub schema.
 	SchemaJSON string
 	// SchemaRevisions is a gs:// folder of <revision_id>.avsc files: the writer revisions
 	// the job resolves into SchemaJSON (the pipeline's --schema_revisions).
@@ -238,9 +243,13 @@ func (f *Fleet) job(et EventType) Job {
 	}
 	params := map[string]string{
 		ParamEventType:    et.Name,
-		ParamSchemaJSON:   et.SchemaJSON,
 		ParamSubscription: et.Subscription,
 		ParamOutput:       s.Output,
+	}
+	if IsPubSubSchema(et.Schema) {
+		params[ParamSchema] = et.Schema
+	} else {
+		params[ParamSchemaJSON] = et.SchemaJSON
 	}
 	setIf := func(k, v string) {
 		if v != "" {
@@ -447,3 +456,7 @@ func (f *Fleet) LaunchesPerMinute() map[string]int {
 	}
 	return out
 }
+
+// IsPubSubSchema reports whether an event type's schema names a Pub/Sub schema
+// (projects/P/schemas/S or projects/P/schemas/S@REVISION) rather than a schema file.
+func IsPubSubSchema(schema string) bool { return strings.HasPrefix(schema, "projects/") }

@@ -63,8 +63,11 @@ var (
 	// group 1 is the region.
 	subnetworkRe = regexp.MustCompile(`^(?:https://www\.googleapis\.com/compute/v1/projects/[a-z][-a-z0-9.:]*[a-z0-9]/)?regions/([a-z]+-[a-z]+[0-9]+)/subnetworks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	zoneRe       = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+-[a-z]$`)
-	kmsKeyRe     = regexp.MustCompile(`^projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+$`)
-	experimentRe = regexp.MustCompile(`^[A-Za-z0-9_.\-]+(=[^\s,]+)?$`)
+	// pubsubSchemaRe is a Pub/Sub schema, its newest revision or @REVISION, as the pipeline's
+	// --schema takes it (internal/revisions).
+	pubsubSchemaRe = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/schemas/[^/@\s]+(@[^/@\s]+)?$`)
+	kmsKeyRe       = regexp.MustCompile(`^projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+$`)
+	experimentRe   = regexp.MustCompile(`^[A-Za-z0-9_.\-]+(=[^\s,]+)?$`)
 )
 
 // Keys allowed in each mapping.
@@ -237,6 +240,7 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 	}
 	if v, ok := fields["subscription"]; ok {
 		et.Subscription = p.str(v, field+".subscription")
+		et.SubscriptionLine = v.Line
 		if et.Subscription != "" && !subscriptionRe.MatchString(et.Subscription) {
 			p.add(v.Line, field+".subscription", "%q is not projects/PROJECT/subscriptions/NAME", et.Subscription)
 		}
@@ -245,7 +249,15 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 	}
 	if v, ok := fields["schema"]; ok {
 		et.Schema = p.str(v, field+".schema")
-		if et.Schema != "" {
+		et.SchemaLine = v.Line
+		switch {
+		case et.Schema == "":
+		case IsPubSubSchema(et.Schema):
+			// Read by the job at start; validate --schemas checks its revisions.
+			if !pubsubSchemaRe.MatchString(et.Schema) {
+				p.add(v.Line, field+".schema", "%q: want a schema file, projects/P/schemas/S or projects/P/schemas/S@REVISION", et.Schema)
+			}
+		default:
 			et.SchemaJSON = p.schema(v, field+".schema", et.Schema)
 		}
 	} else {
@@ -298,6 +310,10 @@ func (p *parser) revisions(fields map[string]*yaml.Node, field string, et *Event
 	}
 	if v.Kind != yaml.SequenceNode {
 		p.add(v.Line, field+".previous_schemas", "expected a list of schema files, got %s", kindName(v))
+		return
+	}
+	if IsPubSubSchema(et.Schema) {
+		p.add(v.Line, field+".previous_schemas", "not with a Pub/Sub schema: its revisions are the previous schemas (validate --schemas checks those the topic accepts)")
 		return
 	}
 	for i, item := range v.Content {

@@ -5,6 +5,7 @@ package fleet
 // pipeline's own flag list and the template's metadata.json.
 const (
 	ParamEventType       = "event_type"
+	ParamSchema          = "schema"           // a Pub/Sub schema, projects/P/schemas/S[@REVISION], read by the job at start
 	ParamSchemaJSON      = "schema_json"      // the Avro schema itself, inline (the fleet's schema is a local file)
 	ParamSchemaRevisions = "schema_revisions" // a gs:// folder of writer revisions
 	ParamSubscription    = "subscription"
@@ -33,6 +34,7 @@ var BackfillParameters = []string{ParamInput, ParamReplayFrom, ParamReplayTo}
 // PipelineParameters lists every parameter the launcher may pass to the Flex Template.
 var PipelineParameters = []string{
 	ParamEventType,
+	ParamSchema,
 	ParamSchemaJSON,
 	ParamSchemaRevisions,
 	ParamSubscription,

@@ -86,3 +86,56 @@ func writeFleetBeside(t *testing.T, path, content string) string {
 	}
 	return p
 }
+
+// TestPubSubSchema checks an event type whose schema is a Pub/Sub schema: Load makes no
+// call (validate --schemas checks its revisions), the job gets it as the schema parameter
+// instead of schema_json, previous_schemas is refused beside it, and a malformed name is a
+// problem.
+func TestPubSubSchema(t *testing.T) {
+	const head = `fleet: events-prod
+version: v1.4.2
+template: gs://b/eventdelivery/{version}/spec.json
+defaults:
+  project: my-project
+  region: europe-west1
+  output: gs://b/raw
+  temp_location: gs://b/tmp
+event_types:
+  - name: play-event
+    subscription: projects/my-project/subscriptions/play-event
+    schema: projects/my-project/schemas/play-event@1a2b3c4d
+`
+	f, err := fleet.Load(writeFleet(t, head))
+	if err != nil {
+		t.Fatal(err)
+	}
+	et, job := f.EventTypes[0], f.Jobs()[0]
+	if et.SchemaLine != 12 || et.SchemaJSON != "" {
+		t.Errorf("event type %+v", et)
+	}
+	if job.Parameters[fleet.ParamSchema] != "projects/my-project/schemas/play-event@1a2b3c4d" {
+		t.Errorf("parameters %v", job.Parameters)
+	}
+	if _, ok := job.Parameters[fleet.ParamSchemaJSON]; ok {
+		t.Errorf("schema_json passed beside a Pub/Sub schema: %v", job.Parameters)
+	}
+
+	bad := head + `    previous_schemas: [schemas/r1.avsc]
+  - name: other
+    subscription: projects/my-project/subscriptions/other
+    schema: projects/my-project/schemas/a/b
+`
+	_, err = fleet.Load(writeFleet(t, bad))
+	var verr *fleet.ValidationError
+	if !errors.As(err, &verr) || len(verr.Problems) != 2 {
+		t.Fatalf("want 2 problems, got %v", err)
+	}
+	for _, w := range []string{
+		`:13: event_types[0].previous_schemas: not with a Pub/Sub schema`,
+		`:16: event_types[1].schema: "projects/my-project/schemas/a/b": want a schema file, projects/P/schemas/S or projects/P/schemas/S@REVISION`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing problem %q in:\n%s", w, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/output"
 )
 
@@ -35,8 +36,10 @@ func (v *Verification) OK() bool { return v.Closed && len(v.Problems) == 0 }
 
 // Verify checks closed bucket start against its manifest: every listed data and
 // dead-letter file is there, is readable Avro and holds the records the manifest counts
-// for it; the manifest's records are the sum of its data files'; and no data file in the
-// bucket's folders is left unlisted. An open bucket is a problem too. Errors are the
+// for it, and, when the manifest gives it, the file's header schema has the fingerprint
+// listed; the manifest's records are the sum of its data files' and, when it counts them
+// by writer revision, the sum of records_by_revision; and no data file in the bucket's
+// folders is left unlisted. An open bucket is a problem too. Errors are the
 // store's; what is wrong with the bucket is in the Problems.
 func Verify(ctx context.Context, st Store, t output.Target, start int64) (*Verification, error) {
 	v := &Verification{EventType: t.EventType, Hour: output.Format(start), Manifest: t.ManifestPath(start), Problems: []Problem{}}
@@ -63,6 +66,15 @@ func Verify(ctx context.Context, st Store, t output.Target, start int64) (*Verif
 	}
 	if sum != m.Records {
 		v.Problems = append(v.Problems, Problem{Problem: fmt.Sprintf("records %d, but its files list %d", m.Records, sum)})
+	}
+	if m.RecordsByRevision != nil { // absent in manifests written before it was recorded
+		var byRev int64
+		for _, n := range m.RecordsByRevision {
+			byRev += n
+		}
+		if byRev != m.Records {
+			v.Problems = append(v.Problems, Problem{Problem: fmt.Sprintf("records %d, but records_by_revision sums to %d", m.Records, byRev)})
+		}
 	}
 	return v, nil
 }
@@ -98,6 +110,11 @@ func (v *Verification) checkFolder(ctx context.Context, st Store, dir string, li
 		if info.Records != f.Records {
 			v.Problems = append(v.Problems, Problem{File: p, Problem: fmt.Sprintf("holds %d records, the manifest says %d", info.Records, f.Records)})
 		}
+		if f.SchemaFingerprint != "" { // absent for dead letters and in older manifests
+			if msg := checkFingerprint(info, f.SchemaFingerprint); msg != "" {
+				v.Problems = append(v.Problems, Problem{File: p, Problem: msg})
+			}
+		}
 	}
 	found, err := st.List(ctx, output.Join(dir, output.DataFiles))
 	if err != nil {
@@ -110,4 +127,17 @@ func (v *Verification) checkFolder(ctx context.Context, st Store, dir string, li
 		}
 	}
 	return nil
+}
+
+// checkFingerprint compares the fingerprint of a file's header schema (internal/codec's:
+// SHA-256 of its Parsing Canonical Form) with the manifest's; "" when they agree.
+func checkFingerprint(info avrofile.Info, want string) string {
+	got, err := codec.Fingerprint(string(info.Meta["avro.schema"]))
+	if err != nil {
+		return "its header's schema has no fingerprint: " + err.Error()
+	}
+	if got != want {
+		return fmt.Sprintf("its header's schema has the fingerprint %s, the manifest says %s", got, want)
+	}
+	return ""
 }

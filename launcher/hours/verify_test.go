@@ -93,5 +93,32 @@ func TestVerify(t *testing.T) {
 		if v := verify(g); !reflect.DeepEqual(v.Problems, []hours.Problem{{Problem: "records 9, but its files list 3"}}) {
 			t.Errorf("wrong total: %+v", v.Problems)
 		}
+
+		// Counts by writer revision: summing to records is fine; summing to anything else
+		// is a problem.
+		r := hourstest.At("2026-12-01T14:00:00Z")
+		revFiles := []output.File{tr.File(r, "part-run-1-0-0.avro", 5)}
+		tr.Close(r, closedAt, output.Manifest{RecordsByRevision: map[string]int64{"1a2b3c4d": 3, output.NoRevision: 2}}, revFiles, nil)
+		if v := verify(r); !v.OK() {
+			t.Errorf("records_by_revision summing to records: %+v", v.Problems)
+		}
+		tr.Close(r, closedAt, output.Manifest{RecordsByRevision: map[string]int64{"1a2b3c4d": 3, "5e6f7a8b": 1}}, revFiles, nil)
+		if v := verify(r); !reflect.DeepEqual(v.Problems, []hours.Problem{{Problem: "records 5, but records_by_revision sums to 4"}}) {
+			t.Errorf("records_by_revision off: %+v", v.Problems)
+		}
+
+		// A file whose header schema is not the one the manifest fingerprints.
+		s := hourstest.At("2026-12-01T15:00:00Z")
+		fp := tr.File(s, "part-run-1-0-0.avro", 2)
+		if fp.SchemaFingerprint == "" {
+			t.Fatal("hourstest lists no fingerprint")
+		}
+		good := fp.SchemaFingerprint
+		fp.SchemaFingerprint = strings.Repeat("0", 64)
+		tr.Close(s, closedAt, output.Manifest{}, []output.File{fp}, nil)
+		if v := verify(s); !reflect.DeepEqual(v.Problems, []hours.Problem{{File: output.Join(tr.Target.Dir(s), fp.Name),
+			Problem: "its header's schema has the fingerprint " + good + ", the manifest says " + fp.SchemaFingerprint}}) {
+			t.Errorf("wrong fingerprint: %+v", v.Problems)
+		}
 	})
 }

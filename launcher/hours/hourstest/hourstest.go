@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/linkedin/goavro/v2"
@@ -62,11 +63,17 @@ func (tr *Tree) Avro(name string, n int) []byte {
 	return w.Bytes()
 }
 
-// File writes a data file of n records into bucket start and returns its manifest entry.
+// File writes a data file of n records into bucket start and returns its manifest entry,
+// with its size and its schema's fingerprint as the pipeline lists them.
 func (tr *Tree) File(start int64, name string, n int) output.File {
+	tr.t.Helper()
 	data := tr.Avro(name, n)
 	tr.Write(output.Join(tr.Target.Dir(start), name), data)
-	return output.File{Name: name, Records: int64(n), Bytes: int64(len(data))}
+	fp, err := codec.Fingerprint(EventSchema)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	return output.File{Name: name, Records: int64(n), Bytes: int64(len(data)), SchemaFingerprint: fp}
 }
 
 // DeadLetters writes a dead-letter file of n dead letters into bucket start.

@@ -1,0 +1,114 @@
+// Package pubsubschema reads Pub/Sub's schema settings and schema revisions with Google's
+// Pub/Sub client, for `launcher validate --schemas` (fleet.SchemaSource). It links no Beam.
+package pubsubschema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	pubsub "cloud.google.com/go/pubsub/v2/apiv1"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+)
+
+// Source is a fleet.SchemaSource over Pub/Sub's admin and schema APIs.
+type Source struct {
+	subs    *pubsub.SubscriptionAdminClient
+	topics  *pubsub.TopicAdminClient
+	schemas *pubsub.SchemaClient
+}
+
+var _ fleet.SchemaSource = (*Source)(nil)
+
+// Open connects to Pub/Sub: to emulatorHost over plain gRPC without credentials when it is
+// set (PUBSUB_EMULATOR_HOST, e.g. Google's pstest), else with Application Default
+// Credentials. Close it when done.
+func Open(ctx context.Context, emulatorHost string) (*Source, error) {
+	var opts []option.ClientOption
+	if emulatorHost != "" {
+		opts = []option.ClientOption{option.WithEndpoint(emulatorHost), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
+	}
+	s := &Source{}
+	var err error
+	if s.subs, err = pubsub.NewSubscriptionAdminClient(ctx, opts...); err != nil {
+		return nil, fmt.Errorf("pubsub: subscription client: %w", err)
+	}
+	if s.topics, err = pubsub.NewTopicAdminClient(ctx, opts...); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("pubsub: topic client: %w", err)
+	}
+	if s.schemas, err = pubsub.NewSchemaClient(ctx, opts...); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("pubsub: schema client: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the clients.
+func (s *Source) Close() error {
+	var errs []error
+	if s.subs != nil {
+		errs = append(errs, s.subs.Close())
+	}
+	if s.topics != nil {
+		errs = append(errs, s.topics.Close())
+	}
+	if s.schemas != nil {
+		errs = append(errs, s.schemas.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// TopicSchema reads the subscription, then its topic's schema settings.
+func (s *Source) TopicSchema(ctx context.Context, subscription string) (fleet.TopicSchema, error) {
+	sub, err := s.subs.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: subscription})
+	if err != nil {
+		return fleet.TopicSchema{}, fmt.Errorf("get subscription: %w", notFound(err))
+	}
+	t, err := s.topics.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: sub.Topic})
+	if err != nil {
+		return fleet.TopicSchema{}, fmt.Errorf("get topic %s: %w", sub.Topic, notFound(err))
+	}
+	ts := fleet.TopicSchema{Topic: t.Name}
+	if ss := t.SchemaSettings; ss != nil && ss.Schema != "" && ss.Schema != "_deleted-schema_" {
+		ts.Schema, ts.FirstRevision, ts.LastRevision = ss.Schema, ss.FirstRevisionId, ss.LastRevisionId
+	}
+	return ts, nil
+}
+
+// Revisions lists every revision of the schema, with its definition.
+func (s *Source) Revisions(ctx context.Context, schema string) ([]fleet.SchemaRevision, error) {
+	var out []fleet.SchemaRevision
+	it := s.schemas.ListSchemaRevisions(ctx, &pubsubpb.ListSchemaRevisionsRequest{Name: schema, View: pubsubpb.SchemaView_FULL})
+	for {
+		r, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, notFound(err)
+		}
+		if r.Type != pubsubpb.Schema_AVRO {
+			return nil, fmt.Errorf("revision %s is %s, not AVRO", r.RevisionId, r.Type)
+		}
+		out = append(out, fleet.SchemaRevision{ID: r.RevisionId, Definition: r.Definition, Created: r.RevisionCreateTime.AsTime()})
+	}
+}
+
+// notFound wraps fleet.ErrNotFound into a NotFound status, so that the fleet reports a
+// subscription, topic or schema that does not exist as a problem of the file.
+func notFound(err error) error {
+	if status.Code(err) == codes.NotFound {
+		return fmt.Errorf("%w (%w)", fleet.ErrNotFound, err)
+	}
+	return err
+}
