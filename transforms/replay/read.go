@@ -92,9 +92,9 @@ func Read(s beam.Scope, glob string, t output.Target, opts ...Option) Result {
 	switch {
 	case o.bounded:
 		paths := beam.Reshuffle(s, beam.ParDo(s, splitFiles, files))
-		r.Messages, r.Dead, bad = beam.ParDo3(s, &fileFn{}, paths)
+		r.Messages, r.Dead, bad = beam.ParDo3(s, &fileFn{Format: o.format}, paths)
 	default:
-		r.Messages, r.Dead, bad = beam.ParDo3(s, &orderedFn{Disorder: o.disorder, AnyOrder: o.anyOrder, Every: o.every()}, files)
+		r.Messages, r.Dead, bad = beam.ParDo3(s, &orderedFn{Format: o.format, Disorder: o.disorder, AnyOrder: o.anyOrder, Every: o.every()}, files)
 		if !o.anyOrder {
 			r.Beats = beam.ParDo(s, &beatFn{Width: t.Layout.Width, Skew: t.Layout.Skew}, r.Messages)
 		}
@@ -187,6 +187,7 @@ func (w *readWatermark) advance(ms int64) {
 // orderedFn reads Files one after the other, checkpointing every Every entries so that the
 // runner takes the watermark it reports.
 type orderedFn struct {
+	Format   InputFormat
 	Disorder time.Duration
 	AnyOrder bool
 	Every    int
@@ -253,7 +254,7 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 		path := fs.Paths[c.File]
 		if f.open == nil || f.openF != c.File || f.openR != c.Record {
 			f.closeOpen()
-			recs, err := openRecords(ctx, f.store, path, c.Record)
+			recs, err := openRecords(ctx, f.store, path, f.Format, c.Record)
 			if err != nil {
 				return nil, err
 			}
@@ -320,7 +321,8 @@ func emitRecord(ctx context.Context, rec record, emit func(beam.EventTime, messa
 
 // fileFn reads one whole file, for bounded reads.
 type fileFn struct {
-	store *objstore.Store
+	Format InputFormat
+	store  *objstore.Store
 }
 
 func (f *fileFn) Teardown() error {
@@ -338,7 +340,7 @@ func (f *fileFn) ProcessElement(ctx context.Context, path string, emit func(beam
 		}
 		f.store = st
 	}
-	recs, err := openRecords(ctx, f.store, path, 0)
+	recs, err := openRecords(ctx, f.store, path, f.Format, 0)
 	if err != nil {
 		return err
 	}
