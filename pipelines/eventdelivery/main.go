@@ -14,13 +14,16 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"golang.org/x/term"
 
+	"github.com/eventdelivery/eventdelivery/internal/progress"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/internal/version"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
@@ -89,11 +92,35 @@ func run(ctx context.Context) error {
 	} else {
 		go func() { <-sigCtx.Done(); cancelRun() }()
 	}
+	if err := cfg.CheckReplayHours(ctx, 0); err != nil {
+		return err
+	}
+	// A replay on Prism shows its progress: its DoFns run in this process.
+	if cfg.Input != "" && runner == "prism" {
+		prog := progress.New()
+		defer prog.Release()
+		cfg.Progress = prog.Key()
+		progCtx, stopProgress := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { stopProgress(); <-done }()
+		go func() {
+			defer close(done)
+			r := progress.Reporter{Out: os.Stderr, TTY: term.IsTerminal(int(os.Stderr.Fd())), Every: 5 * time.Second}
+			if r.TTY {
+				r.Every = 200 * time.Millisecond
+			}
+			r.Run(progCtx, prog)
+		}()
+	}
 	p, s := beam.NewPipelineWithRoot()
 	delivery.Build(s, cfg, stopper)
 	slog.Info("starting", "event_type", cfg.EventType, "runner", runner, "run_id", cfg.RunID, "version", cfg.Version)
-	if _, err := beam.Run(runCtx, runner, p); err != nil {
+	res, err := beam.Run(runCtx, runner, p)
+	if err != nil {
 		return fmt.Errorf("run %s: %w", cfg.EventType, err)
+	}
+	if cfg.Input != "" && res != nil {
+		slog.Info("replay done", append([]any{"event_type", cfg.EventType, "run_id", cfg.RunID, "range", cfg.Range.String()}, delivery.Summary(res.Metrics())...)...)
 	}
 	if stopper.Stopped() {
 		slog.Info("stopped gracefully", "event_type", cfg.EventType, "run_id", cfg.RunID)

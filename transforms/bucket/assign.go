@@ -31,7 +31,14 @@ var (
 	// alreadyDelivered counts events not written again because this run id closed their
 	// bucket already (a replay rerun).
 	alreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
+	// outsideRange counts events and dead letters of a backfill whose bucket is outside the
+	// range it was asked for (output.Target.Range): not delivered.
+	outsideRange = beam.NewCounter("eventdelivery", "outside_replay_range")
 )
+
+// OutsideRangeCounter is the name of the counter of events and dead letters dropped for
+// falling outside a backfill's range, for the pipeline's summary.
+const OutsideRangeCounter = "outside_replay_range"
 
 // Assign places every event (PCollection<message.Event>, timestamped with its publish time)
 // in its bucket, stamps it with the bucket's close time − 1ms and windows it so that the
@@ -121,6 +128,10 @@ func (p *placer) place(ctx context.Context, start int64, emitSeen func(beam.Even
 	}
 	if !ok {
 		alreadyDelivered.Inc(ctx, 1)
+		return 0, false, false, nil
+	}
+	if !p.Target.Range.Contains(to) {
+		outsideRange.Inc(ctx, 1)
 		return 0, false, false, nil
 	}
 	if moved {

@@ -11,6 +11,7 @@ type options struct {
 	bounded  bool
 	records  int
 	format   InputFormat
+	progress string
 }
 
 // defaultCheckpoint is how many entries the ordered read emits between checkpoints, each of
@@ -41,3 +42,7 @@ func CheckpointEvery(n int) Option { return func(o *options) { o.records = n } }
 
 // WithFormat reads the input in format f (Auto, the default, detects it per file).
 func WithFormat(f InputFormat) Option { return func(o *options) { o.format = f } }
+
+// WithProgress adds what the read gets through to the progress.Counters registered under
+// key (internal/progress), at each checkpoint and file end.
+func WithProgress(key string) Option { return func(o *options) { o.progress = key } }

@@ -15,6 +15,7 @@ type Param struct {
 const (
 	durationRegex = `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$|^0$`
 	sourceRegex   = `^(attribute|field):[A-Za-z_][A-Za-z0-9_.\-]*$`
+	rfc3339Regex  = `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`
 )
 
 // Params lists every parameter of the event-type pipeline, in the order of the README.
@@ -23,8 +24,12 @@ var Params = []Param{
 	{Name: "schema", Label: "Avro schema", Help: "The event type's reader schema: path or gs:// URL of an Avro schema (.avsc), or a Pub/Sub schema projects/P/schemas/S (its newest revision; every revision is a known writer) or projects/P/schemas/S@REVISION. Files are written with it.", Optional: true},
 	{Name: "schema_json", Label: "Avro schema JSON", Help: "The event type's Avro schema itself, as JSON; used instead of --schema when set.", Optional: true},
 	{Name: "schema_revisions", Label: "Schema revisions folder", Help: "Folder (local or gs://) of <revision_id>.avsc files: the writer revisions a message may name in googclient_schemarevisionid, resolved into the reader schema. With none known the attribute is ignored.", Optional: true},
-	{Name: "input", Label: "Replay input", Help: "JSON-lines file(s) of archived Pub/Sub messages to replay (a bounded run, for backfills and tests). Exactly one of --input and --subscription.", Optional: true, ParamType: "GCS_READ_FILE"},
+	{Name: "input", Label: "Replay input", Help: "File(s) of archived Pub/Sub messages to replay (a bounded run, for backfills and tests), a path or gs:// URL, * matching within a folder: JSON lines, the Avro files of a Pub/Sub Cloud Storage subscription, or this pipeline's dead-letter files (see --input_format). Exactly one of --input and --subscription.", Optional: true, ParamType: "GCS_READ_FILE"},
 	{Name: "input_disorder", Label: "Replay input disorder", Help: "How far behind the latest publish time read a replay's message may come. The input must be ordered by publish time within each file, files named in time order: its watermark trails the input by this much, so that each bucket closes, and leaves memory, once the input is read past it. A message further behind fails the replay, naming it. any: input in any order, every bucket held in memory until the end.", Default: "1m", Optional: true, Regexes: []string{durationRegex + `|^any$`}},
+	{Name: "input_format", Label: "Replay input format", Help: "Format of the replay's files: json (one message a line), pubsub-avro (Avro written by a Cloud Storage subscription with write_metadata on), deadletter (this pipeline's dead-letter files: each message is decoded again) or auto, told apart per file by its content.", Default: "auto", Optional: true, Regexes: []string{`^(auto|json|pubsub-avro|deadletter)$`}},
+	{Name: "replay_from", Label: "Replay from", Help: "With replay_to: a backfill of the buckets starting in [replay_from, replay_to), RFC3339 times at bucket boundaries. Messages whose bucket falls outside are counted, not delivered; only the buckets of the range are closed, empty ones too.", Optional: true, Regexes: []string{rfc3339Regex}},
+	{Name: "replay_to", Label: "Replay to", Help: "The end (exclusive) of a backfill's range: see replay_from.", Optional: true, Regexes: []string{rfc3339Regex}},
+	{Name: "replay_open_hours", Label: "Replay open hours", Help: "A replay over hours that another run (a live job) still has open, files but no manifest, is refused unless this is true; the replay then adds its files to them and may close them (docs/operations.md, Backfills).", Default: "false", Optional: true, Regexes: []string{`^(true|false)$`}},
 	{Name: "subscription", Label: "Pub/Sub subscription", Help: "projects/P/subscriptions/S to read forever (a streaming job). Exactly one of --input and --subscription.", Optional: true, Regexes: []string{`^projects/[^/]+/subscriptions/[^/]+$`}, ParamType: "PUBSUB_SUBSCRIPTION"},
 	{Name: "id_attribute", Label: "Id attribute", Help: "On Dataflow, the attribute Dataflow's Pub/Sub source dedupes by, besides the message id; the pipeline's own dedupe by event id runs anyway.", Optional: true, Regexes: []string{`^[A-Za-z0-9_.-]+$`}},
 	{Name: "output", Label: "Output location", Help: "Local folder or gs:// URL under which <event_type>/YYYY/MM/DD/HH/ buckets are written (see --layout).", ParamType: "GCS_WRITE_FOLDER"},
