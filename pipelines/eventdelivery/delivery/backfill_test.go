@@ -1,0 +1,221 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
+	"github.com/eventdelivery/eventdelivery/output"
+	"github.com/eventdelivery/eventdelivery/transforms/message"
+	"github.com/eventdelivery/eventdelivery/transforms/replay"
+)
+
+// fixedSchema is replaygen.Schema with one more field: the schema fix of a dead-letter
+// replay, under which messages its producers had already started to send become valid.
+var fixedSchema = func() string {
+	var s map[string]any
+	if err := json.Unmarshal([]byte(replaygen.Schema), &s); err != nil {
+		panic(err)
+	}
+	s["fields"] = append(s["fields"].([]any), map[string]any{"name": "country", "type": "string", "default": ""})
+	b, _ := json.Marshal(s)
+	return string(b)
+}()
+
+// fixedEvent is a play-track message encoded with fixedSchema (attrs nil: no event id).
+func fixedEvent(t *testing.T, msgID, eventID, p string) message.Message {
+	c, err := goavro.NewCodec(fixedSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.BinaryFromNative(nil, map[string]any{
+		"event_id": eventID, "user_id": "u1", "track_id": "t1", "ms_played": int64(1000),
+		"client_time": ts(p), "platform": nil, "country": "se",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := message.Message{ID: msgID, PublishTime: ts(p).UnixMilli(), Data: data}
+	if eventID != "" {
+		m.Attributes = map[string]string{"event_id": eventID}
+	}
+	return m
+}
+
+func writeLines(t *testing.T, msgs ...message.Message) string {
+	t.Helper()
+	var b strings.Builder
+	for _, m := range msgs {
+		b.Write(replay.Format(m))
+		b.WriteByte('\n')
+	}
+	path := filepath.Join(t.TempDir(), "replay.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runReplay(t *testing.T, cfg Config) {
+	t.Helper()
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("replay of %s into %s: %v", cfg.Input, cfg.Output, err)
+	}
+}
+
+// deadReasons returns the reason of every dead letter of cfg's output, by message id.
+func deadReasons(t *testing.T, cfg Config) map[string]string {
+	out := map[string]string{}
+	for _, recs := range readTree(t, cfg).DeadLetters {
+		for _, r := range recs {
+			out[r["message_id"].(string)] = r["reason"].(string)
+		}
+	}
+	return out
+}
+
+// A replay of dead-letter files after a schema fix delivers the messages the fix makes
+// valid and sends the one still invalid to dead letter again, with its new reason.
+func TestReplayDeadLettersAfterAFix(t *testing.T) {
+	old := testConfig(t)
+	old.Input = writeLines(t,
+		event("m-ok", "e-ok", "2026-11-20T08:10:00Z", "2026-11-20T08:10:00Z"),
+		fixedEvent(t, "m-new", "e-new", "2026-11-20T08:20:00Z"), // a newer producer: trailing bytes under the old schema
+		fixedEvent(t, "m-noid", "", "2026-11-20T08:30:00Z"),     // and no event id either
+	)
+	runReplay(t, old)
+	if got, want := deadReasons(t, old), map[string]string{"m-new": "trailing bytes: 3 after the record", "m-noid": "trailing bytes: 3 after the record"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("dead letters under the old schema %v, want %v", got, want)
+	}
+
+	fixed := testConfig(t)
+	fixed.Schema = fixedSchema
+	fixed.Input = filepath.Join(old.Output, "play-track", "_deadletter", "*", "*", "*", "*", output.DataFiles)
+	runReplay(t, fixed)
+	tree := readTree(t, fixed)
+	b := tree.Buckets[dirAt(fixed, "2026-11-20T08:00:00Z")]
+	if b == nil || b.Manifest == nil || !reflect.DeepEqual(ids(b), []string{"e-new"}) {
+		t.Fatalf("the fixed replay's bucket %+v, want e-new alone, closed", b)
+	}
+	if got, want := deadReasons(t, fixed), map[string]string{"m-noid": "missing event id: attribute:event_id"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("dead letters after the fix %v, want %v", got, want)
+	}
+}
+
+// A backfill of [from, to) delivers the events whose bucket is in the range, exactly as a
+// replay of everything does there, closes every bucket of the range, empty ones too, and
+// writes nothing else; the events outside are counted.
+func TestBackfillRange(t *testing.T) {
+	msgs, err := replaygen.Generate(replaygen.Spec{Start: ts("2026-11-20T07:00:00Z"), Span: 2 * time.Hour, Events: 400, Invalid: 0.05, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := testConfig(t)
+	all.Input = writeReplay(t, msgs)
+	runReplay(t, all)
+	whole := readTree(t, all)
+
+	cfg := testConfig(t)
+	cfg.Input = all.Input
+	cfg.Range = output.Range{From: ts("2026-11-20T08:00:00Z").UnixMilli(), To: ts("2026-11-20T11:00:00Z").UnixMilli()}
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readTree(t, cfg)
+	want := []string{dirAt(cfg, "2026-11-20T08:00:00Z"), dirAt(cfg, "2026-11-20T09:00:00Z"), dirAt(cfg, "2026-11-20T10:00:00Z")}
+	if !reflect.DeepEqual(got.Dirs(), want) {
+		t.Fatalf("backfill wrote buckets %v, want %v", got.Dirs(), want)
+	}
+	outside := 0
+	for _, d := range whole.Dirs() {
+		if !slices.Contains(want, d) {
+			outside += whole.Buckets[d].Records() + len(whole.DeadLetters[d])
+		}
+	}
+	for _, d := range want {
+		b, w := got.Buckets[d], whole.Buckets[d]
+		var wantIDs []string
+		if w != nil {
+			wantIDs = ids(w)
+		}
+		if b.Manifest == nil || !slices.Equal(ids(b), wantIDs) || len(got.DeadLetters[d]) != len(whole.DeadLetters[d]) {
+			t.Errorf("%s: closed %v, %d events, %d dead letters; the whole replay has %d, %d", d, b.Manifest != nil, len(ids(b)), len(got.DeadLetters[d]), len(wantIDs), len(whole.DeadLetters[d]))
+		}
+	}
+	if outside == 0 {
+		t.Fatal("no event outside the range: the test shows nothing")
+	}
+	sum := Summary(res.Metrics())
+	if i := slices.Index(sum, any("outside_replay_range")); i < 0 || sum[i+1] != int64(outside) {
+		t.Errorf("summary %v, want outside_replay_range %d", sum, outside)
+	}
+}
+
+// A replay over hours another run has open is refused at start, naming them and the way
+// out, unless asked for; hours closed by another run are no reason to refuse.
+func TestReplayRefusesOpenHours(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Input = "unused.jsonl"
+	tg := cfg.Target()
+	write := func(path string) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := func(s string) int64 { return ts(s).UnixMilli() }
+	write(tg.FilePath(h("2026-11-20T08:00:00Z"), 0, 0))                                  // r1's own file: a rerun
+	write(output.Join(tg.Dir(h("2026-11-20T09:00:00Z")), output.FileName("live", 0, 1))) // open
+	write(output.Join(tg.Dir(h("2026-11-20T10:00:00Z")), output.FileName("live", 0, 1))) // closed
+	body, _ := (&output.Manifest{RunID: "live"}).Marshal()
+	write(tg.ManifestPath(h("2026-11-20T10:00:00Z")))
+	if err := os.WriteFile(tg.ManifestPath(h("2026-11-20T10:00:00Z")), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to string
+		nowMs    int64
+		allow    bool
+		want     string
+	}{
+		{name: "range over the open hour", from: "2026-11-20T07:00:00Z", to: "2026-11-20T11:00:00Z", want: "still has 1 hour(s) open there, files but no manifest: 2026-11-20T09:00:00Z. Replay a range that leaves them out (--replay_from, --replay_to), wait until they are closed, or pass --replay_open_hours=true"},
+		{name: "no range: the recent hours", nowMs: h("2026-11-20T12:00:00Z"), want: "2026-11-20T09:00:00Z"},
+		{name: "range without it", from: "2026-11-20T10:00:00Z", to: "2026-11-20T11:00:00Z"},
+		{name: "asked for", from: "2026-11-20T07:00:00Z", to: "2026-11-20T11:00:00Z", allow: true},
+		{name: "no range, long after", nowMs: h("2026-11-25T12:00:00Z")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg
+			c.ReplayOpenHours = tc.allow
+			if tc.from != "" {
+				c.Range = output.Range{From: h(tc.from), To: h(tc.to)}
+			}
+			err := c.CheckReplayHours(context.Background(), tc.nowMs)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("CheckReplayHours = %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("CheckReplayHours = %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
