@@ -92,8 +92,11 @@ func run(ctx context.Context) error {
 	} else {
 		go func() { <-sigCtx.Done(); cancelRun() }()
 	}
-	if err := cfg.CheckReplayHours(ctx, 0); err != nil {
-		return err
+	// A dry run (Dataflow's --dry_run translates the job offline) writes nothing.
+	if f := flag.Lookup("dry_run"); f == nil || f.Value.String() != "true" {
+		if err := cfg.CheckReplayHours(ctx, 0); err != nil {
+			return err
+		}
 	}
 	// A replay on Prism shows its progress: its DoFns run in this process.
 	if cfg.Input != "" && runner == "prism" {
