@@ -219,3 +219,59 @@ func TestReplayRefusesOpenHours(t *testing.T) {
 		})
 	}
 }
+
+// Asked to (ReplayOpenHours), a backfill over an hour a live job still has open adds what
+// the hour lacks and closes it once its close time has passed: the manifest lists the files
+// of both runs, and the hour holds each event once, exactly what one replay of everything
+// gives it.
+func TestBackfillOverAnOpenHour(t *testing.T) {
+	msgs, err := replaygen.Generate(replaygen.Spec{Start: ts("2026-11-20T07:00:00Z"), Span: 2 * time.Hour, Events: 400, Retries: 0.05, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := dirAt(testConfig(t), "2026-11-20T08:00:00Z")
+	whole := testConfig(t)
+	whole.Input = writeReplay(t, msgs)
+	runReplay(t, whole)
+	want := ids(readTree(t, whole).Buckets[hour])
+
+	live := testConfig(t)
+	var early []replaygen.Message
+	for _, m := range msgs {
+		if m.PublishTime < ts("2026-11-20T08:30:00Z").UnixMilli() {
+			early = append(early, m)
+		}
+	}
+	live.Input, live.RunID, live.NowMs = writeReplay(t, early), "live", ts("2026-11-20T09:10:00Z").UnixMilli()
+	runReplay(t, live) // 08:00 closes at 09:30: left open, with files
+	if b := readTree(t, live).Buckets[hour]; b == nil || b.Manifest != nil || len(b.Files) == 0 {
+		t.Fatalf("the live run left %+v in %s, want files and no manifest", b, hour)
+	}
+
+	backfill := live
+	backfill.Input, backfill.RunID, backfill.NowMs = whole.Input, "backfill", whole.NowMs
+	backfill.Range = output.Range{From: ts("2026-11-20T08:00:00Z").UnixMilli(), To: ts("2026-11-20T09:00:00Z").UnixMilli()}
+	if err := backfill.CheckReplayHours(context.Background(), 0); err == nil {
+		t.Fatal("a backfill over the live run's open hour was not refused")
+	}
+	backfill.ReplayOpenHours = true
+	if err := backfill.CheckReplayHours(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	runReplay(t, backfill)
+	b := readTree(t, backfill).Buckets[hour]
+	if b == nil || b.Manifest == nil || b.Manifest.RunID != "backfill" {
+		t.Fatalf("%s after the backfill: %+v, want closed by the backfill", hour, b)
+	}
+	runs := map[string]bool{}
+	for _, f := range b.Manifest.Files {
+		run, _, _, _ := output.ParseFileName(f.Name)
+		runs[run] = true
+	}
+	if !runs["live"] || !runs["backfill"] {
+		t.Errorf("the manifest lists files of %v, want both runs", runs)
+	}
+	if got := ids(b); !slices.Equal(got, want) {
+		t.Errorf("%s holds %d events, one replay of everything %d", hour, len(got), len(want))
+	}
+}
