@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -273,5 +274,51 @@ func TestBackfillOverAnOpenHour(t *testing.T) {
 	}
 	if got := ids(b); !slices.Equal(got, want) {
 		t.Errorf("%s holds %d events, one replay of everything %d", hour, len(got), len(want))
+	}
+}
+
+// The same messages replayed from a Pub/Sub Cloud Storage subscription's Avro archive (as
+// it writes them, with metadata) and from JSON lines give the same buckets.
+func TestReplayPubSubArchive(t *testing.T) {
+	msgs, err := replaygen.Generate(replaygen.Spec{Start: ts("2026-11-20T07:00:00Z"), Span: 2 * time.Hour, Events: 300, Retries: 0.05, Invalid: 0.03, Seed: 13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := testConfig(t)
+	lines.Input = writeReplay(t, msgs)
+	runReplay(t, lines)
+
+	var buf bytes.Buffer
+	w, err := goavro.NewOCFWriter(goavro.OCFConfig{W: &buf, Schema: replay.ArchiveSchema, CompressionName: goavro.CompressionSnappyLabel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		attrs := map[string]any{}
+		for k, v := range m.Attributes {
+			attrs[k] = v
+		}
+		rec := map[string]any{"subscription_name": "projects/p/subscriptions/archive", "message_id": m.ID,
+			"publish_time": m.Published(), "attributes": attrs, "data": m.Data}
+		if err := w.Append([]any{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archive := testConfig(t)
+	archive.Input = filepath.Join(t.TempDir(), "2026-11-20T07:00:00+00:00_0a1b.avro")
+	if err := os.WriteFile(archive.Input, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runReplay(t, archive)
+
+	want, got := readTree(t, lines), readTree(t, archive)
+	if !reflect.DeepEqual(got.Dirs(), want.Dirs()) || len(want.Dirs()) < 2 {
+		t.Fatalf("archive replay buckets %v, JSON lines %v", got.Dirs(), want.Dirs())
+	}
+	for _, d := range want.Dirs() {
+		g, w := got.Buckets[d], want.Buckets[d]
+		if g.Manifest == nil || !slices.Equal(ids(g), ids(w)) || g.Manifest.Invalid != w.Manifest.Invalid || g.Manifest.Duplicates != w.Manifest.Duplicates {
+			t.Errorf("%s: the archive replay gives %d events, %+v; JSON lines %d, %+v", d, len(ids(g)), g.Manifest, len(ids(w)), w.Manifest)
+		}
 	}
 }
