@@ -36,10 +36,6 @@ var (
 	outsideRange = beam.NewCounter("eventdelivery", "outside_replay_range")
 )
 
-// OutsideRangeCounter is the name of the counter of events and dead letters dropped for
-// falling outside a backfill's range, for the pipeline's summary.
-const OutsideRangeCounter = "outside_replay_range"
-
 // Assign places every event (PCollection<message.Event>, timestamped with its publish time)
 // in its bucket, stamps it with the bucket's close time − 1ms and windows it so that the
 // window ends at the bucket's close time. It returns the events and, for heartbeats, the
