@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -99,26 +100,19 @@ func run(ctx context.Context) error {
 		}
 	}
 	// A replay on Prism shows its progress: its DoFns run in this process.
+	endProgress := func() {}
 	if cfg.Input != "" && runner == "prism" {
 		prog := progress.New()
 		defer prog.Release()
 		cfg.Progress = prog.Key()
-		progCtx, stopProgress := context.WithCancel(ctx)
-		done := make(chan struct{})
-		defer func() { stopProgress(); <-done }()
-		go func() {
-			defer close(done)
-			r := progress.Reporter{Out: os.Stderr, TTY: term.IsTerminal(int(os.Stderr.Fd())), Every: 5 * time.Second}
-			if r.TTY {
-				r.Every = 200 * time.Millisecond
-			}
-			r.Run(progCtx, prog)
-		}()
+		endProgress = showProgress(ctx, prog)
+		defer endProgress()
 	}
 	p, s := beam.NewPipelineWithRoot()
 	delivery.Build(s, cfg, stopper)
 	slog.Info("starting", "event_type", cfg.EventType, "runner", runner, "run_id", cfg.RunID, "version", cfg.Version)
 	res, err := beam.Run(runCtx, runner, p)
+	endProgress()
 	if err != nil {
 		return fmt.Errorf("run %s: %w", cfg.EventType, err)
 	}
@@ -143,4 +137,21 @@ func defaultStagingLocation(fs *flag.FlagSet) {
 	if err := fs.Set("staging_location", v); err == nil {
 		slog.Info("no --staging_location: staging under the temp location", "staging_location", v)
 	}
+}
+
+// showProgress renders prog on stderr until the returned func is called (which waits for
+// the last report): a bar on a terminal, log lines every 5 seconds otherwise.
+func showProgress(ctx context.Context, prog *progress.Counters) (end func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r := progress.Reporter{Out: os.Stderr, TTY: term.IsTerminal(int(os.Stderr.Fd())), Every: 5 * time.Second}
+	if r.TTY {
+		r.Every = 200 * time.Millisecond
+	}
+	go func() {
+		defer close(done)
+		r.Run(ctx, prog)
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }
 }
