@@ -143,16 +143,21 @@ type Reporter struct {
 	TTY   bool         // Out is a terminal: a bar redrawn in place; else log lines to Log
 	Log   *slog.Logger // nil: slog.Default()
 	Every time.Duration
+	mu    sync.Mutex // guards Out between the bar and Logs
 	last  Snapshot
 	drawn bool
+	bar   string // the bar last drawn, on a terminal
 }
 
 // Report renders s once: on a terminal it redraws the bar; otherwise it logs a line, unless
 // nothing changed since the last.
 func (r *Reporter) Report(s Snapshot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	switch {
 	case r.TTY:
-		fmt.Fprintf(r.Out, "\r%s\x1b[K", s.Bar(30))
+		r.bar = s.Bar(30)
+		fmt.Fprintf(r.Out, "\r%s\x1b[K", r.bar)
 		r.drawn = true
 	case s != r.last || !r.drawn:
 		log := r.Log
@@ -165,6 +170,25 @@ func (r *Reporter) Report(s Snapshot) {
 	r.last = s
 }
 
+// Logs returns a writer for log lines to r.Out that, on a terminal, clears the bar before
+// each line and draws it again after, so that the two do not run into each other.
+func (r *Reporter) Logs() io.Writer { return logWriter{r} }
+
+type logWriter struct{ r *Reporter }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	r := w.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.TTY || r.bar == "" {
+		return r.Out.Write(p)
+	}
+	fmt.Fprint(r.Out, "\r\x1b[K")
+	n, err := r.Out.Write(p)
+	fmt.Fprintf(r.Out, "\r%s\x1b[K", r.bar)
+	return n, err
+}
+
 // Run reports c every r.Every until ctx is done, then once more, ending the bar's line.
 func (r *Reporter) Run(ctx context.Context, c *Counters) {
 	tick := time.NewTicker(r.Every)
@@ -174,7 +198,10 @@ func (r *Reporter) Run(ctx context.Context, c *Counters) {
 		case <-ctx.Done():
 			r.Report(c.Snapshot())
 			if r.TTY {
+				r.mu.Lock()
 				fmt.Fprintln(r.Out)
+				r.bar = ""
+				r.mu.Unlock()
 			}
 			return
 		case <-tick.C:

@@ -39,9 +39,17 @@ level=INFO msg="replay progress" files_read=1 files=4 records=2000 read_up_to=20
 	}
 
 	var term bytes.Buffer
-	(&Reporter{Out: &term, TTY: true}).Report(c.Snapshot())
-	if got, want := term.String(), "\r[#######.......................]  25% 1/4 files, 2000 records, read up to 2026-11-20T10:15:00Z, 1 buckets closed\x1b[K"; got != want {
-		t.Errorf("bar %q, want %q", got, want)
+	tty := &Reporter{Out: &term, TTY: true}
+	tty.Report(c.Snapshot())
+	bar := "\r[#######.......................]  25% 1/4 files, 2000 records, read up to 2026-11-20T10:15:00Z, 1 buckets closed\x1b[K"
+	if got := term.String(); got != bar {
+		t.Errorf("bar %q, want %q", got, bar)
+	}
+	// A log line clears the bar and draws it again below.
+	term.Reset()
+	tty.Logs().Write([]byte("level=INFO msg=x\n"))
+	if got, want := term.String(), "\r\x1b[Klevel=INFO msg=x\n"+bar; got != want {
+		t.Errorf("a log line on a terminal gives %q, want %q", got, want)
 	}
 	var none *Counters // a DoFn in another process: nothing happens
 	none.SetFiles(1)

@@ -140,18 +140,23 @@ func defaultStagingLocation(fs *flag.FlagSet) {
 }
 
 // showProgress renders prog on stderr until the returned func is called (which waits for
-// the last report): a bar on a terminal, log lines every 5 seconds otherwise.
+// the last report): on a terminal a bar, the log lines printed above it; otherwise log
+// lines every 5 seconds.
 func showProgress(ctx context.Context, prog *progress.Counters) (end func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	r := progress.Reporter{Out: os.Stderr, TTY: term.IsTerminal(int(os.Stderr.Fd())), Every: 5 * time.Second}
+	r := &progress.Reporter{Out: os.Stderr, TTY: term.IsTerminal(int(os.Stderr.Fd())), Every: 5 * time.Second}
+	restore := func() {}
 	if r.TTY {
 		r.Every = 200 * time.Millisecond
+		prev := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(r.Logs(), nil)))
+		restore = func() { slog.SetDefault(prev) }
 	}
 	go func() {
 		defer close(done)
 		r.Run(ctx, prog)
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-done }) }
+	return func() { once.Do(func() { cancel(); <-done; restore() }) }
 }
