@@ -39,6 +39,10 @@ type Target struct {
 	// (a message delivered out of order, behind the watermark) and moves to the next open
 	// bucket like any late event, so that it is not lost.
 	Rerun bool
+	// Range, when set, is the buckets a backfill was asked for: events and dead letters
+	// whose bucket falls outside it are counted and dropped, and no bucket outside it is
+	// written or closed.
+	Range Range
 }
 
 // Base returns the event type's folder, <root>/<type>.

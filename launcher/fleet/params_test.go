@@ -43,18 +43,8 @@ func TestParametersArePipelineFlags(t *testing.T) {
 		t.Fatalf("found no parameter names in %s", path)
 	}
 	for _, p := range append(slices.Clone(fleet.PipelineParameters), fleet.BackfillParameters...) {
-		if !slices.Contains(names, p) && !slices.Contains(pendingPipelineParameters, p) {
+		if !slices.Contains(names, p) {
 			t.Errorf("the launcher passes parameter %q, which the pipeline does not declare (it has %v)", p, names)
 		}
 	}
-	for _, p := range pendingPipelineParameters {
-		if !slices.Contains(names, p) {
-			t.Logf("parameter %q: the pipeline does not declare it yet (pending)", p)
-		}
-	}
 }
-
-// pendingPipelineParameters are parameters the launcher passes that the pipeline gains in
-// the same change (issue 17: a replay's span); once the pipeline declares them, delete
-// them from here so that the check above covers them.
-var pendingPipelineParameters = []string{fleet.ParamReplayFrom, fleet.ParamReplayTo}

@@ -13,14 +13,18 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"golang.org/x/term"
 
+	"github.com/eventdelivery/eventdelivery/internal/progress"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/internal/version"
 	"github.com/eventdelivery/eventdelivery/pipelines/eventdelivery/delivery"
@@ -89,11 +93,31 @@ func run(ctx context.Context) error {
 	} else {
 		go func() { <-sigCtx.Done(); cancelRun() }()
 	}
+	// A dry run (Dataflow's --dry_run translates the job offline) writes nothing.
+	if f := flag.Lookup("dry_run"); f == nil || f.Value.String() != "true" {
+		if err := cfg.CheckReplayHours(ctx, 0); err != nil {
+			return err
+		}
+	}
+	// A replay on Prism shows its progress: its DoFns run in this process.
+	endProgress := func() {}
+	if cfg.Input != "" && runner == "prism" {
+		prog := progress.New()
+		defer prog.Release()
+		cfg.Progress = prog.Key()
+		endProgress = showProgress(ctx, prog)
+		defer endProgress()
+	}
 	p, s := beam.NewPipelineWithRoot()
 	delivery.Build(s, cfg, stopper)
 	slog.Info("starting", "event_type", cfg.EventType, "runner", runner, "run_id", cfg.RunID, "version", cfg.Version)
-	if _, err := beam.Run(runCtx, runner, p); err != nil {
+	res, err := beam.Run(runCtx, runner, p)
+	endProgress()
+	if err != nil {
 		return fmt.Errorf("run %s: %w", cfg.EventType, err)
+	}
+	if cfg.Input != "" && res != nil {
+		slog.Info("replay done", append([]any{"event_type", cfg.EventType, "run_id", cfg.RunID, "range", cfg.Range.String()}, delivery.Summary(res.Metrics())...)...)
 	}
 	if stopper.Stopped() {
 		slog.Info("stopped gracefully", "event_type", cfg.EventType, "run_id", cfg.RunID)
@@ -113,4 +137,26 @@ func defaultStagingLocation(fs *flag.FlagSet) {
 	if err := fs.Set("staging_location", v); err == nil {
 		slog.Info("no --staging_location: staging under the temp location", "staging_location", v)
 	}
+}
+
+// showProgress renders prog on stderr until the returned func is called (which waits for
+// the last report): on a terminal a bar, the log lines printed above it; otherwise log
+// lines every 5 seconds.
+func showProgress(ctx context.Context, prog *progress.Counters) (end func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r := &progress.Reporter{Out: os.Stderr, TTY: term.IsTerminal(int(os.Stderr.Fd())), Every: 5 * time.Second}
+	restore := func() {}
+	if r.TTY {
+		r.Every = 200 * time.Millisecond
+		prev := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(r.Logs(), nil)))
+		restore = func() { slog.SetDefault(prev) }
+	}
+	go func() {
+		defer close(done)
+		r.Run(ctx, prog)
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done; restore() }) }
 }

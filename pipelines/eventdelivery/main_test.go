@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,6 +108,32 @@ func TestReplayRun(t *testing.T) {
 	}
 	if records != 200 || len(tree.Check()) > 0 {
 		t.Errorf("%d records, problems %v; want 200 and none", records, tree.Check())
+	}
+	// Not on a terminal: progress as log lines, and a summary at the end.
+	for _, want := range []string{"replay progress", "files_read=1 files=1 records=" + fmt.Sprint(len(msgs)), "replay done",
+		fmt.Sprintf("replay_records_read=%d", len(msgs)), fmt.Sprintf("buckets_closed=%d", len(tree.Dirs()))} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// A backfill's range and format are checked with the other flags, each named.
+func TestBackfillFlags(t *testing.T) {
+	_, stderr, code := runCLI(t, "--event_type=play-track", "--schema="+schemaFile, "--input=x.jsonl", "--output=/tmp/x",
+		"--input_format=xml", "--replay_from=2026-11-20T10:30:00Z", "--replay_to=2026-11-20T09:00:00Z", "--replay_open_hours=maybe")
+	if code == 0 {
+		t.Fatalf("exit 0 for bad flags")
+	}
+	for _, want := range []string{
+		"--input_format:", "want auto, json, pubsub-avro or deadletter",
+		"--replay_from: 2026-11-20T10:30:00Z is not at a bucket boundary (buckets of 1h0m0s start at 2026-11-20T10:00:00Z, 2026-11-20T11:00:00Z)",
+		"--replay_to: 2026-11-20T09:00:00Z is not after --replay_from",
+		"--replay_open_hours:",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
 	}
 }
 

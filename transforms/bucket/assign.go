@@ -31,6 +31,9 @@ var (
 	// alreadyDelivered counts events not written again because this run id closed their
 	// bucket already (a replay rerun).
 	alreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
+	// outsideRange counts events and dead letters of a backfill whose bucket is outside the
+	// range it was asked for (output.Target.Range): not delivered.
+	outsideRange = beam.NewCounter("eventdelivery", "outside_replay_range")
 )
 
 // Assign places every event (PCollection<message.Event>, timestamped with its publish time)
@@ -121,6 +124,10 @@ func (p *placer) place(ctx context.Context, start int64, emitSeen func(beam.Even
 	}
 	if !ok {
 		alreadyDelivered.Inc(ctx, 1)
+		return 0, false, false, nil
+	}
+	if !p.Target.Range.Contains(to) {
+		outsideRange.Inc(ctx, 1)
 		return 0, false, false, nil
 	}
 	if moved {

@@ -8,6 +8,7 @@
 package heartbeat
 
 import (
+	"fmt"
 	"reflect"
 	"time"
 
@@ -24,6 +25,7 @@ func init() {
 	register.Combiner2[span, int64](&spanFn{})
 	register.DoFn3x0[[]byte, func(*span) bool, func(beam.EventTime, message.Entry)](&fillFn{})
 	register.Function1x1[int64, message.Entry](beat)
+	register.DoFn2x0[[]byte, func(beam.EventTime, message.Entry)](&rangeFn{})
 	register.Emitter2[beam.EventTime, message.Entry]()
 	register.Iter1[span]()
 }
@@ -91,5 +93,28 @@ func (f *fillFn) ProcessElement(_ []byte, spans func(*span) bool, emit func(beam
 		for h := r.First; h <= r.Last; h = l.Next(h) {
 			emit(mtime.FromMilliseconds(l.Stamp(h)), message.Entry{Bucket: h})
 		}
+	}
+}
+
+// Range returns PCollection<message.Entry>: a heartbeat for every bucket of r, stamped for
+// its bucket, so that a backfill closes exactly the buckets it was asked for, empty ones
+// too, each once the input is read past it. It panics for an empty range.
+func Range(s beam.Scope, l output.Layout, r output.Range) beam.PCollection {
+	s = s.Scope("heartbeat.Range")
+	if !r.IsSet() || r.To <= r.From {
+		panic(fmt.Sprintf("heartbeat.Range: %v is empty", r))
+	}
+	return beam.ParDo(s, &rangeFn{Width: l.Width, Skew: l.Skew, From: r.From, To: r.To}, beam.Impulse(s))
+}
+
+type rangeFn struct {
+	Width, Skew time.Duration
+	From, To    int64
+}
+
+func (f *rangeFn) ProcessElement(_ []byte, emit func(beam.EventTime, message.Entry)) {
+	l := output.Layout{Width: f.Width, Skew: f.Skew}
+	for _, h := range (output.Range{From: f.From, To: f.To}).Buckets(l) {
+		emit(mtime.FromMilliseconds(l.Stamp(h)), message.Entry{Bucket: h})
 	}
 }

@@ -57,6 +57,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/codec"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/internal/progress"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -85,6 +86,8 @@ type Config struct {
 	// NotifyTopic (projects/P/topics/T), when set, gets one message per bucket closed,
 	// published once its manifest is written (see the package doc, # Notification).
 	NotifyTopic string
+	// Progress is the key of the progress.Counters that counts buckets closed; "" for none.
+	Progress string
 }
 
 // Close groups PCollection<message.Entry> by bucket and writes each bucket's manifest once
@@ -253,6 +256,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 		}
 	}
 	hoursClosed.Inc(ctx, 1)
+	progress.For(f.Config.Progress).BucketClosed()
 	slog.Info("bucket closed", "event_type", t.EventType, "bucket", m.BucketStart, "records", m.Records, "duplicates", m.Duplicates, "skewed", m.Skewed, "invalid", m.Invalid)
 	emit(m)
 	return nil

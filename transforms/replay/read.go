@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
+	"github.com/eventdelivery/eventdelivery/internal/progress"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -92,9 +93,9 @@ func Read(s beam.Scope, glob string, t output.Target, opts ...Option) Result {
 	switch {
 	case o.bounded:
 		paths := beam.Reshuffle(s, beam.ParDo(s, splitFiles, files))
-		r.Messages, r.Dead, bad = beam.ParDo3(s, &fileFn{}, paths)
+		r.Messages, r.Dead, bad = beam.ParDo3(s, &fileFn{Format: o.format, Progress: o.progress}, paths)
 	default:
-		r.Messages, r.Dead, bad = beam.ParDo3(s, &orderedFn{Disorder: o.disorder, AnyOrder: o.anyOrder, Every: o.every()}, files)
+		r.Messages, r.Dead, bad = beam.ParDo3(s, &orderedFn{Format: o.format, Progress: o.progress, Disorder: o.disorder, AnyOrder: o.anyOrder, Every: o.every()}, files)
 		if !o.anyOrder {
 			r.Beats = beam.ParDo(s, &beatFn{Width: t.Layout.Width, Skew: t.Layout.Skew}, r.Messages)
 		}
@@ -187,6 +188,8 @@ func (w *readWatermark) advance(ms int64) {
 // orderedFn reads Files one after the other, checkpointing every Every entries so that the
 // runner takes the watermark it reports.
 type orderedFn struct {
+	Format   InputFormat
+	Progress string // progress.Counters key; "" for none
 	Disorder time.Duration
 	AnyOrder bool
 	Every    int
@@ -244,6 +247,12 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 		f.store = st
 	}
 	disorder := f.Disorder.Milliseconds()
+	prog := progress.For(f.Progress)
+	if c.File == 0 && c.Record == 0 {
+		prog.SetFiles(len(fs.Paths))
+	}
+	read := int64(0)
+	defer func() { prog.Read(read, max(c.MaxP, 0)) }()
 	for n := 0; n < f.Every; n++ {
 		if c.File >= len(fs.Paths) {
 			c.Done = true
@@ -253,7 +262,7 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 		path := fs.Paths[c.File]
 		if f.open == nil || f.openF != c.File || f.openR != c.Record {
 			f.closeOpen()
-			recs, err := openRecords(ctx, f.store, path, c.Record)
+			recs, err := openRecords(ctx, f.store, path, f.Format, c.Record)
 			if err != nil {
 				return nil, err
 			}
@@ -263,6 +272,7 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 		if errors.Is(err, io.EOF) {
 			f.closeOpen()
 			filesRead.Inc(ctx, 1)
+			prog.FileRead()
 			next := cursor{File: c.File + 1, MaxP: c.MaxP}
 			if !rt.TryClaim(next) {
 				return sdf.StopProcessing(), nil
@@ -297,6 +307,7 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 			return sdf.StopProcessing(), nil
 		}
 		c = next
+		read++
 		emitRecord(ctx, rec, emit, emitDead, emitBad)
 	}
 	if !f.AnyOrder && c.MaxP > mtime.MinTimestamp.Milliseconds() {
@@ -320,7 +331,9 @@ func emitRecord(ctx context.Context, rec record, emit func(beam.EventTime, messa
 
 // fileFn reads one whole file, for bounded reads.
 type fileFn struct {
-	store *objstore.Store
+	Format   InputFormat
+	Progress string
+	store    *objstore.Store
 }
 
 func (f *fileFn) Teardown() error {
@@ -338,7 +351,7 @@ func (f *fileFn) ProcessElement(ctx context.Context, path string, emit func(beam
 		}
 		f.store = st
 	}
-	recs, err := openRecords(ctx, f.store, path, 0)
+	recs, err := openRecords(ctx, f.store, path, f.Format, 0)
 	if err != nil {
 		return err
 	}
@@ -347,6 +360,9 @@ func (f *fileFn) ProcessElement(ctx context.Context, path string, emit func(beam
 		rec, err := recs.Next()
 		if errors.Is(err, io.EOF) {
 			filesRead.Inc(ctx, 1)
+			prog := progress.For(f.Progress)
+			prog.Read(i-1, 0)
+			prog.FileRead()
 			return nil
 		}
 		if err != nil {

@@ -10,6 +10,8 @@ type options struct {
 	anyOrder bool
 	bounded  bool
 	records  int
+	format   InputFormat
+	progress string
 }
 
 // defaultCheckpoint is how many entries the ordered read emits between checkpoints, each of
@@ -37,3 +39,10 @@ func Bounded() Option { return func(o *options) { o.bounded = true } }
 
 // CheckpointEvery makes the ordered read hand the runner its watermark every n entries.
 func CheckpointEvery(n int) Option { return func(o *options) { o.records = n } }
+
+// WithFormat reads the input in format f (Auto, the default, detects it per file).
+func WithFormat(f InputFormat) Option { return func(o *options) { o.format = f } }
+
+// WithProgress adds what the read gets through to the progress.Counters registered under
+// key (internal/progress), at each checkpoint and file end.
+func WithProgress(key string) Option { return func(o *options) { o.progress = key } }

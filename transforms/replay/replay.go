@@ -2,6 +2,8 @@
 //
 //	{"message_id": "...", "publish_time": "RFC3339", "attributes": {"k": "v"}, "data": "base64"}
 //
+// and from the Avro files of Pub/Sub Cloud Storage subscriptions and this project's
+// dead-letter files (avro.go), each told apart by its content (InputFormat).
 // It is how backfills replay a subscription's history, and how tests stay deterministic.
 // A line that is not such a message becomes a dead letter with the reason; when its publish
 // time cannot be read either, there is no bucket to count it in, so it is written on its

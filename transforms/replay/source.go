@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +13,33 @@ import (
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
 
+// InputFormat names the format of a replay's input files.
+type InputFormat string
+
+// The input formats Read knows. Auto tells them apart by their content: an Avro object
+// container file (magic "Obj\x01") is a Pub/Sub archive or a dead-letter file by the fields
+// of its schema (see avro.go); anything else is JSON lines.
+const (
+	Auto       InputFormat = "auto"
+	JSONLines  InputFormat = "json"
+	PubSubAvro InputFormat = "pubsub-avro" // written by a Pub/Sub Cloud Storage subscription (Avro)
+	DeadLetter InputFormat = "deadletter"  // this project's dead-letter files (output.DeadLetterSchema)
+)
+
+// ParseInputFormat reads an --input_format value; "" is Auto.
+func ParseInputFormat(s string) (InputFormat, error) {
+	switch f := InputFormat(s); f {
+	case "":
+		return Auto, nil
+	case Auto, JSONLines, PubSubAvro, DeadLetter:
+		return f, nil
+	}
+	return "", fmt.Errorf("%q: want auto, json, pubsub-avro or deadletter", s)
+}
+
 // record is one entry of an input file: a message, a message with the reason it is a dead
-// letter, or (ok false) something without a publish time, kept as raw.
+// letter, or (ok false) something without a publish time, kept as raw: a replay line
+// (Format's, or as close to one as the entry allows) whose Parse gives the reason.
 type record struct {
 	msg    message.Message
 	reason string
@@ -27,14 +53,29 @@ type records interface {
 	Close() error
 }
 
-// openRecords opens path in store and skips its first skip records, so that a reader
-// resumes where a checkpoint left it.
-func openRecords(ctx context.Context, store *objstore.Store, path string, skip int64) (records, error) {
+var avroMagic = []byte("Obj\x01")
+
+// openRecords opens path in store, in format (Auto: detected from its first bytes), and
+// skips its first skip records, so that a reader resumes where a checkpoint left it.
+func openRecords(ctx context.Context, store *objstore.Store, path string, format InputFormat, skip int64) (records, error) {
 	r, err := store.OpenRead(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", path, err)
 	}
-	var recs records = &jsonLines{r: bufio.NewReaderSize(r, 1<<20), c: r}
+	br := bufio.NewReaderSize(r, 1<<20)
+	if format == Auto || format == "" {
+		format = JSONLines
+		if head, _ := br.Peek(len(avroMagic)); bytes.Equal(head, avroMagic) {
+			format = Auto // an Avro file: its schema tells which
+		}
+	}
+	var recs records
+	if format == JSONLines {
+		recs = &jsonLines{r: br, c: r}
+	} else if recs, err = openAvro(br, r, format); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("replay %s: %w", path, err)
+	}
 	for i := int64(0); i < skip; i++ {
 		if _, err := recs.Next(); err != nil {
 			recs.Close()

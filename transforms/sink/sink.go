@@ -49,6 +49,7 @@ var (
 	// moves on here.
 	movedFromClosed  = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
 	alreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
+	outsideRange     = beam.NewCounter("eventdelivery", "outside_replay_range")
 )
 
 // Config is the sink's configuration.
@@ -106,6 +107,11 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 	}
 	if !ok {
 		alreadyDelivered.Inc(ctx, int64(len(b.Events)))
+		return f.ack(ctx, b)
+	}
+	if !t.Range.Contains(to) {
+		// A backfill's bucket closed since placement, the next open one outside its range.
+		outsideRange.Inc(ctx, int64(len(b.Events)))
 		return f.ack(ctx, b)
 	}
 	entry := message.Entry{Bucket: to, Duplicates: b.Duplicates, SchemaFingerprint: f.Fingerprint}

@@ -27,7 +27,11 @@ import (
 func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.Option) beam.PCollection {
 	if cfg.Subscription == "" {
 		r := replay.Read(s, cfg.Input, cfg.Target(), cfg.replayOptions()...)
-		if r.Beats.IsValid() {
+		switch {
+		case cfg.Range.IsSet():
+			// A backfill closes the buckets of its range, and only those.
+			return Deliver(s, cfg, r.Messages, r.Dead, heartbeat.Range(s, cfg.Layout, cfg.Range))
+		case r.Beats.IsValid():
 			return Deliver(s, cfg, r.Messages, r.Dead, r.Beats)
 		}
 		return Deliver(s, cfg, r.Messages, r.Dead)
@@ -54,13 +58,14 @@ func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.O
 // past it); in any order, holding every bucket until the end; on Dataflow as a bounded
 // source read in parallel (a batch job, whose shuffle is on disk).
 func (c Config) replayOptions() []replay.Option {
+	opts := []replay.Option{replay.WithFormat(c.InputFormat), replay.WithProgress(c.Progress)}
 	switch {
 	case c.Runner == "dataflow":
-		return []replay.Option{replay.Bounded()}
+		return append(opts, replay.Bounded())
 	case c.InputAnyOrder:
-		return []replay.Option{replay.AnyOrder()}
+		return append(opts, replay.AnyOrder())
 	}
-	return []replay.Option{replay.WithDisorder(c.InputDisorder)}
+	return append(opts, replay.WithDisorder(c.InputDisorder))
 }
 
 // HeartbeatEvery is how often a live job sends a heartbeat: often enough that every bucket
@@ -93,7 +98,7 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	deadFiles := deadletter.Write(s, placedDead, deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription()})
 	entries := append([]beam.PCollection{files, deadFiles}, beats...)
 	var leftOpen beam.PCollection
-	if cfg.Lookback > 0 {
+	if cfg.Lookback > 0 && !cfg.Range.IsSet() { // a backfill closes its range, nothing else
 		// A live job also announces the closed buckets its predecessor died before announcing.
 		leftOpen = heartbeat.Lookback(s, t, cfg.Lookback, cfg.NowMs, cfg.NotifyTopic != "" && cfg.Subscription != "")
 	}
@@ -106,5 +111,5 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	case leftOpen.IsValid():
 		entries = append(entries, heartbeat.Beats(s, leftOpen))
 	}
-	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, Schema: cfg.Schema, NowMs: cfg.NowMs, NotifyTopic: cfg.NotifyTopic}, entries...)
+	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, Schema: cfg.Schema, NowMs: cfg.NowMs, NotifyTopic: cfg.NotifyTopic, Progress: cfg.Progress}, entries...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/revisions"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/decode"
+	"github.com/eventdelivery/eventdelivery/transforms/replay"
 )
 
 // Config is everything one event-type pipeline needs, parsed and checked.
@@ -44,11 +45,20 @@ type Config struct {
 	// come; InputAnyOrder accepts any order, holding the whole replay until its end.
 	InputDisorder time.Duration
 	InputAnyOrder bool
+	// InputFormat is the format of the replay's files (replay.Auto: detected per file).
+	InputFormat replay.InputFormat
+	// Range, when set, is the buckets a backfill was asked for (--replay_from, --replay_to).
+	Range output.Range
+	// ReplayOpenHours lets a replay write into hours another run still has open.
+	ReplayOpenHours bool
+	// Progress is the key of the progress.Counters a replay reports to (internal/progress),
+	// set by the process that renders it; "" for none.
+	Progress string
 }
 
 // Target returns where the pipeline writes.
 func (c Config) Target() output.Target {
-	return output.Target{Root: c.Output, EventType: c.EventType, Layout: c.Layout, RunID: c.RunID, Rerun: c.Subscription == ""}
+	return output.Target{Root: c.Output, EventType: c.EventType, Layout: c.Layout, RunID: c.RunID, Rerun: c.Subscription == "", Range: c.Range}
 }
 
 // Flags holds the raw flag values of Params.
@@ -139,6 +149,12 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 			bad("input_disorder", "%q: want a duration, 0 or more, or any", *f["input_disorder"])
 		}
 	}
+	if c.InputFormat, err = replay.ParseInputFormat(*f["input_format"]); err != nil {
+		bad("input_format", "%v", err)
+	}
+	if c.ReplayOpenHours, err = strconv.ParseBool(*f["replay_open_hours"]); err != nil {
+		bad("replay_open_hours", "%q: want true or false", *f["replay_open_hours"])
+	}
 	switch c.EarlyPanes = dur("early_panes"); {
 	case c.EarlyPanes < 0:
 		bad("early_panes", "%q: want 0 (off) or a positive duration", *f["early_panes"])
@@ -158,6 +174,9 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 	if err := c.Layout.Validate(); err != nil {
 		bad("bucket_width", "%v", err)
 	}
+	if from, to := *f["replay_from"], *f["replay_to"]; from != "" || to != "" {
+		c.Range = c.parseRange(from, to, bad)
+	}
 	if c.Shards, err = strconv.Atoi(*f["shards"]); err != nil || c.Shards < 1 {
 		bad("shards", "%q: want a whole number, 1 or more", *f["shards"])
 	}
@@ -172,6 +191,38 @@ func (f Flags) Config(ctx context.Context) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseRange reads --replay_from and --replay_to: both, RFC3339 at bucket boundaries of
+// c.Layout, from before to, for a replay.
+func (c Config) parseRange(from, to string, bad func(flag, format string, args ...any)) output.Range {
+	var r output.Range
+	if c.Subscription != "" {
+		bad("replay_from", "a range is for a replay (--input), not --subscription")
+		return r
+	}
+	if from == "" || to == "" {
+		bad("replay_from", "give both --replay_from and --replay_to (the range is [from, to))")
+		return r
+	}
+	at := func(name, v string) int64 {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			bad(name, "%q is not an RFC3339 time such as 2026-11-20T10:00:00Z", v)
+			return 0
+		}
+		ms := t.UnixMilli()
+		if c.Layout.Width > 0 && c.Layout.Start(ms) != ms {
+			bad(name, "%s is not at a bucket boundary (buckets of %v start at %s, %s)", v, c.Layout.Width,
+				output.Format(c.Layout.Start(ms)), output.Format(c.Layout.Next(c.Layout.Start(ms))))
+		}
+		return ms
+	}
+	r = output.Range{From: at("replay_from", from), To: at("replay_to", to)}
+	if r.To <= r.From {
+		bad("replay_to", "%s is not after --replay_from %s", to, from)
+	}
+	return r
 }
 
 // CheckRunner reports what c cannot do on runner (c.Runner once set).
