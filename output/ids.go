@@ -1,6 +1,7 @@
 package output
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,6 +37,25 @@ func ReadFileIDs(r io.Reader) ([]string, error) {
 	var ids []string
 	if err := json.Unmarshal(v, &ids); err != nil {
 		return nil, fmt.Errorf("header %s: %w", MetaIDs, err)
+	}
+	return ids, nil
+}
+
+// Opener opens an object for reading; internal/objstore's Store is one.
+type Opener interface {
+	OpenRead(ctx context.Context, path string) (io.ReadCloser, error)
+}
+
+// FileIDs returns the ids listed in the header of the file at name in st (ReadFileIDs).
+func FileIDs(ctx context.Context, st Opener, name string) ([]string, error) {
+	r, err := st.OpenRead(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ids, err := ReadFileIDs(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return ids, nil
 }

@@ -190,14 +190,9 @@ func (f *writeFn) fileIDs(ctx context.Context, name string) ([]string, error) {
 	if ids, ok := f.ids[name]; ok {
 		return ids, nil
 	}
-	r, err := f.store.OpenRead(ctx, name)
+	ids, err := output.FileIDs(ctx, f.store, name)
 	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	ids, err := output.ReadFileIDs(r)
-	if err != nil {
-		return nil, fmt.Errorf("dead letters %s: %w", name, err)
+		return nil, fmt.Errorf("dead letters: %w", err)
 	}
 	if f.ids == nil || len(f.ids) >= 4096 {
 		f.ids = map[string][]string{}

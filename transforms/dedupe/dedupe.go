@@ -181,7 +181,7 @@ func (f *dedupeFn) writtenIn(ctx context.Context, bkt int64, shard int) (*writte
 			w.files[base] = true
 			continue
 		}
-		ids, err := f.fileIDs(ctx, n)
+		ids, err := output.FileIDs(ctx, f.store, n)
 		if err != nil {
 			return fail(err)
 		}
@@ -199,20 +199,6 @@ func (f *dedupeFn) writtenIn(ctx context.Context, bkt int64, shard int) (*writte
 	}
 	w.final, w.checked = closed, time.Now()
 	return w, nil
-}
-
-// fileIDs returns the ids the data file name lists in its header.
-func (f *dedupeFn) fileIDs(ctx context.Context, name string) ([]string, error) {
-	r, err := f.store.OpenRead(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	ids, err := output.ReadFileIDs(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return ids, nil
 }
 
 // writtenElsewhere reports whether a file that this run's state does not know of holds e (of
