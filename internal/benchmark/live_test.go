@@ -32,6 +32,7 @@ func init() {
 // read counts the messages that entered the pipeline (DoFns run in this process on Prism).
 var (
 	readCount atomic.Int64
+	readFirst atomic.Int64 // when the first message entered, Unix ns
 	readDone  = make(chan time.Time, 1)
 	readWant  atomic.Int64
 )
@@ -39,7 +40,11 @@ var (
 type countFn struct{}
 
 func (countFn) ProcessElement(message.Message) {
-	if readCount.Add(1) == readWant.Load() {
+	n := readCount.Add(1)
+	if n == 1 {
+		readFirst.Store(time.Now().UnixNano())
+	}
+	if n == readWant.Load() {
 		readDone <- time.Now()
 	}
 }
@@ -93,11 +98,12 @@ func BenchmarkLiveEmulator(b *testing.B) {
 		}
 		pullAck := time.Since(start)
 
-		read, acked, closed := runLive(b, names.Subscription, n)
+		startup, read, acked, closed := runLive(b, names.Subscription, n)
 		b.ReportMetric(float64(n)/publish.Seconds(), "emulator_publish_msgs/s")
 		b.ReportMetric(float64(n)/pullAck.Seconds(), "emulator_pull_ack_msgs/s")
+		b.ReportMetric(startup.Seconds(), "s_until_first_read")
 		b.ReportMetric(float64(n)/read.Seconds(), "pipeline_read_events/s")
-		b.ReportMetric(read.Seconds()/pullAck.Seconds(), "read_time_vs_pull_ack")
+		b.ReportMetric(pullAck.Seconds()/read.Seconds(), "read_rate_vs_pull_ack")
 		b.ReportMetric(float64(n)/acked.Seconds(), "pipeline_acked_events/s")
 		b.ReportMetric(pullAck.Seconds()/acked.Seconds(), "ack_rate_vs_pull_ack")
 		b.ReportMetric(closed.Seconds(), "s_until_all_closed")
@@ -107,7 +113,7 @@ func BenchmarkLiveEmulator(b *testing.B) {
 // runLive runs the pipeline on the subscription's backlog of n messages and returns how long
 // it took for all n to enter the pipeline, to be acked (each once it is in a file), and for
 // every bucket holding them to close.
-func runLive(b *testing.B, sub string, n int) (read, acked, closed time.Duration) {
+func runLive(b *testing.B, sub string, n int) (startup, read, acked, closed time.Duration) {
 	b.Helper()
 	out := b.TempDir()
 	cfg := Config("", out)
@@ -115,6 +121,7 @@ func runLive(b *testing.B, sub string, n int) (read, acked, closed time.Duration
 	cfg.Layout = output.Layout{Width: time.Second, MaxFuture: time.Minute}
 	cfg.BucketTime = delivery.Config{}.BucketTime // publish time
 	readCount.Store(0)
+	readFirst.Store(0)
 	readWant.Store(int64(n))
 	var nAcked atomic.Int64
 	ackedAt := make(chan time.Time, 1)
@@ -173,5 +180,6 @@ func runLive(b *testing.B, sub string, n int) (read, acked, closed time.Duration
 		b.Fatalf("not every bucket closed within 2 minutes (output %s)", filepath.Join(out, cfg.EventType))
 	}
 	os.RemoveAll(out)
-	return readAt.Sub(start), allAcked.Sub(start), closedAt.Sub(start)
+	first := time.Unix(0, readFirst.Load())
+	return first.Sub(start), readAt.Sub(first), allAcked.Sub(start), closedAt.Sub(start)
 }

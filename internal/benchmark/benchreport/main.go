@@ -188,7 +188,9 @@ func report(results map[string]result) (missing bool) {
 		fmt.Println("\nLive, from the Pub/Sub emulator through the pipeline on Prism (one backlog, same run):")
 		fmt.Printf("  emulator publish %8.0f msgs/s, pull+ack %8.0f msgs/s\n", pub, pull)
 		acked, _, _, _ := get(live, "pipeline_acked_events/s")
+		startup, _, _, _ := get(live, "s_until_first_read")
 		fmt.Printf("  pipeline reads   %8.0f events/s = %.2f of the emulator's pull+ack   target ≥ 0.8: %s\n", read, read/pull, verdict(read/pull >= 0.8))
+		fmt.Printf("                   (from its first message to its last; the first came %.1fs after the run started)\n", startup)
 		fmt.Printf("  pipeline acks    %8.0f events/s = %.2f of it (each once in a file); every bucket closed %.1fs after start\n", acked, acked/pull, closed)
 	}
 
