@@ -18,6 +18,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/testkit/schemaservice"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 // TestValidateSchemas runs `validate --schemas` against pstest's schema service, with the
@@ -57,16 +58,7 @@ func TestValidateSchemas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	head := `fleet: events-prod
-version: v1.4.2
-template: gs://b/eventdelivery/{version}/spec.json
-defaults:
-  project: my-project
-  region: europe-west1
-  output: gs://b/raw
-  temp_location: gs://b/tmp
-event_types:
-`
+	head := launchertest.FleetHead
 	entry := func(name, topic, schema string) string {
 		return fmt.Sprintf("  - name: %s\n    subscription: projects/my-project/subscriptions/%s\n    schema: %s\n", name, topic, schema)
 	}

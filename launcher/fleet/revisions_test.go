@@ -8,22 +8,14 @@ import (
 	"testing"
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 // TestSchemaRevisions checks the keys of schema evolution: previous_schemas must all be
 // readable by the event type's schema (the problem names the line and the field at fault),
 // schema_revisions is a gs:// folder passed to the job.
 func TestSchemaRevisions(t *testing.T) {
-	const content = `fleet: events-prod
-version: v1.4.2
-template: gs://b/eventdelivery/{version}/spec.json
-defaults:
-  project: my-project
-  region: europe-west1
-  output: gs://b/raw
-  temp_location: gs://b/tmp
-event_types:
-  - name: play-event
+	const content = launchertest.FleetHead + `  - name: play-event
     subscription: projects/my-project/subscriptions/play-event
     schema: schemas/r3.avsc
     schema_revisions: gs://b/schemas/play-event/
@@ -92,16 +84,7 @@ func writeFleetBeside(t *testing.T, path, content string) string {
 // instead of schema_json, previous_schemas is refused beside it, and a malformed name is a
 // problem.
 func TestPubSubSchema(t *testing.T) {
-	const head = `fleet: events-prod
-version: v1.4.2
-template: gs://b/eventdelivery/{version}/spec.json
-defaults:
-  project: my-project
-  region: europe-west1
-  output: gs://b/raw
-  temp_location: gs://b/tmp
-event_types:
-  - name: play-event
+	const head = launchertest.FleetHead + `  - name: play-event
     subscription: projects/my-project/subscriptions/play-event
     schema: projects/my-project/schemas/play-event@1a2b3c4d
 `

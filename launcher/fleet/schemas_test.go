@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
 // listedSource is a fleet.SchemaSource of one topic and one schema whose revisions it lists
@@ -32,16 +33,7 @@ func (s listedSource) Revisions(context.Context, string) ([]fleet.SchemaRevision
 // bounds are taken in creation order, a reversed range accepts nothing, and an error of
 // the source stops the check naming the event type.
 func TestCheckSchemas(t *testing.T) {
-	const content = `fleet: events-prod
-version: v1.4.2
-template: gs://b/eventdelivery/{version}/spec.json
-defaults:
-  project: my-project
-  region: europe-west1
-  output: gs://b/raw
-  temp_location: gs://b/tmp
-event_types:
-  - name: play-event
+	const content = launchertest.FleetHead + `  - name: play-event
     subscription: projects/my-project/subscriptions/play-event
     schema: schemas/r1.avsc
     schema_revisions: gs://b/schemas/play-event/

@@ -9,6 +9,20 @@ import (
 	"strings"
 )
 
+// FleetHead is the head of a small fleet file, up to its event_types key: fleet
+// events-prod at v1.4.2 in my-project, europe-west1. Tests append their event types, so
+// that the lines their problems name stay where they were.
+const FleetHead = `fleet: events-prod
+version: v1.4.2
+template: gs://b/eventdelivery/{version}/spec.json
+defaults:
+  project: my-project
+  region: europe-west1
+  output: gs://b/raw
+  temp_location: gs://b/tmp
+event_types:
+`
+
 // PlayTrackSchema is a small valid Avro record schema.
 const PlayTrackSchema = `{
   "type": "record",
