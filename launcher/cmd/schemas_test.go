@@ -9,12 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	pubsub "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/eventdelivery/eventdelivery/internal/testkit/schemaservice"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
@@ -168,25 +164,5 @@ func TestValidateSchemas(t *testing.T) {
 // settings ss (none when nil) and the subscription of the same name on it.
 func createTopicAndSubscription(t *testing.T, srv *pstest.Server, name string, ss *pubsubpb.SchemaSettings) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	topics, err := pubsub.NewTopicAdminClient(ctx, option.WithGRPCConn(conn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	subs, err := pubsub.NewSubscriptionAdminClient(ctx, option.WithGRPCConn(conn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := "projects/my-project/topics/" + name
-	if _, err := topics.CreateTopic(ctx, &pubsubpb.Topic{Name: topic, SchemaSettings: ss}); err != nil {
-		t.Fatalf("topic %s: %v", name, err)
-	}
-	if _, err := subs.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/my-project/subscriptions/" + name, Topic: topic}); err != nil {
-		t.Fatalf("subscription %s: %v", name, err)
-	}
+	schemaservice.Topic(t, srv, "projects/my-project/topics/"+name, "projects/my-project/subscriptions/"+name, ss)
 }

@@ -32,12 +32,7 @@ func Start(t testing.TB) *pstest.Server {
 func Commit(t testing.TB, srv *pstest.Server, name string, defs ...string) []string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	admin, err := pubsub.NewSchemaClient(ctx, option.WithGRPCConn(conn))
+	admin, err := pubsub.NewSchemaClient(ctx, option.WithGRPCConn(dial(t, srv)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,4 +54,37 @@ func Commit(t testing.TB, srv *pstest.Server, name string, defs ...string) []str
 		ids = append(ids, s.RevisionId)
 	}
 	return ids
+}
+
+// Topic creates topic (projects/P/topics/T) on srv with the schema settings ss (none when
+// nil), and the subscription sub (projects/P/subscriptions/S) on it.
+func Topic(t testing.TB, srv *pstest.Server, topic, sub string, ss *pubsubpb.SchemaSettings) {
+	t.Helper()
+	ctx := context.Background()
+	conn := dial(t, srv)
+	topics, err := pubsub.NewTopicAdminClient(ctx, option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := pubsub.NewSubscriptionAdminClient(ctx, option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topics.CreateTopic(ctx, &pubsubpb.Topic{Name: topic, SchemaSettings: ss}); err != nil {
+		t.Fatalf("topic %s: %v", topic, err)
+	}
+	if _, err := subs.CreateSubscription(ctx, &pubsubpb.Subscription{Name: sub, Topic: topic}); err != nil {
+		t.Fatalf("subscription %s: %v", sub, err)
+	}
+}
+
+// dial connects to srv until the test ends.
+func dial(t testing.TB, srv *pstest.Server) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
