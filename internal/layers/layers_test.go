@@ -19,6 +19,7 @@ func layer(pkg string) string {
 		{"internal/codec", "foundation"},
 		{"internal/objstore", "foundation"},
 		{"internal/revisions", "foundation"},
+		{"internal/inprocess", "foundation"},
 		{"internal/progress", "foundation"},
 		{"internal/stop", "foundation"},
 		{"internal/version", "foundation"},

@@ -11,11 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/eventdelivery/eventdelivery/internal/inprocess"
 )
 
 // Counters is the progress of one run. Its methods do nothing on a nil Counters, so that
@@ -26,40 +27,26 @@ type Counters struct {
 	records, upTo, bucketsC atomic.Int64
 }
 
-var (
-	seq  atomic.Int64
-	mu   sync.Mutex
-	regs = map[string]*Counters{}
-)
+var registered = inprocess.NewRegistry[*Counters]("progress")
 
 // New registers Counters in this process under a new key.
 func New() *Counters {
-	c := &Counters{key: "progress-" + strconv.FormatInt(seq.Add(1), 10)}
-	mu.Lock()
-	regs[c.key] = c
-	mu.Unlock()
+	c := &Counters{}
+	c.key = registered.Add(c)
 	return c
 }
 
 // For returns the Counters registered under key in this process, or nil.
 func For(key string) *Counters {
-	if key == "" {
-		return nil
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return regs[key]
+	c, _ := registered.Get(key)
+	return c
 }
 
 // Key names c in this process, for the DoFns' configuration.
 func (c *Counters) Key() string { return c.key }
 
 // Release forgets c once its pipeline has finished.
-func (c *Counters) Release() {
-	mu.Lock()
-	delete(regs, c.key)
-	mu.Unlock()
-}
+func (c *Counters) Release() { registered.Remove(c.key) }
 
 // SetFiles records how many files the input has.
 func (c *Counters) SetFiles(n int) {

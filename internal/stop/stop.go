@@ -4,9 +4,9 @@ package stop
 
 import (
 	"context"
-	"strconv"
-	"sync"
 	"sync/atomic"
+
+	"github.com/eventdelivery/eventdelivery/internal/inprocess"
 )
 
 // A Stopper stops the sources it was given to (pubsubread.WithStopper, heartbeat.Clock)
@@ -21,26 +21,18 @@ import (
 //	stopper.StopWhenDone(sigCtx)
 //	err := beam.Run(ctx, "prism", p) // ctx, not sigCtx: cancelling Run's context aborts the job
 //
-// DoFns are serialized, so a Stopper reaches its readers through a registry in this process,
-// keyed by a unique name. It works where the DoFns run in the process that holds the Stopper:
-// Prism (in-process, loopback workers) and the other loopback runners.
+// DoFns are serialized, so a Stopper reaches its readers through a registry in this process
+// (internal/inprocess), keyed by a unique name. It works where the DoFns run in the process
+// that holds the Stopper: Prism (in-process, loopback workers) and the other loopback runners.
 type Stopper struct {
 	key string
 }
 
-var (
-	stopSeq  atomic.Int64
-	stopMu   sync.Mutex
-	stopRegs = map[string]*atomic.Bool{}
-)
+var stoppers = inprocess.NewRegistry[*atomic.Bool]("stopper")
 
 // New returns a Stopper that has not been stopped.
 func New() *Stopper {
-	key := "stopper-" + strconv.FormatInt(stopSeq.Add(1), 10)
-	stopMu.Lock()
-	stopRegs[key] = new(atomic.Bool)
-	stopMu.Unlock()
-	return &Stopper{key: key}
+	return &Stopper{key: stoppers.Add(new(atomic.Bool))}
 }
 
 // Stop asks the readers to stop. It returns at once; beam.Run returns once the pipeline drained.
@@ -67,16 +59,11 @@ func (s *Stopper) StopWhenDone(ctx context.Context) {
 
 // Release forgets the Stopper once its pipeline has finished; readers still using it would
 // then never stop.
-func (s *Stopper) Release() {
-	stopMu.Lock()
-	delete(stopRegs, s.key)
-	stopMu.Unlock()
-}
+func (s *Stopper) Release() { stoppers.Remove(s.key) }
 
 func stopFlag(key string) *atomic.Bool {
-	stopMu.Lock()
-	defer stopMu.Unlock()
-	return stopRegs[key]
+	f, _ := stoppers.Get(key)
+	return f
 }
 
 // Stopped reports whether the Stopper named key was stopped; false for the empty key.
