@@ -64,10 +64,11 @@ func (f *lookbackFn) ProcessElement(ctx context.Context, _ []byte, emit func(bea
 		case !closed:
 			slog.Info("found a bucket left open; it will be closed by this job", "event_type", f.Target.EventType, "bucket", output.Format(h), "files", len(files))
 		case f.Unannounced:
-			if ok, err := f.unannounced(ctx, st, h); err != nil || !ok {
-				if err != nil {
-					return err
-				}
+			ok, err := f.unannounced(ctx, st, h)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				continue
 			}
 			slog.Info("found a closed bucket that was never announced; this job announces it", "event_type", f.Target.EventType, "bucket", output.Format(h))

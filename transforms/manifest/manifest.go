@@ -224,14 +224,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 	for _, file := range m.Files {
 		m.Records += file.Records
 	}
-	if other.Revisions != nil {
-		for _, e := range known {
-			for rev, n := range e.Revisions {
-				other.Revisions[rev] += n
-			}
-		}
-		m.RecordsByRevision = other.Revisions
-	}
+	m.RecordsByRevision = other.Revisions
 	m.Duplicates += other.Duplicates
 	m.Skewed += other.Skewed
 	if times.ok {
@@ -286,7 +279,8 @@ func (f *closeFn) announce(ctx context.Context, start int64, m *output.Manifest,
 // counts, sizes and, for data files, schema fingerprints:
 // from this job's entries (known), or read from the file when another job (a predecessor)
 // wrote it. other sums what the files of other jobs hold (records, sizes, the counts in
-// their headers); its Revisions is nil when a data file has no revision counts. times spans
+// their headers), except its Revisions, which counts the records of every data file by
+// writer revision, nil when one has no counts (and for dead-letter files). times spans
 // the bucket times of the records of every file that recorded them.
 func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known map[string]message.Entry) (out []output.File, other message.Entry, times span, err error) {
 	names, err := f.store.List(ctx, output.Join(dir, output.DataFiles))
@@ -295,10 +289,15 @@ func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known m
 	}
 	seen := map[string]bool{}
 	out = []output.File{}
-	other.Revisions = map[string]int64{}
-	for _, e := range known {
-		if !e.DeadLetter && e.Records > 0 && e.Revisions == nil {
-			other.Revisions = nil // an entry of a writer that did not count them
+	// revs counts the records of every data file, this job's too; nil once one
+	// file (or entry) has no counts.
+	var revs revisionCounts
+	if dataFiles {
+		revs = revisionCounts{}
+		for _, e := range known {
+			if e.Records > 0 {
+				revs.add(e.Revisions, e.Revisions != nil)
+			}
 		}
 	}
 	fingerprints := map[string]string{} // schema → fingerprint, for the files of other jobs
@@ -328,17 +327,12 @@ func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known m
 				}
 				e.SchemaFingerprint = fp
 			}
-			revs, ok, err := output.ParseRevisionsMeta(info.Meta[output.MetaRevisions])
-			if err != nil {
-				slog.Warn("data file's revision counts unreadable; the manifest gets none", "file", n, "error", err)
-			}
-			switch {
-			case !ok:
-				other.Revisions = nil
-			case other.Revisions != nil:
-				for rev, c := range revs {
-					other.Revisions[rev] += c
+			if dataFiles {
+				counts, ok, err := output.ParseRevisionsMeta(info.Meta[output.MetaRevisions])
+				if err != nil {
+					slog.Warn("data file's revision counts unreadable; the manifest gets none", "file", n, "error", err)
 				}
+				revs.add(counts, ok)
 			}
 			other.Records += e.Records
 			other.Duplicates += metaCount(info.Meta[output.MetaDuplicates])
@@ -362,7 +356,24 @@ func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known m
 		}
 	}
 	slices.SortFunc(out, func(a, b output.File) int { return strings.Compare(a.Name, b.Name) })
+	other.Revisions = revs
 	return out, other, times, nil
+}
+
+// revisionCounts sums records per writer revision over files; nil once a file has none.
+type revisionCounts map[string]int64
+
+func (r *revisionCounts) add(counts map[string]int64, ok bool) {
+	if *r == nil {
+		return
+	}
+	if !ok {
+		*r = nil
+		return
+	}
+	for rev, n := range counts {
+		(*r)[rev] += n
+	}
 }
 
 // span is the span of bucket times of a bucket's records, Unix ms; ok once it has one.
