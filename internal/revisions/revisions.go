@@ -11,7 +11,9 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	pubsub "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -44,17 +46,47 @@ func FromPubSub(ctx context.Context, name string, opts ...option.ClientOption) (
 		return Set{}, fmt.Errorf("schema %q: want projects/P/schemas/S or projects/P/schemas/S@REVISION", name)
 	}
 	schema, want, _ := strings.Cut(name, "@")
-	if host := os.Getenv("PUBSUB_EMULATOR_HOST"); host != "" {
-		opts = append([]option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}, opts...)
-	}
-	c, err := pubsub.NewSchemaClient(ctx, opts...)
+	c, err := pubsub.NewSchemaClient(ctx, append(ClientOptions(os.Getenv("PUBSUB_EMULATOR_HOST")), opts...)...)
 	if err != nil {
 		return Set{}, fmt.Errorf("schema %s: %w", name, err)
 	}
 	defer c.Close()
-	set := Set{Revisions: map[string]string{}}
-	var newest *pubsubpb.Schema
+	all, err := List(ctx, c, schema)
+	if err != nil {
+		return Set{}, fmt.Errorf("schema %s: %w", name, err)
+	}
+	reader, err := Pick(all, want)
+	if err != nil {
+		return Set{}, fmt.Errorf("schema %s: %w", name, err)
+	}
+	set := Set{Reader: reader.Definition, ReaderRevision: reader.ID, Revisions: map[string]string{}}
+	for _, r := range all {
+		set.Revisions[r.ID] = r.Definition
+	}
+	return set, nil
+}
+
+// Revision is one revision of a Pub/Sub schema.
+type Revision struct {
+	ID         string
+	Definition string // the Avro schema, JSON
+	Created    time.Time
+}
+
+// ClientOptions returns the options that point Google's Pub/Sub clients at an emulator
+// (PUBSUB_EMULATOR_HOST, e.g. pstest): plain gRPC, no credentials. None when host is "".
+func ClientOptions(host string) []option.ClientOption {
+	if host == "" {
+		return nil
+	}
+	return []option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
+}
+
+// List returns every revision of schema (projects/P/schemas/S), oldest first; each must be
+// an Avro schema.
+func List(ctx context.Context, c *pubsub.SchemaClient, schema string) ([]Revision, error) {
+	var out []Revision
 	it := c.ListSchemaRevisions(ctx, &pubsubpb.ListSchemaRevisionsRequest{Name: schema, View: pubsubpb.SchemaView_FULL})
 	for {
 		s, err := it.Next()
@@ -62,28 +94,31 @@ func FromPubSub(ctx context.Context, name string, opts ...option.ClientOption) (
 			break
 		}
 		if err != nil {
-			return Set{}, fmt.Errorf("schema %s: list revisions: %w", name, err)
+			return nil, fmt.Errorf("list revisions: %w", err)
 		}
 		if s.Type != pubsubpb.Schema_AVRO {
-			return Set{}, fmt.Errorf("schema %s: revision %s is %s, not AVRO", name, s.RevisionId, s.Type)
+			return nil, fmt.Errorf("revision %s is %s, not AVRO", s.RevisionId, s.Type)
 		}
-		set.Revisions[s.RevisionId] = s.Definition
-		if newest == nil || !s.RevisionCreateTime.AsTime().Before(newest.RevisionCreateTime.AsTime()) {
-			newest = s
-		}
+		out = append(out, Revision{ID: s.RevisionId, Definition: s.Definition, Created: s.RevisionCreateTime.AsTime()})
 	}
-	if newest == nil {
-		return Set{}, fmt.Errorf("schema %s: no revisions", name)
+	slices.SortStableFunc(out, func(a, b Revision) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
+
+// Pick returns the revision want of all (oldest first, as List returns them), or the
+// newest when want is "".
+func Pick(all []Revision, want string) (Revision, error) {
+	if len(all) == 0 {
+		return Revision{}, errors.New("no revisions")
 	}
-	set.ReaderRevision = newest.RevisionId
-	if want != "" {
-		if _, ok := set.Revisions[want]; !ok {
-			return Set{}, fmt.Errorf("schema %s: no revision %s among its %d", name, want, len(set.Revisions))
-		}
-		set.ReaderRevision = want
+	if want == "" {
+		return all[len(all)-1], nil
 	}
-	set.Reader = set.Revisions[set.ReaderRevision]
-	return set, nil
+	j := slices.IndexFunc(all, func(r Revision) bool { return r.ID == want })
+	if j < 0 {
+		return Revision{}, fmt.Errorf("no revision %s among its %d", want, len(all))
+	}
+	return all[j], nil
 }
 
 // FromDir reads the revisions in dir (a local folder or gs:// URL): each <revision_id>.avsc

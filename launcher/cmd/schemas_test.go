@@ -119,9 +119,9 @@ func TestValidateSchemas(t *testing.T) {
 		bad + ":18: event_types[2].schema: schema " + schema + "@" + r1 + " cannot read revision " + r2 + " of " + schema + ", a writer the job knows (the topic projects/my-project/topics/none has no schema settings): field platform: ",
 		bad + ":18: event_types[2].schema: schema " + schema + "@" + r1 + " cannot read revision " + r3 + " of " + schema + ", a writer the job knows",
 		bad + ":21: event_types[3].schema: the topic projects/my-project/topics/other of projects/my-project/subscriptions/other has the schema " + other + ", not " + schema,
-		bad + ":24: event_types[4].schema: Pub/Sub schema " + schema + " has no revision nope (it has 3)",
+		bad + ":24: event_types[4].schema: Pub/Sub schema " + schema + ": no revision nope among its 3",
 		bad + ":26: event_types[5].subscription: subscription projects/my-project/subscriptions/missing: get subscription: not found (rpc error: code = NotFound",
-		bad + ":30: event_types[6].schema: Pub/Sub schema projects/my-project/schemas/nothing has no revisions",
+		bad + ":30: event_types[6].schema: Pub/Sub schema projects/my-project/schemas/nothing: no revisions",
 		"8 problems.",
 	}
 	for _, w := range want {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/eventdelivery/eventdelivery/internal/codec"
+	"github.com/eventdelivery/eventdelivery/internal/revisions"
 )
 
 // TopicSchema is what a subscription's topic says of its schema: Pub/Sub's schema settings.
@@ -22,11 +22,7 @@ type TopicSchema struct {
 }
 
 // SchemaRevision is one revision of a Pub/Sub schema.
-type SchemaRevision struct {
-	ID         string
-	Definition string
-	Created    time.Time
-}
+type SchemaRevision = revisions.Revision
 
 // SchemaSource reads Pub/Sub's schema settings and revisions; launcher/pubsubschema
 // implements it with Google's client. Its errors wrap ErrNotFound when what was asked for
@@ -55,7 +51,7 @@ var ErrNotFound = errors.New("not found")
 func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, error) {
 	var problems []Problem
 	revs := map[string][]SchemaRevision{} // by schema: event types often share one
-	revisions := func(schema string) ([]SchemaRevision, error) {
+	listed := func(schema string) ([]SchemaRevision, error) {
 		if r, ok := revs[schema]; ok {
 			return r, nil
 		}
@@ -86,7 +82,7 @@ func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, 
 		why := fmt.Sprintf("which the topic %s accepts", ts.Topic)
 		if IsPubSubSchema(et.Schema) {
 			name, want, _ := strings.Cut(et.Schema, "@")
-			all, err := revisions(name)
+			all, err := listed(name)
 			if errors.Is(err, ErrNotFound) {
 				add("%v", err)
 				continue
@@ -94,18 +90,10 @@ func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, 
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %s: %w", f.Path, et.SchemaLine, field, err)
 			}
-			if len(all) == 0 {
-				add("Pub/Sub schema %s has no revisions", name)
+			r, err := revisions.Pick(all, want)
+			if err != nil {
+				add("Pub/Sub schema %s: %v", name, err)
 				continue
-			}
-			r := all[len(all)-1]
-			if want != "" {
-				j := slices.IndexFunc(all, func(r SchemaRevision) bool { return r.ID == want })
-				if j < 0 {
-					add("Pub/Sub schema %s has no revision %s (it has %d)", name, want, len(all))
-					continue
-				}
-				r = all[j]
 			}
 			reader, readerName = r.Definition, name+"@"+r.ID
 			switch {
@@ -123,7 +111,7 @@ func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, 
 		if reader == "" {
 			continue // the schema file's own problem is reported by Load
 		}
-		all, err := revisions(ts.Schema)
+		all, err := listed(ts.Schema)
 		if errors.Is(err, ErrNotFound) {
 			add("the topic %s's %v", ts.Topic, err)
 			continue

@@ -9,13 +9,10 @@ import (
 
 	pubsub "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/eventdelivery/eventdelivery/internal/revisions"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 )
 
@@ -32,11 +29,7 @@ var _ fleet.SchemaSource = (*Source)(nil)
 // set (PUBSUB_EMULATOR_HOST, e.g. Google's pstest), else with Application Default
 // Credentials. Close it when done.
 func Open(ctx context.Context, emulatorHost string) (*Source, error) {
-	var opts []option.ClientOption
-	if emulatorHost != "" {
-		opts = []option.ClientOption{option.WithEndpoint(emulatorHost), option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
-	}
+	opts := revisions.ClientOptions(emulatorHost)
 	s := &Source{}
 	var err error
 	if s.subs, err = pubsub.NewSubscriptionAdminClient(ctx, opts...); err != nil {
@@ -87,21 +80,8 @@ func (s *Source) TopicSchema(ctx context.Context, subscription string) (fleet.To
 
 // Revisions lists every revision of the schema, with its definition.
 func (s *Source) Revisions(ctx context.Context, schema string) ([]fleet.SchemaRevision, error) {
-	var out []fleet.SchemaRevision
-	it := s.schemas.ListSchemaRevisions(ctx, &pubsubpb.ListSchemaRevisionsRequest{Name: schema, View: pubsubpb.SchemaView_FULL})
-	for {
-		r, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, notFound(err)
-		}
-		if r.Type != pubsubpb.Schema_AVRO {
-			return nil, fmt.Errorf("revision %s is %s, not AVRO", r.RevisionId, r.Type)
-		}
-		out = append(out, fleet.SchemaRevision{ID: r.RevisionId, Definition: r.Definition, Created: r.RevisionCreateTime.AsTime()})
-	}
+	all, err := revisions.List(ctx, s.schemas, schema)
+	return all, notFound(err)
 }
 
 // notFound wraps fleet.ErrNotFound into a NotFound status, so that the fleet reports a
