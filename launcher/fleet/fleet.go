@@ -27,6 +27,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/eventdelivery/eventdelivery/internal/revisions"
 )
 
 // Label keys the launcher puts on every job it launches. The launcher only ever touches
@@ -459,4 +461,4 @@ func (f *Fleet) LaunchesPerMinute() map[string]int {
 
 // IsPubSubSchema reports whether an event type's schema names a Pub/Sub schema
 // (projects/P/schemas/S or projects/P/schemas/S@REVISION) rather than a schema file.
-func IsPubSubSchema(schema string) bool { return strings.HasPrefix(schema, "projects/") }
+func IsPubSubSchema(schema string) bool { return revisions.IsPubSub(schema) }
