@@ -33,11 +33,13 @@ type Target struct {
 	EventType string
 	Layout    Layout
 	RunID     string // unique per job; it is in every file name the job writes
-	// Rerun says the input is a bounded replay that may run again under the same run id:
-	// a bucket this run id closed then already holds its events, which are not written
-	// twice. A live job leaves it false: what reaches a bucket it closed itself came late
-	// (a message delivered out of order, behind the watermark) and moves to the next open
-	// bucket like any late event, so that it is not lost.
+	// Rerun says the input is a bounded replay that may run again under the same run id
+	// (with the same input): a bucket this run id closed then already holds its events,
+	// which are not written twice, and one it left open is written anew, the files an
+	// earlier attempt left there removed at its close. A live job leaves it false: what
+	// reaches a bucket it closed itself came late (a message delivered out of order, behind
+	// the watermark) and moves to the next open bucket like any late event, so that it is
+	// not lost.
 	Rerun bool
 	// Range, when set, is the buckets a backfill was asked for: events and dead letters
 	// whose bucket falls outside it are counted and dropped, and no bucket outside it is

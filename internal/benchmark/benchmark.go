@@ -49,6 +49,7 @@ func Config(input, out string) delivery.Config {
 		EventID:       decode.Source{Kind: decode.Attribute, Name: "event_id"},
 		Layout:        output.Layout{Width: time.Hour, Skew: 30 * time.Minute, MaxFuture: 10 * time.Minute},
 		Shards:        4,
+		FileRecords:   10000, // the flag's default
 		RunID:         "bench",
 		Version:       "bench",
 		NowMs:         time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),

@@ -218,6 +218,26 @@ func (s *Store) RemoveTemps(ctx context.Context, dir string) error {
 	return nil
 }
 
+// Remove deletes the object at path; one already gone is no error. Only a replay run again
+// under its run id removes anything: the files an earlier attempt of it left in a bucket
+// that it did not close (see output.Target.Rerun).
+func (s *Store) Remove(ctx context.Context, path string) error {
+	if s.gcs == nil {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove %s: %w", path, err)
+		}
+		return nil
+	}
+	o, err := s.object(path)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	if err := o.Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
 // OpenRead opens the object at path for reading from its start, for readers that need only
 // its beginning (an Avro file's header).
 func (s *Store) OpenRead(ctx context.Context, path string) (io.ReadCloser, error) {

@@ -82,6 +82,20 @@ func TestStore(t *testing.T) {
 					t.Errorf("List of an empty folder = %v, %v; want nothing", got, err)
 				}
 			})
+			t.Run("remove", func(t *testing.T) {
+				p := r + "/y/gone.avro"
+				if err := st.Write(ctx, p, []byte("g")); err != nil {
+					t.Fatal(err)
+				}
+				for i := range 2 { // the second time it is gone already: no error
+					if err := st.Remove(ctx, p); err != nil {
+						t.Fatalf("Remove #%d = %v", i+1, err)
+					}
+				}
+				if ok, err := st.Exists(ctx, p); err != nil || ok {
+					t.Errorf("Exists after Remove = %v, %v; want false", ok, err)
+				}
+			})
 			t.Run("walk", func(t *testing.T) {
 				got, err := st.Walk(ctx, r+"/x/")
 				want := []string{"x/2026/11/20/10/_SUCCESS", "x/2026/11/20/10/part-a-0-0.avro", "x/2026/11/20/10/part-a-0-1.avro", "x/2026/11/20/10/sub/part-c.avro"}

@@ -13,6 +13,8 @@
 // next job closes it. A bucket that has a manifest is never written again. The manifest
 // lists every data file in the bucket's folder, including files of a job this one
 // replaced, with their record counts, sizes and the span of their records' bucket times.
+// A replay run again under its run id (output.Target.Rerun) replaces what an earlier attempt
+// left: files of its run id that this attempt did not write are removed, not listed.
 //
 // # Schemas
 //
@@ -303,8 +305,15 @@ func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known m
 	fingerprints := map[string]string{} // schema → fingerprint, for the files of other jobs
 	for _, n := range names {
 		base := path.Base(n)
-		seen[base] = true
 		e, ok := known[base]
+		if !ok && f.leftByEarlierAttempt(base) {
+			if err := f.store.Remove(ctx, n); err != nil {
+				return nil, message.Entry{}, span{}, err
+			}
+			slog.Info("file an earlier attempt of this replay left in a bucket it did not close; removed", "file", n)
+			continue
+		}
+		seen[base] = true
 		if !ok {
 			data, err := f.store.Read(ctx, n)
 			if err != nil {
@@ -358,6 +367,15 @@ func (f *closeFn) files(ctx context.Context, dir string, dataFiles bool, known m
 	slices.SortFunc(out, func(a, b output.File) int { return strings.Compare(a.Name, b.Name) })
 	other.Revisions = revs
 	return out, other, times, nil
+}
+
+// leftByEarlierAttempt reports whether the file named base, which this run did not write,
+// is nonetheless of its run id: a replay run again (output.Target.Rerun) after an attempt
+// that died before closing the bucket. Its files are this attempt's to replace; one the
+// attempt did not write again (its panes split the events otherwise) would hold them twice.
+func (f *closeFn) leftByEarlierAttempt(base string) bool {
+	run, _, _, ok := output.ParseFileName(base)
+	return ok && f.Config.Target.Rerun && run == f.Config.Target.RunID
 }
 
 // revisionCounts sums records per writer revision over files; nil once a file has none.

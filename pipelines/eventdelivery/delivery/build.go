@@ -86,10 +86,16 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	if dead.IsValid() {
 		invalid = beam.Flatten(s, invalid, dead)
 	}
-	// Where messages are acked once in a file, files are written as events accumulate.
+	// Where messages are acked once in a file, files are written as events accumulate; so
+	// are a replay's where the runner holds what waits in memory (Prism): a bucket then
+	// leaves memory a file at a time, not at its close. Its dead letters, rare, are written
+	// at the close, in files a rerun rewrites alike.
 	panes, deadPanes := bucket.EarlyPanes(cfg.EarlyPanes), []beam.WindowIntoOption(nil)
-	if cfg.AcksOutput() {
+	switch {
+	case cfg.AcksOutput():
 		panes, deadPanes = bucket.EveryRecords(cfg.FileRecords), bucket.EveryRecords(cfg.FileRecords)
+	case cfg.Subscription == "" && cfg.Runner != "dataflow":
+		panes = bucket.EveryRecords(cfg.FileRecords)
 	}
 	placed, seen := bucket.Assign(s, events, t, panes...)
 	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t, deadPanes...)

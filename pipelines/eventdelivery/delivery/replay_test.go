@@ -12,7 +12,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
+	"github.com/eventdelivery/eventdelivery/internal/testkit/outputtree"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/replaygen"
+	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/replay"
 )
 
@@ -109,7 +111,27 @@ func testReplayEndToEnd(t *testing.T, cfg Config) {
 		t.Fatalf("pipeline failed: %v", err)
 	}
 	tree := readTree(t, cfg)
+	dups := checkReplay(t, cfg, msgs, tree)
+	if len(tree.Unreadable) != 2 {
+		t.Errorf("unreadable lines kept: %d, want 2", len(tree.Unreadable))
+	}
+	counters := map[string]int64{}
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		counters[c.Key.Name] += c.Committed
+	}
+	if counters["duplicates"] != int64(want.dups) || counters["unreadable_replay_lines"] != 2 {
+		t.Errorf("counters = %v", counters)
+	}
+	t.Logf("%d messages, %d buckets, %d duplicates", len(msgs), len(tree.Buckets), dups)
+}
 
+// checkReplay checks that tree holds what a replay of msgs must write: every valid event
+// once, in the hour expect gives it, in a closed hour with the right counts, every invalid
+// message in dead letter, in Avro files of the event type's schema. It returns the
+// duplicates the manifests count.
+func checkReplay(t *testing.T, cfg Config, msgs []replaygen.Message, tree *outputtree.Tree) int64 {
+	t.Helper()
+	want := expect(cfg, msgs)
 	var dirs []string
 	for d := range want.records {
 		dirs = append(dirs, d)
@@ -149,16 +171,6 @@ func testReplayEndToEnd(t *testing.T, cfg Config) {
 	if int(dups) != want.dups || want.dups == 0 {
 		t.Errorf("duplicates %d, want %d (and some)", dups, want.dups)
 	}
-	if len(tree.Unreadable) != 2 {
-		t.Errorf("unreadable lines kept: %d, want 2", len(tree.Unreadable))
-	}
-	counters := map[string]int64{}
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		counters[c.Key.Name] += c.Committed
-	}
-	if counters["duplicates"] != int64(want.dups) || counters["unreadable_replay_lines"] != 2 {
-		t.Errorf("counters = %v", counters)
-	}
 	// Files are Avro with the event type's schema.
 	for _, b := range tree.Buckets {
 		for name, schema := range b.Schemas {
@@ -167,7 +179,109 @@ func testReplayEndToEnd(t *testing.T, cfg Config) {
 			}
 		}
 	}
-	t.Logf("%d messages, %d buckets, %d duplicates", len(msgs), len(tree.Buckets), dups)
+	return dups
+}
+
+// A replay on Prism writes a shard's file whenever FileRecords events wait, so that no bucket
+// is held whole: several files per shard and hour, and still every event once, with exact
+// counts.
+func TestReplayWritesFilesAsEventsCome(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.FileRecords = 40
+	msgs := replayMessages(t)
+	cfg.Input = writeReplay(t, msgs)
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("pipeline failed: %v", err)
+	}
+	tree := readTree(t, cfg)
+	checkReplay(t, cfg, msgs, tree)
+	if most := mostFilesOfAShard(t, tree.Buckets); most < 3 {
+		t.Errorf("at most %d files of one shard in an hour, want 3 or more (%d events an hour and shard, %d a file)", most, len(msgs)/3/cfg.Shards, cfg.FileRecords)
+	}
+}
+
+// A replay run again under its run id after an attempt that died before closing its hours
+// replaces what that attempt left, even where its files split the events otherwise (another
+// --file_records, another arrival order): each event once, and no file of the attempt
+// listed or left behind.
+func TestReplayRerunReplacesAnAttemptsFiles(t *testing.T) {
+	cfg := testConfig(t)
+	msgs := replayMessages(t)
+	cfg.Input = writeReplay(t, msgs)
+
+	attempt := cfg
+	attempt.FileRecords = 30
+	attempt.NowMs = ts("2026-11-20T06:00:00Z").UnixMilli() // no hour over yet: none closed
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, attempt, nil)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("first attempt: %v", err)
+	}
+	left := readTree(t, attempt)
+	for d, b := range left.Buckets {
+		if b.Manifest != nil {
+			t.Fatalf("%s closed by the first attempt; the test wants it left open", d)
+		}
+	}
+	if most := mostFilesOfAShard(t, left.Buckets); most < 3 {
+		t.Fatalf("the first attempt wrote at most %d files of a shard in an hour, want several", most)
+	}
+
+	cfg.FileRecords = 10000 // one file per shard and hour
+	p, s = beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	tree := readTree(t, cfg)
+	checkReplay(t, cfg, msgs, tree)
+	for d, b := range tree.Buckets {
+		if b.Manifest == nil {
+			continue
+		}
+		for _, f := range b.Manifest.Files {
+			if _, pane, _, _ := output.ParseFileName(f.Name); pane != 0 {
+				t.Errorf("%s: manifest lists %s, a file of the first attempt", d, f.Name)
+			}
+		}
+		if most := mostFilesOfAShard(t, map[string]*outputtree.Bucket{d: b}); most != 1 {
+			t.Errorf("%s: %d files of one shard, want 1: the first attempt's are left", d, most)
+		}
+	}
+}
+
+// replayMessages is a replay of 3,000 messages over three hours, with client retries,
+// redeliveries, skewed clocks and invalid messages.
+func replayMessages(t *testing.T) []replaygen.Message {
+	t.Helper()
+	msgs, err := replaygen.Generate(replaygen.Spec{
+		Start: ts("2026-11-20T07:00:00Z"), Span: 3 * time.Hour, Events: 3000,
+		Retries: 0.05, Redelivers: 0.03, Skewed: 0.03, Future: 0.02, Invalid: 0.02, Seed: 11,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// mostFilesOfAShard returns the most data files one shard has in one of buckets.
+func mostFilesOfAShard(t *testing.T, buckets map[string]*outputtree.Bucket) int {
+	t.Helper()
+	most := 0
+	for _, b := range buckets {
+		per := map[int]int{}
+		for name := range b.Files {
+			_, _, shard, ok := output.ParseFileName(name)
+			if !ok {
+				t.Fatalf("%s/%s: not a data file's name", b.Dir, name)
+			}
+			per[shard]++
+			most = max(most, per[shard])
+		}
+	}
+	return most
 }
 
 // snapshot returns every object under root, by path.
