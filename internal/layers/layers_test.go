@@ -21,6 +21,7 @@ func layer(pkg string) string {
 		{"internal/revisions", "foundation"},
 		{"internal/inprocess", "foundation"},
 		{"internal/progress", "foundation"},
+		{"internal/inflight", "foundation"},
 		{"internal/stop", "foundation"},
 		{"internal/version", "foundation"},
 		{"transforms/message", "elements"},

@@ -5,9 +5,12 @@
 //
 // Events are keyed by a shard of their event id (output.Shard) and grouped; each pane of a
 // shard becomes a message.Batch. A stateful DoFn keyed by the shard remembers the ids already
-// written in earlier panes of the same window (bucket), so dedupe is exact by event id
+// written in the other panes of the same window (bucket), so dedupe is exact by event id
 // across panes, while the state is read at most once per pane instead of once per event.
-// State is per window and is dropped when the bucket's window closes. Within a pane the
+// Panes may reach it in any order (they cross parallel bundles on the way): each pane of a
+// window that has several reads what the others wrote and adds its own; a window's only
+// pane (on time, no early firings) touches no state. State is per window and is dropped when
+// the bucket's window closes. Within a pane the
 // first copy by publish time, then message id, is kept, so reruns pick the same copy.
 //
 // Across runs (AcrossRuns): an event is also a duplicate when a file of another run holds its
@@ -221,12 +224,11 @@ func (f *dedupeFn) writtenElsewhere(ctx context.Context, e message.Event, shard 
 		if w.others[e.ID] {
 			return true, nil
 		}
-		// This run's own earlier panes in the event's bucket are in the state, and in their
-		// files once written: the files are the truth should the runner's state be lost
-		// (seen on Prism, once in several crash-loop runs). In a replay its own files are
-		// not looked at: its buckets are written at the end of input all at once, and what
-		// it wrote would depend on that race.
-		if p, own := w.own[e.ID]; own && !f.Target.Rerun && (b != in || p < pane) {
+		// This run's own other panes in the event's bucket are in the state, and in their
+		// files once written: the files are the truth should the runner's state be lost.
+		// A file of the pane itself is not: a retried bundle rewrites it. A replay's own
+		// files are not looked at: a rerun replaces those of its earlier attempt.
+		if p, own := w.own[e.ID]; own && !f.Target.Rerun && (b != in || p != pane) {
 			return true, nil
 		}
 	}
@@ -235,7 +237,8 @@ func (f *dedupeFn) writtenElsewhere(ctx context.Context, e message.Event, shard 
 
 func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int, b message.Batch, emit func(message.Batch)) error {
 	seen := map[string]bool{}
-	if b.Pane > 0 {
+	only := b.Pane == 0 && b.Last // the window's only pane
+	if !only {
 		earlier, _, err := f.Seen.Read(sp)
 		if err != nil {
 			return err
@@ -280,7 +283,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	if b.Duplicates > 0 {
 		duplicates.Inc(ctx, b.Duplicates)
 	}
-	if !b.Last && len(fresh) > 0 {
+	if !only && len(fresh) > 0 {
 		if err := f.Seen.Add(sp, fresh); err != nil {
 			return err
 		}

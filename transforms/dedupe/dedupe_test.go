@@ -105,9 +105,9 @@ func TestDedupeRefusesNoShards(t *testing.T) {
 }
 
 // TestDedupeAgainstFiles: the files in the output are the truth. Ids that another run's files
-// hold are duplicates; so are ids in this run's files of an earlier pane of the same bucket
-// (the state that should have known them may be lost), but not those in a file of the pane
-// being deduped, which a retried bundle rewrites.
+// hold are duplicates; so are ids in this run's files of another pane of the same bucket,
+// earlier or later (the state that should have known them may be lost, or that pane came
+// first), but not those in a file of the pane being deduped, which a retried bundle rewrites.
 func TestDedupeAgainstFiles(t *testing.T) {
 	root := t.TempDir()
 	target := output.Target{Root: root, EventType: "e", Layout: output.Layout{Width: time.Hour, Skew: time.Minute}, RunID: "r1"}
@@ -126,10 +126,11 @@ func TestDedupeAgainstFiles(t *testing.T) {
 	write("r1-b", 0, "other")   // another run, whose id starts with this one's
 	write("r1", 0, "lost")      // this run's pane 0, which the state does not know of
 	write("r1", 3, "rewritten") // the pane "rewritten" comes in
+	write("r1", 9, "later")     // a later pane of this run, done first
 
 	p, s := beam.NewPipelineWithRoot()
 	c := teststream.NewConfig()
-	for i, id := range []string{"first", "other", "lost", "rewritten", "new"} {
+	for i, id := range []string{"first", "other", "lost", "rewritten", "new", "later"} {
 		if err := c.AddElements(hour+int64(i), event(id, 1, int64(i), "m-"+id)); err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,7 @@ func TestDedupeAgainstFiles(t *testing.T) {
 	if err := c.AdvanceWatermarkToInfinity(); err != nil {
 		t.Fatal(err)
 	}
-	// One pane per element: "first" is pane 0, the others panes 1 to 4.
+	// One pane per element: "first" is pane 0, the others panes 1 to 5.
 	events := beam.WindowInto(s, window.NewFixedWindows(time.Hour), teststream.Create(s, c),
 		beam.Trigger(trigger.AfterEndOfWindow().EarlyFiring(trigger.Repeat(trigger.AfterCount(1)))), beam.PanesDiscard())
 	batches := dedupe.Dedupe(s, events, 1, dedupe.AcrossRuns(target, 2*hour))

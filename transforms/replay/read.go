@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/internal/progress"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -95,7 +96,7 @@ func Read(s beam.Scope, glob string, t output.Target, opts ...Option) Result {
 		paths := beam.Reshuffle(s, beam.ParDo(s, splitFiles, files))
 		r.Messages, r.Dead, bad = beam.ParDo3(s, &fileFn{Format: o.format, Progress: o.progress}, paths)
 	default:
-		r.Messages, r.Dead, bad = beam.ParDo3(s, &orderedFn{Format: o.format, Progress: o.progress, Disorder: o.disorder, AnyOrder: o.anyOrder, Every: o.every()}, files)
+		r.Messages, r.Dead, bad = beam.ParDo3(s, &orderedFn{Format: o.format, Progress: o.progress, Gate: o.gate, Disorder: o.disorder, AnyOrder: o.anyOrder, Every: o.every()}, files)
 		if !o.anyOrder {
 			r.Beats = beam.ParDo(s, &beatFn{Width: t.Layout.Width, Skew: t.Layout.Skew}, r.Messages)
 		}
@@ -190,6 +191,7 @@ func (w *readWatermark) advance(ms int64) {
 type orderedFn struct {
 	Format   InputFormat
 	Progress string // progress.Counters key; "" for none
+	Gate     string // inflight.Gate key; "" for none
 	Disorder time.Duration
 	AnyOrder bool
 	Every    int
@@ -245,6 +247,9 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 			return nil, fmt.Errorf("replay: %w", err)
 		}
 		f.store = st
+	}
+	if waited := inflight.For(f.Gate).Wait(ctx); waited > time.Second {
+		slog.Debug("replay read waited for the writers", "waited", waited)
 	}
 	disorder := f.Disorder.Milliseconds()
 	prog := progress.For(f.Progress)

@@ -12,6 +12,7 @@ type options struct {
 	records  int
 	format   InputFormat
 	progress string
+	gate     string
 }
 
 // defaultCheckpoint is how many entries the ordered read emits between checkpoints, each of
@@ -42,6 +43,12 @@ func CheckpointEvery(n int) Option { return func(o *options) { o.records = n } }
 
 // WithFormat reads the input in format f (Auto, the default, detects it per file).
 func WithFormat(f InputFormat) Option { return func(o *options) { o.format = f } }
+
+// WithGate makes the ordered read wait, before each checkpoint's entries, while the
+// inflight.Gate registered under key (internal/inflight) is full: on Prism, which has no
+// backpressure, the read would otherwise run ahead of the writers and fill the runner's
+// queues. CountIn and CountOut count what enters and leaves.
+func WithGate(key string) Option { return func(o *options) { o.gate = key } }
 
 // WithProgress adds what the read gets through to the progress.Counters registered under
 // key (internal/progress), at each checkpoint and file end.

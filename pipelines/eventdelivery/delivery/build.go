@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/stop"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/deadletter"
@@ -26,6 +27,9 @@ import (
 // nil) stops a live run gracefully where the DoFns run in this process (Prism).
 func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.Option) beam.PCollection {
 	if cfg.Subscription == "" {
+		if cfg.Runner != "dataflow" {
+			cfg.gate = inflight.New(cfg.InFlightLimit()).Key()
+		}
 		r := replay.Read(s, cfg.Input, cfg.Target(), cfg.replayOptions()...)
 		switch {
 		case cfg.Range.IsSet():
@@ -58,7 +62,7 @@ func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.O
 // past it); in any order, holding every bucket until the end; on Dataflow as a bounded
 // source read in parallel (a batch job, whose shuffle is on disk).
 func (c Config) replayOptions() []replay.Option {
-	opts := []replay.Option{replay.WithFormat(c.InputFormat), replay.WithProgress(c.Progress)}
+	opts := []replay.Option{replay.WithFormat(c.InputFormat), replay.WithProgress(c.Progress), replay.WithGate(c.gate)}
 	switch {
 	case c.Runner == "dataflow":
 		return append(opts, replay.Bounded())
@@ -66,6 +70,16 @@ func (c Config) replayOptions() []replay.Option {
 		return append(opts, replay.AnyOrder())
 	}
 	return append(opts, replay.WithDisorder(c.InputDisorder))
+}
+
+// InFlightLimit is how many events a replay on Prism lets be between its reader and its
+// files: twice what can wait in the file-writing GroupByKey for its panes to fill (up to
+// FileRecords per shard in each bucket that may be open at once), so that the reader waits
+// only for writers that lag, never for panes that wait for more input.
+func (c Config) InFlightLimit() int64 {
+	l := c.Layout
+	open := int64((l.Width+l.Skew+l.MaxFuture+l.Width-1)/l.Width) + 1
+	return 2 * int64(c.Shards) * int64(max(c.FileRecords, 1)) * open
 }
 
 // HeartbeatEvery is how often a live job sends a heartbeat: often enough that every bucket
@@ -100,6 +114,10 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	placed, seen := bucket.Assign(s, events, t, panes...)
 	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t, deadPanes...)
 	batches := dedupe.Dedupe(s, placed, cfg.Shards, dedupe.AcrossRuns(t, cfg.NowMs))
+	if cfg.gate != "" { // a replay's reader waits while too many events are in between
+		replay.CountIn(s, cfg.gate, placed)
+		replay.CountOut(s, cfg.gate, batches)
+	}
 	files := sink.Write(s, batches, sink.Config{Target: t, Schema: cfg.Schema, Subscription: cfg.ackSubscription()})
 	deadFiles := deadletter.Write(s, placedDead, deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription()})
 	entries := append([]beam.PCollection{files, deadFiles}, beats...)

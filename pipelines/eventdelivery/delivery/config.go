@@ -54,6 +54,8 @@ type Config struct {
 	// Progress is the key of the progress.Counters a replay reports to (internal/progress),
 	// set by the process that renders it; "" for none.
 	Progress string
+
+	gate string // key of the inflight.Gate of a replay on Prism (Build sets it)
 }
 
 // Target returns where the pipeline writes.

@@ -1,0 +1,98 @@
+// Package inflight bounds what a replay on an in-process runner holds between its reader and
+// its files. Prism has no backpressure of its own: a reader faster than the writers fills the
+// runner's queues, so that memory follows the length of the replay rather than its hour. A
+// Gate counts the events that entered the pipeline and those that left it (through dedupe,
+// into files), and the reader waits while too many are in between.
+//
+// Like internal/progress, the DoFns find the Gate by key in their own process (Prism); on
+// another runner a key finds nothing and nobody waits.
+package inflight
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventdelivery/eventdelivery/internal/inprocess"
+)
+
+// Gate is the flow control of one replay. Its methods do nothing on a nil Gate.
+type Gate struct {
+	key   string
+	limit int64
+	// Stall is how long the writers may deliver nothing before the reader reads on anyway:
+	// what is in flight then waits for the watermark (a bucket not over yet, a pane not
+	// full), which only reading moves on.
+	Stall time.Duration
+	// Poll is how often a waiting reader looks again.
+	Poll time.Duration
+
+	in, out atomic.Int64
+}
+
+var registered = inprocess.NewRegistry[*Gate]("inflight")
+
+// New registers a Gate in this process that lets about limit events be in flight.
+func New(limit int64) *Gate {
+	g := &Gate{limit: limit, Stall: 2 * time.Second, Poll: 10 * time.Millisecond}
+	g.key = registered.Add(g)
+	return g
+}
+
+// For returns the Gate registered under key in this process, or nil.
+func For(key string) *Gate {
+	g, _ := registered.Get(key)
+	return g
+}
+
+// Key names g in this process, for the DoFns' configuration.
+func (g *Gate) Key() string { return g.key }
+
+// Release forgets g once its pipeline has finished.
+func (g *Gate) Release() { registered.Remove(g.key) }
+
+// Enter counts n events that entered the pipeline.
+func (g *Gate) Enter(n int64) {
+	if g != nil {
+		g.in.Add(n)
+	}
+}
+
+// Leave counts n events that left it: written, or dropped as duplicates.
+func (g *Gate) Leave(n int64) {
+	if g != nil {
+		g.out.Add(n)
+	}
+}
+
+// InFlight is how many events entered and have not left.
+func (g *Gate) InFlight() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.in.Load() - g.out.Load()
+}
+
+// Wait blocks while more than the limit are in flight and the writers keep delivering: it
+// returns once there is room, once nothing has left for Stall, or when ctx is done. It
+// returns how long it waited.
+func (g *Gate) Wait(ctx context.Context) time.Duration {
+	if g == nil {
+		return 0
+	}
+	start := time.Now()
+	left, at := g.out.Load(), start
+	for g.InFlight() > g.limit {
+		if now := g.out.Load(); now != left {
+			left, at = now, time.Now()
+		} else if time.Since(at) >= g.Stall {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start)
+		case <-time.After(g.Poll):
+		}
+	}
+	return time.Since(start)
+}
