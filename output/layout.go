@@ -135,6 +135,17 @@ func (l Layout) LookbackFrom(now int64, span time.Duration) int64 {
 	return max(l.Start(now-span.Milliseconds()), l.Start(now)-MaxLookbackBuckets*l.widthMs())
 }
 
+// MovedPane is the pane under which a pane of bucket from is written into bucket to, when
+// another job closed from between placement and write: apart from to's own panes (below
+// movedPanes) and from the panes moved from any other bucket, so that no file of to
+// overwrites another.
+func (l Layout) MovedPane(from, to, pane int64) int64 {
+	return (to-from)/l.widthMs()*movedPanes + pane
+}
+
+// movedPanes bounds a bucket's own pane numbers.
+const movedPanes = 1_000_000
+
 // Next returns the bucket after start.
 func (l Layout) Next(start int64) int64 { return start + l.widthMs() }
 

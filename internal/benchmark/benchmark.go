@@ -151,7 +151,7 @@ func WriteReplay(path string, n int, start time.Time, span time.Duration, layout
 		want := min(chunk, n-c*chunk)
 		spec := replaygen.Spec{
 			Start: start.Add(span * time.Duration(c) / time.Duration(chunks)), Span: span / time.Duration(chunks),
-			Events:  want*100/107 + 100, // about 7% more messages than events: copies and invalid ones
+			Events:  want*100/107 + want/50 + 100, // about 7% more messages than events (copies, invalid ones), and a margin
 			Retries: 0.03, Redelivers: 0.02, Skewed: 0.02, Future: 0.01, Invalid: 0.02, Seed: uint64(c + 1),
 		}
 		msgs, err := replaygen.Generate(spec)

@@ -9,7 +9,8 @@
 // part-<run id>-<pane>-<shard>.avro: the name is deterministic, so a retried bundle rewrites
 // the same object instead of adding one, and the run id keeps two jobs from overwriting each
 // other. Before writing, the sink checks the bucket's manifest: into a bucket another job
-// has closed it never writes; the batch goes to the next open bucket, counted as skewed.
+// has closed it never writes; the batch goes to the next open bucket, counted as skewed,
+// under a pane number of its own there (output.Layout.MovedPane), apart from that bucket's.
 //
 // A file's header lists the event ids it holds (output.MetaIDs), for a successor's dedupe,
 // and counts its records per writer schema revision (output.MetaRevisions), for the
@@ -126,7 +127,11 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 	if len(b.Events) > 0 {
 		// Records were validated by decode: their bytes go into the file as they are. The
 		// counts go in its header, for a successor that closes the bucket.
-		name := t.FilePath(to, b.Pane, b.Shard)
+		pane := b.Pane
+		if moved {
+			pane = t.Layout.MovedPane(b.Bucket, to, b.Pane)
+		}
+		name := t.FilePath(to, pane, b.Shard)
 		ids := make([]string, len(b.Events))
 		entry.MinTime, entry.MaxTime = b.Events[0].Time, b.Events[0].Time
 		entry.Revisions = map[string]int64{}
