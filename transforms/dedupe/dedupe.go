@@ -33,6 +33,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
@@ -69,6 +70,14 @@ func Dedupe(s beam.Scope, events beam.PCollection, shards int, opts ...Option) b
 // Option configures Dedupe.
 type Option func(*dedupeFn)
 
+// InProcess keeps the ids of a window's panes in the inflight.Gate registered under key in
+// this process (internal/inflight) instead of in the runner's state: for a replay on Prism,
+// whose state for a stateful DoFn grows with every pane read. The manifest's close of each
+// bucket makes the gate forget it (manifest.Config.Gate).
+func InProcess(key string) Option {
+	return func(fn *dedupeFn) { fn.Gate = key }
+}
+
 // AcrossRuns makes every event whose id other runs already wrote into t's output a
 // duplicate: in its bucket, or in any bucket a copy of it could have gone to (from the bucket
 // it would be placed in to the one of the wall clock's now, nowMs; 0 means time.Now).
@@ -101,6 +110,7 @@ type dedupeFn struct {
 	Shards int
 	Target output.Target // with a root: ids written by other runs count as seen (AcrossRuns)
 	NowMs  int64
+	Gate   string // inflight.Gate key: the panes' ids are kept there (InProcess)
 
 	store *objstore.Store
 	// written caches, per bucket and shard, the ids its files hold (see written).
@@ -238,7 +248,10 @@ func (f *dedupeFn) writtenElsewhere(ctx context.Context, e message.Event, shard 
 func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int, b message.Batch, emit func(message.Batch)) error {
 	seen := map[string]bool{}
 	only := b.Pane == 0 && b.Last // the window's only pane
-	if !only {
+	// mem, when kept in this process, holds each id with the pane that wrote it: a retried
+	// bundle finds its own pane's ids there and keeps them again.
+	mem := inflight.For(f.Gate).Seen(b.Bucket, b.Shard)
+	if !only && mem == nil {
 		earlier, _, err := f.Seen.Read(sp)
 		if err != nil {
 			return err
@@ -261,6 +274,9 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	kept := b.Events[:0]
 	var fresh []string
 	for _, e := range b.Events {
+		if p, ok := mem[e.ID]; ok && p != b.Pane {
+			seen[e.ID] = true
+		}
 		if !seen[e.ID] && f.store != nil {
 			there, err := f.writtenElsewhere(ctx, e, b.Shard, b.Bucket, b.Pane)
 			if err != nil {
@@ -276,6 +292,9 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 			continue
 		}
 		seen[e.ID] = true
+		if mem != nil {
+			mem[e.ID] = b.Pane
+		}
 		kept = append(kept, e)
 		fresh = append(fresh, e.ID)
 	}
@@ -283,7 +302,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	if b.Duplicates > 0 {
 		duplicates.Inc(ctx, b.Duplicates)
 	}
-	if !only && len(fresh) > 0 {
+	if !only && mem == nil && len(fresh) > 0 {
 		if err := f.Seen.Add(sp, fresh); err != nil {
 			return err
 		}

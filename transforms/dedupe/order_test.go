@@ -2,6 +2,7 @@ package dedupe
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -41,25 +43,41 @@ func pane(index int64, last bool, ids ...string) message.Batch {
 
 // The panes of a window reach the stateful DoFn in whatever order their bundles finish:
 // whichever comes first keeps an id, every later one counts it as a duplicate, the first
-// pane and the last included.
+// pane and the last included. The same holds with the ids kept in this process
+// (InProcess), where a pane seen again (a retried bundle) keeps what it kept.
 func TestPanesInAnyOrder(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		panes []message.Batch
-		want  []any
-	}{
-		{"in order", panes(pane(0, false, "a", "b"), pane(1, false, "a", "c"), pane(2, true, "c", "d")),
-			[]any{"0: a b (0)", "1: c (1)", "2: d (1)"}},
-		{"the second pane before the first", panes(pane(1, false, "a", "c"), pane(0, false, "a", "b")),
-			[]any{"1: a c (0)", "0: b (1)"}},
-		{"the last pane before an early one", panes(pane(2, true, "a"), pane(0, false, "a", "b")),
-			[]any{"2: a (0)", "0: b (1)"}},
-		{"a window's only pane", panes(pane(0, true, "a", "a")),
-			[]any{"0: a (1)"}},
-	} {
+	type tcase struct {
+		name      string
+		panes     []message.Batch
+		want      []any
+		inProcess bool
+	}
+	cases := []tcase{
+		{name: "in order", panes: panes(pane(0, false, "a", "b"), pane(1, false, "a", "c"), pane(2, true, "c", "d")),
+			want: []any{"0: a b (0)", "1: c (1)", "2: d (1)"}},
+		{name: "the second pane before the first", panes: panes(pane(1, false, "a", "c"), pane(0, false, "a", "b")),
+			want: []any{"1: a c (0)", "0: b (1)"}},
+		{name: "the last pane before an early one", panes: panes(pane(2, true, "a"), pane(0, false, "a", "b")),
+			want: []any{"2: a (0)", "0: b (1)"}},
+		{name: "a window's only pane", panes: panes(pane(0, true, "a", "a")),
+			want: []any{"0: a (1)"}},
+	}
+	for _, tc := range slices.Clone(cases) {
+		tc.name, tc.inProcess = tc.name+", in process", true
+		cases = append(cases, tc)
+	}
+	cases = append(cases, tcase{name: "in process, a pane seen again", inProcess: true,
+		panes: panes(pane(0, false, "a", "b"), pane(1, false, "b", "c"), pane(1, false, "b", "c")),
+		want:  []any{"0: a b (0)", "1: c (1)", "1: c (1)"}})
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()
 			fn := &dedupeFn{Seen: state.MakeBagState[[]string]("seen"), Shards: 1}
+			if tc.inProcess {
+				g := inflight.New(0)
+				defer g.Release()
+				fn.Gate = g.Key()
+			}
 			out := beam.ParDo(s, fn, beam.ParDo(s, byShard, beam.CreateList(s, tc.panes)))
 			beamtest.Equals(s, beam.ParDo(s, kept, out), tc.want...)
 			beamtest.Run(t, p)

@@ -58,6 +58,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/codec"
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/internal/progress"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -90,6 +91,9 @@ type Config struct {
 	NotifyTopic string
 	// Progress is the key of the progress.Counters that counts buckets closed; "" for none.
 	Progress string
+	// Gate is the key of the inflight.Gate whose dedupe ids of a bucket are dropped once it
+	// is closed (dedupe.InProcess); "" for none.
+	Gate string
 }
 
 // Close groups PCollection<message.Entry> by bucket and writes each bucket's manifest once
@@ -160,6 +164,9 @@ func (f *closeFn) now() time.Time {
 
 func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*message.Entry) bool, emit func(output.Manifest)) error {
 	t := f.Config.Target
+	// Every file of the bucket is written (its entries are all here): no pane of it comes
+	// again, whatever happens to the bucket now.
+	defer inflight.For(f.Config.Gate).Forget(start)
 	now := f.now()
 	if close := t.Layout.CloseTime(start); now.UnixMilli() < close {
 		hoursLeftOpen.Inc(ctx, 1)

@@ -113,7 +113,11 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	}
 	placed, seen := bucket.Assign(s, events, t, panes...)
 	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t, deadPanes...)
-	batches := dedupe.Dedupe(s, placed, cfg.Shards, dedupe.AcrossRuns(t, cfg.NowMs))
+	dedupeOpts := []dedupe.Option{dedupe.AcrossRuns(t, cfg.NowMs)}
+	if cfg.gate != "" {
+		dedupeOpts = append(dedupeOpts, dedupe.InProcess(cfg.gate))
+	}
+	batches := dedupe.Dedupe(s, placed, cfg.Shards, dedupeOpts...)
 	if cfg.gate != "" { // a replay's reader waits while too many events are in between
 		replay.CountIn(s, cfg.gate, placed)
 		replay.CountOut(s, cfg.gate, batches)
@@ -135,5 +139,5 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	case leftOpen.IsValid():
 		entries = append(entries, heartbeat.Beats(s, leftOpen))
 	}
-	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, Schema: cfg.Schema, NowMs: cfg.NowMs, NotifyTopic: cfg.NotifyTopic, Progress: cfg.Progress}, entries...)
+	return manifest.Close(s, manifest.Config{Target: t, Version: cfg.Version, Schema: cfg.Schema, NowMs: cfg.NowMs, NotifyTopic: cfg.NotifyTopic, Progress: cfg.Progress, Gate: cfg.gate}, entries...)
 }
