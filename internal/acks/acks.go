@@ -44,8 +44,8 @@ type lease struct {
 // held is the registry: per subscription, per ack id.
 var held = struct {
 	sync.Mutex
-	m map[string]map[string]*lease
-}{m: map[string]map[string]*lease{}}
+	m map[string]map[string]lease
+}{m: map[string]map[string]lease{}}
 
 // Hold registers ids of subscription, pulled at pulled with an ack deadline of deadline, so
 // that Keep extends them until they are acked or released.
@@ -57,11 +57,12 @@ func Hold(subscription string, ids []string, pulled time.Time, deadline time.Dur
 	defer held.Unlock()
 	m := held.m[subscription]
 	if m == nil {
-		m = map[string]*lease{}
+		m = make(map[string]lease, len(ids))
 		held.m[subscription] = m
 	}
+	l := lease{pulled: pulled, expires: pulled.Add(deadline)}
 	for _, id := range ids {
-		m[id] = &lease{pulled: pulled, expires: pulled.Add(deadline)}
+		m[id] = l
 	}
 }
 
@@ -89,15 +90,17 @@ func Due(subscription string, now time.Time, soon, deadline, maxLease time.Durat
 	held.Lock()
 	defer held.Unlock()
 	var ids []string
-	for id, l := range held.m[subscription] {
+	m := held.m[subscription]
+	for id, l := range m {
 		if l.expires.Sub(now) > soon {
 			continue
 		}
 		if now.Sub(l.pulled) > maxLease {
-			delete(held.m[subscription], id)
+			delete(m, id)
 			continue
 		}
 		l.expires = now.Add(deadline)
+		m[id] = l
 		ids = append(ids, id)
 	}
 	return ids

@@ -374,3 +374,45 @@ func (b *tailBuffer) String() string {
 	}
 	return buf.String()
 }
+
+// CPU returns the CPU time (user and system) used so far by the emulator's processes (its
+// shell, gcloud and the JVM), read from /proc; zero for the in-process fake or an emulator
+// given by PUBSUB_EMULATOR_HOST. Benchmarks compare it with the CPU the pipeline takes.
+func (e *Emulator) CPU() time.Duration {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return 0
+	}
+	groups := map[int]bool{e.cmd.Process.Pid: true}
+	if e.gcloudPgid > 0 {
+		groups[e.gcloudPgid] = true
+	}
+	dirs, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// After "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+		// cmajflt utime stime.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		pgrp, _ := strconv.Atoi(f[2])
+		if !groups[pgrp] {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}

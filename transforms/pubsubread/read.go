@@ -332,8 +332,19 @@ func (fn *readFn) pullAsync(ctx context.Context, n int) chan pullResult {
 func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*pubsubpb.ReceivedMessage, pulled, wm time.Time, emit func(beam.EventTime, message.Message)) (int, time.Time) {
 	var oldest time.Time
 	h := testHooks.Load()
+	if !fn.AckOnCommit {
+		// The writer of what each message becomes acks it (internal/acks); until then it is
+		// held. The whole batch is held at once, before any of it is emitted (and so before a
+		// writer can ack it); what a failed claim leaves unemitted is released by nack.
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.GetAckId()
+		}
+		acks.Hold(fn.Subscription, ids, pulled, fn.ackDeadline)
+	}
 	for i, m := range msgs {
-		if !rt.TryClaim(m.GetAckId()) {
+		ackID := m.GetAckId()
+		if !rt.TryClaim(ackID) {
 			fn.nack(ctx, msgs[i:])
 			return i, oldest
 		}
@@ -343,7 +354,7 @@ func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*p
 			oldest = pt
 		}
 		if h != nil && h.claimed != nil {
-			h.claimed(fn.Subscription, m.GetAckId(), pm.GetMessageId())
+			h.claimed(fn.Subscription, ackID, pm.GetMessageId())
 		}
 		stamp := pt
 		if pt.Before(wm) {
@@ -356,9 +367,7 @@ func (fn *readFn) emitBatch(ctx context.Context, rt *sdf.LockRTracker, msgs []*p
 			Data:        pm.GetData(),
 		}
 		if !fn.AckOnCommit {
-			// The writer of what it becomes acks it (internal/acks); until then it is held.
-			msg.AckID = m.GetAckId()
-			acks.Hold(fn.Subscription, []string{msg.AckID}, pulled, fn.ackDeadline)
+			msg.AckID = ackID
 		}
 		emit(mtimeOf(stamp), msg)
 	}

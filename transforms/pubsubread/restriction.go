@@ -28,8 +28,9 @@ type stopClaim struct{}
 // bundle that produced them is committed, so acking on their resumption would be early.
 type tracker struct {
 	rest    Restriction
-	claimed []string
-	carry   bool // the residual carries the claimed ack ids (AckOnCommit)
+	claimed []string // kept only when carry
+	n       int      // ack ids claimed
+	carry   bool     // the residual carries the claimed ack ids (AckOnCommit)
 	done    bool
 	err     error
 }
@@ -44,7 +45,10 @@ func (t *tracker) TryClaim(pos any) bool {
 	}
 	switch p := pos.(type) {
 	case string:
-		t.claimed = append(t.claimed, p)
+		t.n++
+		if t.carry {
+			t.claimed = append(t.claimed, p)
+		}
 		return true
 	case stopClaim:
 		t.done = true
@@ -72,9 +76,9 @@ func (t *tracker) TrySplit(fraction float64) (primary, residual any, err error) 
 
 func (t *tracker) GetProgress() (done, remaining float64) {
 	if t.done {
-		return float64(len(t.claimed)), 0
+		return float64(t.n), 0
 	}
-	return float64(len(t.claimed)), 1
+	return float64(t.n), 1
 }
 
 func (t *tracker) IsDone() bool         { return t.done }

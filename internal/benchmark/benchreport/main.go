@@ -186,11 +186,14 @@ func report(results map[string]result) (missing bool) {
 		pull, _, _, _ := get(live, "emulator_pull_ack_msgs/s")
 		closed, _, _, _ := get(live, "s_until_all_closed")
 		fmt.Println("\nLive, from the Pub/Sub emulator through the pipeline on Prism (one backlog, same run):")
-		fmt.Printf("  emulator publish %8.0f msgs/s, pull+ack %8.0f msgs/s\n", pub, pull)
+		fmt.Printf("  emulator publish %8.0f msgs/s, pull+ack %8.0f msgs/s (warmed; before and after the pipeline)\n", pub, pull)
 		acked, _, _, _ := get(live, "pipeline_acked_events/s")
 		startup, _, _, _ := get(live, "s_until_first_read")
 		fmt.Printf("  pipeline reads   %8.0f events/s = %.2f of the emulator's pull+ack   target ≥ 0.8: %s\n", read, read/pull, verdict(read/pull >= 0.8))
 		fmt.Printf("                   (from its first message to its last; the first came %.1fs after the run started)\n", startup)
+		if hold, _, _, ok := get(live, "emulator_pull_hold_msgs/s"); ok {
+			fmt.Printf("                   = %.2f of the emulator's pull with acks held until all are pulled (%.0f msgs/s), as the pipeline holds them\n", read/hold, hold)
+		}
 		fmt.Printf("  pipeline acks    %8.0f events/s = %.2f of it (each once in a file); every bucket closed %.1fs after start\n", acked, acked/pull, closed)
 	}
 
