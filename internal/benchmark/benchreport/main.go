@@ -102,7 +102,7 @@ func verdict(ok bool) string {
 
 // statedReplayPeakMiB is the peak RSS docs/performance.md states for a replay of 1,000,000
 // events published within one hour, on Prism.
-const statedReplayPeakMiB = 2560
+const statedReplayPeakMiB = 1024
 
 // report prints the summary and says whether a figure it needs is missing.
 func report(results map[string]result) (missing bool) {
