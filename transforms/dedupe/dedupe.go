@@ -10,8 +10,9 @@
 // Panes may reach it in any order (they cross parallel bundles on the way): each pane of a
 // window that has several reads what the others wrote and adds its own; a window's only
 // pane (on time, no early firings) touches no state. State is per window and is dropped when
-// the bucket's window closes. Within a pane the
-// first copy by publish time, then message id, is kept, so reruns pick the same copy.
+// the bucket's window closes (a replay on Prism keeps the ids in the process instead:
+// InProcess). Within a pane the first copy by publish time, then message id, is kept, so
+// reruns pick the same copy.
 //
 // Across runs (AcrossRuns): an event is also a duplicate when a file of another run holds its
 // id (a predecessor that crashed, stopped or was drained), in its bucket or in a later one
@@ -250,7 +251,10 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	only := b.Pane == 0 && b.Last // the window's only pane
 	// mem, when kept in this process, holds each id with the pane that wrote it: a retried
 	// bundle finds its own pane's ids there and keeps them again.
-	mem := inflight.For(f.Gate).Seen(b.Bucket, b.Shard)
+	var mem map[string]int64
+	if len(b.Events) > 0 {
+		mem = inflight.For(f.Gate).Seen(b.Bucket, b.Shard)
+	}
 	if !only && mem == nil {
 		earlier, _, err := f.Seen.Read(sp)
 		if err != nil {
