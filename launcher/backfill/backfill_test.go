@@ -34,15 +34,7 @@ var t0 = time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
 
 func testFleet(t *testing.T, extra string) *fleet.Fleet {
 	t.Helper()
-	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 2, Extra: extra})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 2, Extra: extra})
 }
 
 func TestPrepareRefuses(t *testing.T) {

@@ -35,16 +35,9 @@ func launcher(t *testing.T, addr string, args ...string) run {
 }
 
 func TestCommands(t *testing.T) {
-	srv, err := fakedataflow.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := launchertest.DataflowServer(t)
 	dir := t.TempDir()
-	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 12, PerProject: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, dir, launchertest.Spec{EventTypes: 12, PerProject: 6})
 	fast := []string{"--poll-interval", "10ms", "--rate", "1000", "--burst", "100"}
 
 	r := launcher(t, srv.Addr, "validate", "-f", path)

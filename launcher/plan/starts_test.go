@@ -68,9 +68,5 @@ func reload(t *testing.T, path, data string) *fleet.Fleet {
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return launchertest.LoadFile(t, path)
 }
