@@ -88,10 +88,7 @@ func TestPubSubSchema(t *testing.T) {
     subscription: projects/my-project/subscriptions/play-event
     schema: projects/my-project/schemas/play-event@1a2b3c4d
 `
-	f, err := fleet.Load(writeFleet(t, head))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, head)
 	et, job := f.EventTypes[0], f.Jobs()[0]
 	if et.SchemaLine != 12 || et.SchemaJSON != "" {
 		t.Errorf("event type %+v", et)
@@ -108,7 +105,7 @@ func TestPubSubSchema(t *testing.T) {
     subscription: projects/my-project/subscriptions/other
     schema: projects/my-project/schemas/a/b
 `
-	_, err = fleet.Load(writeFleet(t, bad))
+	_, err := fleet.Load(writeFleet(t, bad))
 	var verr *fleet.ValidationError
 	if !errors.As(err, &verr) || len(verr.Problems) != 2 {
 		t.Fatalf("want 2 problems, got %v", err)
