@@ -26,7 +26,7 @@ func TestValidateSchemas(t *testing.T) {
 	const schema = "projects/my-project/schemas/play-event"
 	defs := map[string]string{}
 	for _, r := range []string{"r1", "r2", "r3"} {
-		defs[r] = mustRead(t, "../../internal/codec/testdata/revisions/"+r+".avsc")
+		defs[r] = launchertest.ReadFile(t, "../../internal/codec/testdata/revisions/"+r+".avsc")
 	}
 	ids := schemaservice.Commit(t, srv, schema, defs["r1"], defs["r2"], defs["r3"])
 	r1, r2, r3 := ids[0], ids[1], ids[2]

@@ -2,6 +2,7 @@ package launchertest
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
@@ -37,6 +38,17 @@ func LoadFile(tb testing.TB, path string) *fleet.Fleet {
 		tb.Fatal(err)
 	}
 	return f
+}
+
+// ReadFile reads a file for a test (a fleet file to change, a schema); it fails the test on
+// an error.
+func ReadFile(tb testing.TB, path string) string {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
 }
 
 // Dataflow starts a fake Dataflow and connects Google's clients to it; both are closed

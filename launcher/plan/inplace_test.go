@@ -21,11 +21,7 @@ func loadWith(t *testing.T, s launchertest.Spec, oldNew ...string) *fleet.Fleet 
 	t.Helper()
 	dir := t.TempDir()
 	path := launchertest.File(t, dir, s)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(oldNew...).Replace(string(b))
+	text := strings.NewReplacer(oldNew...).Replace(launchertest.ReadFile(t, path))
 	if err := os.WriteFile(filepath.Join(dir, "fleet.yaml"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
