@@ -31,12 +31,8 @@ func TestSchemaRevisions(t *testing.T) {
       - schemas/r3.avsc
 `
 	path := writeFleet(t, content)
-	for _, r := range []string{"r1", "r2", "r3"} {
-		b, err := os.ReadFile("../../internal/codec/testdata/revisions/" + r + ".avsc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(filepath.Dir(path), "schemas", r+".avsc"), b, 0o644); err != nil {
+	for r, def := range launchertest.Revisions(t) {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(path), "schemas", r+".avsc"), []byte(def), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,8 @@ package launchertest
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
@@ -49,6 +51,20 @@ func ReadFile(tb testing.TB, path string) string {
 		tb.Fatal(err)
 	}
 	return string(b)
+}
+
+// Revisions returns the revisions r1, r2 and r3 of the play-event schema that the codec's
+// tests use (internal/codec/testdata/revisions), by name: r1 reads none of the others, r3
+// reads all of them.
+func Revisions(tb testing.TB) map[string]string {
+	tb.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(here), "..", "..", "internal", "codec", "testdata", "revisions")
+	defs := map[string]string{}
+	for _, r := range []string{"r1", "r2", "r3"} {
+		defs[r] = ReadFile(tb, filepath.Join(dir, r+".avsc"))
+	}
+	return defs
 }
 
 // Dataflow starts a fake Dataflow and connects Google's clients to it; both are closed
