@@ -23,7 +23,6 @@ import (
 	dfapi "cloud.google.com/go/dataflow/apiv1beta3"
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -341,22 +340,19 @@ func (c *Client) List(ctx context.Context, r ListRequest) ([]Job, error) {
 	if r.Name != "" {
 		req.Name = &r.Name
 	}
+	pbs, err := gcpclient.Collect(c.jobs.ListJobs(ctx, req).Next)
+	if err != nil {
+		return nil, err
+	}
 	var out []Job
-	it := c.jobs.ListJobs(ctx, req)
-	for {
-		pb, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, pb := range pbs {
 		j := jobOf(pb)
 		if j.Region == "" {
 			j.Region = r.Region
 		}
 		out = append(out, j)
 	}
+	return out, nil
 }
 
 // Get reads one job, with its labels (JOB_VIEW_DESCRIPTION); for a FAILED job also its
@@ -377,19 +373,12 @@ func (c *Client) Get(ctx context.Context, project, region, id string) (Job, erro
 
 // lastError returns the newest error message of a job, "" when it has none.
 func (c *Client) lastError(ctx context.Context, project, region, id string) (string, error) {
-	it := c.messages.ListJobMessages(ctx, &dataflowpb.ListJobMessagesRequest{ProjectId: project, Location: region, JobId: id,
-		MinimumImportance: dataflowpb.JobMessageImportance_JOB_MESSAGE_ERROR})
-	var last string
-	for {
-		m, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return last, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		last = m.GetMessageText()
+	ms, err := gcpclient.Collect(c.messages.ListJobMessages(ctx, &dataflowpb.ListJobMessagesRequest{ProjectId: project, Location: region, JobId: id,
+		MinimumImportance: dataflowpb.JobMessageImportance_JOB_MESSAGE_ERROR}).Next)
+	if err != nil || len(ms) == 0 {
+		return "", err
 	}
+	return ms[len(ms)-1].GetMessageText(), nil
 }
 
 // Drain asks a streaming job to drain.
