@@ -109,7 +109,7 @@ func TestPrepareLaunch(t *testing.T) {
 		t.Errorf("labels:\n got %v\nwant %v", req.Labels, wantLabels)
 	}
 	if req.JobName != "backfill-events-test-type-000-20261201t0900-ab12" || !req.Batch || req.Update || req.Template != live.Template ||
-		req.Project != live.Project || req.Region != live.Region || req.TempLocation != live.Environment.TempLocation || req.MaxWorkers != 10 {
+		req.Project != live.Project || req.Region != live.Region || req.Environment.TempLocation != live.Environment.TempLocation || req.Environment.MaxWorkers != 10 {
 		t.Errorf("launch: %+v", req)
 	}
 	if tg := b.Target(); tg.Root != "gs://rebuild/raw" || tg.Layout.Paths != output.HivePaths || tg.EventType != "type-000" {

@@ -22,6 +22,7 @@ import (
 
 	dfapi "cloud.google.com/go/dataflow/apiv1beta3"
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -175,23 +176,9 @@ type LaunchRequest struct {
 	Template string // gs:// path of the template spec
 	// Parameters are the template's parameters.
 	Parameters map[string]string
-	// Environment.
-	TempLocation   string
-	ServiceAccount string
-	MachineType    string
-	MaxWorkers     int
-	// Network and Subnetwork place the workers (Dataflow's default: the network
-	// "default"); PrivateIPs gives them no external IP.
-	Network             string
-	Subnetwork          string
-	PrivateIPs          bool
-	StagingLocation     string
-	LauncherMachineType string
-	WorkerRegion        string
-	WorkerZone          string
-	KMSKeyName          string
-	Experiments         []string
-	Labels              map[string]string
+	// Environment is the job's runtime environment, as the fleet file sets it.
+	Environment fleet.Environment
+	Labels      map[string]string
 	// Update replaces the running job of the same name in place.
 	Update bool
 	// Batch launches a bounded pipeline (a backfill), which Dataflow runs as a batch job:
@@ -276,6 +263,7 @@ func (c *Client) Close() error {
 
 // Launch launches a Flex Template job.
 func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
+	env := r.Environment
 	resp, err := c.flex.LaunchFlexTemplate(ctx, &dataflowpb.LaunchFlexTemplateRequest{
 		ProjectId: r.Project,
 		Location:  r.Region,
@@ -284,21 +272,21 @@ func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
 			Template:   &dataflowpb.LaunchFlexTemplateParameter_ContainerSpecGcsPath{ContainerSpecGcsPath: r.Template},
 			Parameters: r.Parameters,
 			Environment: &dataflowpb.FlexTemplateRuntimeEnvironment{
-				TempLocation:          r.TempLocation,
-				ServiceAccountEmail:   r.ServiceAccount,
-				MachineType:           r.MachineType,
-				MaxWorkers:            int32(r.MaxWorkers),
+				TempLocation:          env.TempLocation,
+				ServiceAccountEmail:   env.ServiceAccount,
+				MachineType:           env.MachineType,
+				MaxWorkers:            int32(env.MaxWorkers),
 				AdditionalUserLabels:  r.Labels,
 				EnableStreamingEngine: !r.Batch,
-				Network:               r.Network,
-				Subnetwork:            r.Subnetwork,
-				IpConfiguration:       ipConfiguration(r.PrivateIPs),
-				StagingLocation:       r.StagingLocation,
-				LauncherMachineType:   r.LauncherMachineType,
-				WorkerRegion:          r.WorkerRegion,
-				WorkerZone:            r.WorkerZone,
-				KmsKeyName:            r.KMSKeyName,
-				AdditionalExperiments: r.Experiments,
+				Network:               env.Network,
+				Subnetwork:            env.Subnetwork,
+				IpConfiguration:       ipConfiguration(env.IPConfiguration == "private"),
+				StagingLocation:       env.StagingLocation,
+				LauncherMachineType:   env.LauncherMachineType,
+				WorkerRegion:          env.WorkerRegion,
+				WorkerZone:            env.WorkerZone,
+				KmsKeyName:            env.KMSKeyName,
+				AdditionalExperiments: env.Experiments,
 			},
 			Update: r.Update,
 		},

@@ -35,7 +35,7 @@ func TestSetWorkers(t *testing.T) {
 	const proj, region = "proj-a", "europe-west1"
 	running := func(t *testing.T, c *dataflow.Client) dataflow.Job {
 		req := launch("play-track")
-		req.MaxWorkers = 10
+		req.Environment.MaxWorkers = 10
 		j, err := c.Launch(ctx, req)
 		if err != nil {
 			t.Fatal(err)
