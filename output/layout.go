@@ -135,6 +135,12 @@ func (l Layout) LookbackFrom(now int64, span time.Duration) int64 {
 	return max(l.Start(now-span.Milliseconds()), l.Start(now)-MaxLookbackBuckets*l.widthMs())
 }
 
+// Lookback returns the buckets a lookback of span before now (Unix ms) inspects: from
+// LookbackFrom to the bucket of now, included.
+func (l Layout) Lookback(now int64, span time.Duration) Range {
+	return Range{From: l.LookbackFrom(now, span), To: l.Next(l.Start(now))}
+}
+
 // MovedPane is the pane under which a pane of bucket from is written into bucket to, when
 // another job closed from between placement and write: apart from to's own panes (below
 // movedPanes) and from the panes moved from any other bucket, so that no file of to

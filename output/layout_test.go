@@ -117,6 +117,18 @@ func TestLookbackFrom(t *testing.T) {
 	}
 }
 
+// Lookback is the range from LookbackFrom to the bucket of now, that bucket included.
+func TestLookback(t *testing.T) {
+	l := Layout{Width: time.Hour}
+	r := l.Lookback(ms("2026-11-20T10:20:00Z"), 90*time.Minute)
+	if want := (Range{From: ms("2026-11-20T08:00:00Z"), To: ms("2026-11-20T11:00:00Z")}); r != want {
+		t.Errorf("Lookback = %s, want %s", r, want)
+	}
+	if n := len(r.Buckets(l)); n != 3 {
+		t.Errorf("%d buckets, want 3 (08:00, 09:00, 10:00)", n)
+	}
+}
+
 func TestParseFileName(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

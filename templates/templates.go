@@ -92,14 +92,14 @@ func NewMetadata(params []Parameter) Metadata {
 	}
 }
 
-// Encode renders metadata the way metadata.json is written: indented by two spaces, no
-// HTML escaping, a final newline.
-func Encode(m Metadata) ([]byte, error) {
+// Encode renders metadata, or a spec that holds it, the way the template files are
+// written: indented by two spaces, no HTML escaping, map keys sorted, a final newline.
+func Encode(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(m); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -179,11 +178,11 @@ func config(ctx context.Context, args ...string) (delivery.Config, error) {
 // startPrismUI starts Prism's job server and web UI in this process, points beam.Run at
 // them, and returns the UI's address.
 func startPrismUI(ctx context.Context) (string, error) {
-	jobPort, err := freePort()
+	jobPort, err := pubsubemu.FreePort()
 	if err != nil {
 		return "", err
 	}
-	webPort, err := freePort()
+	webPort, err := pubsubemu.FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -197,15 +196,6 @@ func startPrismUI(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("http://localhost:%d", webPort), nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitFor(ctx context.Context, path string, within time.Duration) {

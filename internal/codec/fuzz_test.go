@@ -44,17 +44,24 @@ func FuzzDecode(f *testing.F) {
 		if json {
 			attrs = map[string]string{EncodingAttribute: "JSON"}
 		}
-		e, reason := d.Decode(data, attrs, 0)
-		if reason != "" {
-			return
-		}
-		if err := check(d.strict, e.Record); err != nil {
-			t.Fatalf("accepted a record the strict check refuses: %v", err)
-		}
-		if _, rest, err := d.codec.NativeFromBinary(e.Record); err != nil || len(rest) > 0 {
-			t.Fatalf("accepted a record goavro cannot read back: %v, %d bytes left", err, len(rest))
-		}
+		checkAccepted(t, d, data, attrs, 0)
 	})
+}
+
+// checkAccepted decodes data; a record the decoder accepts must pass its (the reader's)
+// strict check again and be read back whole by goavro in the reader schema.
+func checkAccepted(t *testing.T, d *Decoder, data []byte, attrs map[string]string, publishTime int64) {
+	t.Helper()
+	e, reason := d.Decode(data, attrs, publishTime)
+	if reason != "" {
+		return
+	}
+	if err := check(d.strict, e.Record); err != nil {
+		t.Fatalf("accepted a record the reader's strict check refuses: %v", err)
+	}
+	if _, rest, err := d.codec.NativeFromBinary(e.Record); err != nil || len(rest) > 0 {
+		t.Fatalf("accepted a record the reader schema cannot read back: %v, %d bytes left", err, len(rest))
+	}
 }
 
 // FuzzAttributes feeds the attributes the decoder reads (event id, bucket time, encoding)
@@ -99,15 +106,6 @@ func FuzzDecodeRevisions(f *testing.F) {
 		if json {
 			attrs[EncodingAttribute] = "JSON"
 		}
-		e, reason := d.Decode(data, attrs, 1)
-		if reason != "" {
-			return
-		}
-		if err := check(d.strict, e.Record); err != nil {
-			t.Fatalf("accepted a record the reader's strict check refuses: %v", err)
-		}
-		if _, rest, err := d.codec.NativeFromBinary(e.Record); err != nil || len(rest) > 0 {
-			t.Fatalf("accepted a record the reader schema cannot read back: %v, %d bytes left", err, len(rest))
-		}
+		checkAccepted(t, d, data, attrs, 1)
 	})
 }

@@ -22,7 +22,7 @@ import (
 
 // Gate is the flow control of one replay. Its methods do nothing on a nil Gate.
 type Gate struct {
-	key   string
+	inprocess.Entry
 	limit int64
 	// Stall is how long the writers may deliver nothing before the reader reads on anyway:
 	// what is in flight then waits for the watermark (a bucket not over yet, a pane not
@@ -47,21 +47,12 @@ var registered = inprocess.NewRegistry[*Gate]("inflight")
 // New registers a Gate in this process that lets about limit events be in flight.
 func New(limit int64) *Gate {
 	g := &Gate{limit: limit, Stall: 2 * time.Second, Poll: 10 * time.Millisecond}
-	g.key = registered.Add(g)
+	registered.Register(g, &g.Entry)
 	return g
 }
 
 // For returns the Gate registered under key in this process, or nil.
-func For(key string) *Gate {
-	g, _ := registered.Get(key)
-	return g
-}
-
-// Key names g in this process, for the DoFns' configuration.
-func (g *Gate) Key() string { return g.key }
-
-// Release forgets g once its pipeline has finished.
-func (g *Gate) Release() { registered.Remove(g.key) }
+func For(key string) *Gate { return registered.Find(key) }
 
 // Enter counts n events that entered the pipeline.
 func (g *Gate) Enter(n int64) {

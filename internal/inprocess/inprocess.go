@@ -46,3 +46,27 @@ func (r *Registry[T]) Remove(key string) {
 	delete(r.m, key)
 	r.mu.Unlock()
 }
+
+// Find returns what is registered under key, or the zero T (nil) for an unknown key.
+func (r *Registry[T]) Find(key string) T {
+	v, _ := r.Get(key)
+	return v
+}
+
+// Register registers v under a new key and sets entry, the Entry that v embeds, to it.
+func (r *Registry[T]) Register(v T, entry *Entry) {
+	*entry = Entry{key: r.Add(v), remove: r.Remove}
+}
+
+// Entry is embedded by an object that registers itself ([Registry.Register]): it keeps
+// the object's key.
+type Entry struct {
+	key    string
+	remove func(key string)
+}
+
+// Key names the object in this process, for the DoFns' configuration.
+func (e *Entry) Key() string { return e.key }
+
+// Release forgets the object once its pipeline has finished.
+func (e *Entry) Release() { e.remove(e.key) }

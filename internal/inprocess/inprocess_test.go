@@ -20,3 +20,20 @@ func TestRegistry(t *testing.T) {
 		t.Error("the empty key finds something")
 	}
 }
+
+func TestRegister(t *testing.T) {
+	type obj struct {
+		Entry
+		n int
+	}
+	r := NewRegistry[*obj]("o")
+	o := &obj{n: 3}
+	r.Register(o, &o.Entry)
+	if got := r.Find(o.Key()); got != o {
+		t.Fatalf("Find(%q) = %v, want the registered object", o.Key(), got)
+	}
+	o.Release()
+	if got := r.Find(o.Key()); got != nil {
+		t.Errorf("after Release, Find(%q) = %v", o.Key(), got)
+	}
+}

@@ -286,15 +286,20 @@ func (s *Store) Write(ctx context.Context, path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	w := o.NewWriter(ctx)
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := w.Close(); err != nil {
+	if err := WriteAndClose(o.NewWriter(ctx), data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// WriteAndClose writes data to w and closes it, after a failed write too. A Cloud Storage
+// writer commits the object on Close: it exists once WriteAndClose returns nil.
+func WriteAndClose(w io.WriteCloser, data []byte) error {
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // writeLocal writes data beside path and renames it into place.

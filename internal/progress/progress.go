@@ -22,7 +22,7 @@ import (
 // Counters is the progress of one run. Its methods do nothing on a nil Counters, so that
 // a DoFn whose key is unknown (another process, or no reporter) need not check.
 type Counters struct {
-	key                     string
+	inprocess.Entry
 	filesTotal, filesRead   atomic.Int64
 	records, upTo, bucketsC atomic.Int64
 }
@@ -32,21 +32,12 @@ var registered = inprocess.NewRegistry[*Counters]("progress")
 // New registers Counters in this process under a new key.
 func New() *Counters {
 	c := &Counters{}
-	c.key = registered.Add(c)
+	registered.Register(c, &c.Entry)
 	return c
 }
 
 // For returns the Counters registered under key in this process, or nil.
-func For(key string) *Counters {
-	c, _ := registered.Get(key)
-	return c
-}
-
-// Key names c in this process, for the DoFns' configuration.
-func (c *Counters) Key() string { return c.key }
-
-// Release forgets c once its pipeline has finished.
-func (c *Counters) Release() { registered.Remove(c.key) }
+func For(key string) *Counters { return registered.Find(key) }
 
 // SetFiles records how many files the input has.
 func (c *Counters) SetFiles(n int) {

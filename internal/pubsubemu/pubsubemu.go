@@ -108,7 +108,7 @@ func Start(ctx context.Context) (*Emulator, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, fmt.Errorf("pubsubemu: free port: %w", err)
 		}
@@ -280,7 +280,9 @@ func (e *Emulator) stopGroup() error {
 	return nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port of localhost that is free now: the emulator's, or that of
+// anything else a test or demo starts beside it.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -39,11 +39,7 @@ func (e *env) realisticFleet(t *testing.T, n, override int) *fleet.Fleet {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return launchertest.LoadFile(t, path)
 }
 
 // A 300-type fleet with realistic names fits Cloud Monitoring's limits: every filter is at

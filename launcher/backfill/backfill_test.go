@@ -34,15 +34,7 @@ var t0 = time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
 
 func testFleet(t *testing.T, extra string) *fleet.Fleet {
 	t.Helper()
-	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 2, Extra: extra})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return launchertest.Load(t, t.TempDir(), launchertest.Spec{EventTypes: 2, Extra: extra})
 }
 
 func TestPrepareRefuses(t *testing.T) {
@@ -117,7 +109,7 @@ func TestPrepareLaunch(t *testing.T) {
 		t.Errorf("labels:\n got %v\nwant %v", req.Labels, wantLabels)
 	}
 	if req.JobName != "backfill-events-test-type-000-20261201t0900-ab12" || !req.Batch || req.Update || req.Template != live.Template ||
-		req.Project != live.Project || req.Region != live.Region || req.TempLocation != live.Environment.TempLocation || req.MaxWorkers != 10 {
+		req.Project != live.Project || req.Region != live.Region || req.Environment.TempLocation != live.Environment.TempLocation || req.Environment.MaxWorkers != 10 {
 		t.Errorf("launch: %+v", req)
 	}
 	if tg := b.Target(); tg.Root != "gs://rebuild/raw" || tg.Layout.Paths != output.HivePaths || tg.EventType != "type-000" {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/gcsfake"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
-	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
@@ -23,23 +22,12 @@ func launcher2(ctx context.Context, df, mon string, args ...string) run {
 
 func TestAlertsDashboardAndHealthCommands(t *testing.T) {
 	gcsfake.Start(t, "bucket")
-	df, err := fakedataflow.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer df.Close()
-	mon, err := fakemonitoring.NewServer(fakemonitoring.WithMetricsScope("mon-project", "proj-000", "proj-001"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mon.Close()
+	df := launchertest.DataflowServer(t)
+	mon := launchertest.MonitoringServer(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000", "proj-001"))
 	ch := mon.AddNotificationChannel("mon-project", "oncall@example.com")
 	dir := t.TempDir()
-	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 8, PerProject: 4,
+	path := launchertest.File(t, dir, launchertest.Spec{EventTypes: 8, PerProject: 4,
 		Extra: fmt.Sprintf("  alerts:\n    project: mon-project\n    notification_channels: [%s]\n", ch)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	lr := func(args ...string) run { return launcher2(ctx, df.Addr, mon.Addr, args...) }
 
@@ -111,10 +99,7 @@ func TestAlertsDashboardAndHealthCommands(t *testing.T) {
 	}
 
 	// Without an alerts project the alert commands say what to set.
-	bare, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 2, PerProject: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bare := launchertest.File(t, t.TempDir(), launchertest.Spec{EventTypes: 2, PerProject: 1})
 	if r = lr("alerts", "plan", "-f", bare); r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "set defaults.alerts.project") {
 		t.Errorf("alerts plan without a project: %+v", r)
 	}

@@ -27,20 +27,10 @@ import (
 func TestBackfillCommand(t *testing.T) {
 	gcsfake.Start(t, "bucket", "rebuild")
 	const template = "gs://bucket/eventdelivery/v1.0.0/spec.json"
-	srv, err := fakedataflow.NewServer(fakedataflow.WithBatchParameter(fleet.ParamInput),
+	srv := launchertest.DataflowServer(t, fakedataflow.WithBatchParameter(fleet.ParamInput),
 		fakedataflow.WithTemplate(template, append(slices.Clone(fleet.PipelineParameters), fleet.BackfillParameters...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, t.TempDir(), launchertest.Spec{EventTypes: 2})
+	f := launchertest.LoadFile(t, path)
 	fast := []string{"--poll-interval", "10ms"}
 	if r := launcher(t, srv.Addr, append([]string{"deploy", "-f", path, "--rate", "1000"}, fast...)...); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)

@@ -35,16 +35,9 @@ func launcher(t *testing.T, addr string, args ...string) run {
 }
 
 func TestCommands(t *testing.T) {
-	srv, err := fakedataflow.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := launchertest.DataflowServer(t)
 	dir := t.TempDir()
-	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 12, PerProject: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, dir, launchertest.Spec{EventTypes: 12, PerProject: 6})
 	fast := []string{"--poll-interval", "10ms", "--rate", "1000", "--burst", "100"}
 
 	r := launcher(t, srv.Addr, "validate", "-f", path)
@@ -96,7 +89,7 @@ func TestCommands(t *testing.T) {
 	}
 
 	// A second, foreign fleet file that wants a name we hold: blocked, exit 3, nothing done.
-	other := strings.ReplaceAll(mustRead(t, path), "events-test", "events-other")
+	other := strings.ReplaceAll(launchertest.ReadFile(t, path), "events-test", "events-other")
 	other = strings.Replace(other, "fleet: events-other", "fleet: events", 1)
 	otherPath := filepath.Join(dir, "other.yaml")
 	if err := os.WriteFile(otherPath, []byte(strings.ReplaceAll(other, "type-", "test-type-")), 0o644); err != nil {
@@ -110,15 +103,6 @@ func TestCommands(t *testing.T) {
 	if n := srv.Calls(fakedataflow.MethodLaunchFlexTemplate); n != launches {
 		t.Errorf("blocked deploy launched %d jobs", n-launches)
 	}
-}
-
-func mustRead(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func TestValidateExitCodeAndProblems(t *testing.T) {

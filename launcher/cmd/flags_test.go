@@ -11,10 +11,7 @@ import (
 // The call-shaping flags refuse values that would stall or unbound the calls, before any
 // call is made (no Dataflow is reachable here).
 func TestAPIFlagsRefused(t *testing.T) {
-	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, t.TempDir(), launchertest.Spec{EventTypes: 1})
 	for _, c := range []struct {
 		args []string
 		want string

@@ -9,7 +9,6 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/gcsfake"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
-	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/hours/hourstest"
 	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -20,14 +19,8 @@ import (
 // H-2 missing and closed H-1; type-001 closed H-3 to H-1 on time.
 func TestHoursCommands(t *testing.T) {
 	gcsfake.Start(t, "bucket")
-	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, t.TempDir(), launchertest.Spec{EventTypes: 2})
+	f := launchertest.LoadFile(t, path)
 	t0, t1 := hourstest.New(t, f.Jobs()[0].OutputTarget()), hourstest.New(t, f.Jobs()[1].OutputTarget())
 	l := t0.Target.Layout
 	w := l.Width.Milliseconds()

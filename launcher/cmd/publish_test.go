@@ -26,14 +26,8 @@ func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
 	write := func(n int) (string, *fleet.Fleet) {
 		t.Helper()
 		spec.EventTypes = n
-		path, err := launchertest.Write(dir, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := fleet.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		path := launchertest.File(t, dir, spec)
+		f := launchertest.LoadFile(t, path)
 		return path, f
 	}
 	fast := []string{"--poll-interval", "10ms", "--rate", "1000", "--burst", "100", "--timeout", "1m"}
@@ -65,11 +59,7 @@ func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
 	})
 
 	t.Run("--publish-metrics=false publishes nothing", func(t *testing.T) {
-		other, err := fakemonitoring.NewServer(fakemonitoring.WithMetricsScope("mon-project", "proj-000"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
+		other := launchertest.MonitoringServer(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000"))
 		path, _ := write(3)
 		r := deploy(other.Addr, path, "--publish-metrics=false")
 		if r.code != 0 || !strings.Contains(r.stdout, "1 recreated") {
@@ -101,14 +91,8 @@ func TestDeployPublishesFailedLaunchesByDefault(t *testing.T) {
 func TestRolloutPublishesFailedLaunches(t *testing.T) {
 	df, _ := launchertest.Dataflow(t)
 	msrv, mon := launchertest.Monitoring(t, fakemonitoring.WithMetricsScope("mon-project", "proj-000"))
-	path, err := launchertest.Write(t.TempDir(), launchertest.Spec{EventTypes: 1, Extra: "  alerts:\n    project: mon-project\nrollout:\n  soak: 0s\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, t.TempDir(), launchertest.Spec{EventTypes: 1, Extra: "  alerts:\n    project: mon-project\nrollout:\n  soak: 0s\n"})
+	f := launchertest.LoadFile(t, path)
 	df.SetStartFailure(f.Jobs()[0].Template, "Workflow failed. Causes: the image could not be pulled")
 	r := launcher2(context.Background(), df.Addr, msrv.Addr, "deploy", "-f", path, "--gate-hours=false", "--poll-interval", "10ms", "--rate", "1000", "--burst", "100", "--timeout", "1m")
 	// The gate fails on the failed job (exit 5); the metrics are published all the same.

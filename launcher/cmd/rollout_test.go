@@ -22,20 +22,12 @@ func launcherIn(t *testing.T, addr, stdin string, terminal bool, args ...string)
 // TestRolloutRollbackDrainCancel drives deploy with a rollout, an incompatible update
 // with and without --allow-replace, rollback, drain and cancel through the CLI.
 func TestRolloutRollbackDrainCancel(t *testing.T) {
-	srv, err := fakedataflow.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := launchertest.DataflowServer(t)
 	dir := t.TempDir()
 	spec := launchertest.Spec{EventTypes: 6, Extra: "rollout:\n  canaries: [type-004]\n  waves: [50%]\n  soak: 0s\n"}
 	write := func(version string) string {
 		spec.Version = version
-		path, err := launchertest.Write(dir, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return launchertest.File(t, dir, spec)
 	}
 	path := write("v1.0.0")
 	fast := []string{"--poll-interval", "5ms", "--rate", "1000", "--burst", "100"}
@@ -121,16 +113,9 @@ func TestRolloutRollbackDrainCancel(t *testing.T) {
 // refuses --wait=false before any call.
 func TestDeployWaitFalseAndPruneOnTheRolloutPath(t *testing.T) {
 	// Jobs take an hour to run: a deploy that waited would time out.
-	srv, err := fakedataflow.NewServer(fakedataflow.WithStartDelay(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := launchertest.DataflowServer(t, fakedataflow.WithStartDelay(time.Hour))
 	dir := t.TempDir()
-	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, dir, launchertest.Spec{EventTypes: 4})
 	fast := []string{"--poll-interval", "5ms", "--timeout", "50ms", "--rate", "1000", "--burst", "100"}
 
 	t.Run("prune without a rollout block", func(t *testing.T) {
@@ -165,10 +150,7 @@ func TestDeployWaitFalseAndPruneOnTheRolloutPath(t *testing.T) {
 	})
 	t.Run("wait=false with several waves", func(t *testing.T) {
 		spec := launchertest.Spec{EventTypes: 4, Extra: "rollout:\n  canaries: [type-001]\n  soak: 5m\n"}
-		waves, err := launchertest.Write(t.TempDir(), spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		waves := launchertest.File(t, t.TempDir(), spec)
 		before := srv.Calls(fakedataflow.MethodLaunchFlexTemplate)
 		r := launcherIn(t, srv.Addr, "", false, append([]string{"deploy", "-f", waves, "--wait=false"}, fast...)...)
 		if r.code != cmd.ExitFailure || !strings.Contains(r.stderr, "--wait=false launches without waiting, but this rollout has 2 waves and a soak of 5m0s") {

@@ -24,10 +24,7 @@ import (
 func TestValidateSchemas(t *testing.T) {
 	srv := schemaservice.Start(t)
 	const schema = "projects/my-project/schemas/play-event"
-	defs := map[string]string{}
-	for _, r := range []string{"r1", "r2", "r3"} {
-		defs[r] = mustRead(t, "../../internal/codec/testdata/revisions/"+r+".avsc")
-	}
+	defs := launchertest.Revisions(t)
 	ids := schemaservice.Commit(t, srv, schema, defs["r1"], defs["r2"], defs["r3"])
 	r1, r2, r3 := ids[0], ids[1], ids[2]
 	// name: the topic's schema settings (nil: none).

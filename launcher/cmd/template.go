@@ -29,15 +29,10 @@ Templates, without a Docker daemon. See docs/releasing.md.`,
 	root.AddCommand(tmpl)
 }
 
+// templatePublishOptions are the flags of `template publish`: the publish's options; an
+// empty Spec is the fleet file's template.
 type templatePublishOptions struct {
-	Version       string
-	Repository    string
-	BaseImage     string
-	Spec          string
-	Force         bool
-	AllowModified bool
-	Binary        string
-	ModuleDir     string
+	publish.Options
 }
 
 func (o *templatePublishOptions) bind(cmd *cobra.Command) {
@@ -98,30 +93,20 @@ func (o *templatePublishOptions) run(ctx context.Context, g *globalOptions, env 
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	spec := o.Spec
-	if spec == "" {
+	opts := o.Options
+	if opts.Spec == "" {
 		f, err := fleet.Load(g.Fleet)
 		if err != nil {
 			return fmt.Errorf("template publish: no --spec, and the fleet file's template cannot be read: %w", err)
 		}
-		spec = f.Template
+		opts.Spec = f.Template
 	}
 	created, err := sourceDateEpoch(env)
 	if err != nil {
 		return err
 	}
-	res, err := publish.Publish(ctx, publish.Options{
-		Version:       o.Version,
-		Repository:    o.Repository,
-		BaseImage:     o.BaseImage,
-		Spec:          spec,
-		Force:         o.Force,
-		AllowModified: o.AllowModified,
-		Binary:        o.Binary,
-		ModuleDir:     o.ModuleDir,
-		Created:       created,
-		Log:           env.Stderr,
-	})
+	opts.Created, opts.Log = created, env.Stderr
+	res, err := publish.Publish(ctx, opts)
 	if err != nil {
 		return err
 	}

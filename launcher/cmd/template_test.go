@@ -54,10 +54,7 @@ func TestTemplatePublishAndValidate(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	path, err := launchertest.Write(dir, launchertest.Spec{EventTypes: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := launchertest.File(t, dir, launchertest.Spec{EventTypes: 2})
 	publishArgs := []string{"template", "publish", "-f", path, "--version", "v1.0.0",
 		"--image-repository", host + "/eventdelivery", "--base-image", host + "/base:latest", "--binary", exe}
 

@@ -22,8 +22,8 @@ import (
 
 	dfapi "cloud.google.com/go/dataflow/apiv1beta3"
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
+	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -176,23 +176,9 @@ type LaunchRequest struct {
 	Template string // gs:// path of the template spec
 	// Parameters are the template's parameters.
 	Parameters map[string]string
-	// Environment.
-	TempLocation   string
-	ServiceAccount string
-	MachineType    string
-	MaxWorkers     int
-	// Network and Subnetwork place the workers (Dataflow's default: the network
-	// "default"); PrivateIPs gives them no external IP.
-	Network             string
-	Subnetwork          string
-	PrivateIPs          bool
-	StagingLocation     string
-	LauncherMachineType string
-	WorkerRegion        string
-	WorkerZone          string
-	KMSKeyName          string
-	Experiments         []string
-	Labels              map[string]string
+	// Environment is the job's runtime environment, as the fleet file sets it.
+	Environment fleet.Environment
+	Labels      map[string]string
 	// Update replaces the running job of the same name in place.
 	Update bool
 	// Batch launches a bounded pipeline (a backfill), which Dataflow runs as a batch job:
@@ -277,6 +263,7 @@ func (c *Client) Close() error {
 
 // Launch launches a Flex Template job.
 func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
+	env := r.Environment
 	resp, err := c.flex.LaunchFlexTemplate(ctx, &dataflowpb.LaunchFlexTemplateRequest{
 		ProjectId: r.Project,
 		Location:  r.Region,
@@ -285,21 +272,21 @@ func (c *Client) Launch(ctx context.Context, r LaunchRequest) (Job, error) {
 			Template:   &dataflowpb.LaunchFlexTemplateParameter_ContainerSpecGcsPath{ContainerSpecGcsPath: r.Template},
 			Parameters: r.Parameters,
 			Environment: &dataflowpb.FlexTemplateRuntimeEnvironment{
-				TempLocation:          r.TempLocation,
-				ServiceAccountEmail:   r.ServiceAccount,
-				MachineType:           r.MachineType,
-				MaxWorkers:            int32(r.MaxWorkers),
+				TempLocation:          env.TempLocation,
+				ServiceAccountEmail:   env.ServiceAccount,
+				MachineType:           env.MachineType,
+				MaxWorkers:            int32(env.MaxWorkers),
 				AdditionalUserLabels:  r.Labels,
 				EnableStreamingEngine: !r.Batch,
-				Network:               r.Network,
-				Subnetwork:            r.Subnetwork,
-				IpConfiguration:       ipConfiguration(r.PrivateIPs),
-				StagingLocation:       r.StagingLocation,
-				LauncherMachineType:   r.LauncherMachineType,
-				WorkerRegion:          r.WorkerRegion,
-				WorkerZone:            r.WorkerZone,
-				KmsKeyName:            r.KMSKeyName,
-				AdditionalExperiments: r.Experiments,
+				Network:               env.Network,
+				Subnetwork:            env.Subnetwork,
+				IpConfiguration:       ipConfiguration(env.IPConfiguration == "private"),
+				StagingLocation:       env.StagingLocation,
+				LauncherMachineType:   env.LauncherMachineType,
+				WorkerRegion:          env.WorkerRegion,
+				WorkerZone:            env.WorkerZone,
+				KmsKeyName:            env.KMSKeyName,
+				AdditionalExperiments: env.Experiments,
 			},
 			Update: r.Update,
 		},
@@ -341,22 +328,19 @@ func (c *Client) List(ctx context.Context, r ListRequest) ([]Job, error) {
 	if r.Name != "" {
 		req.Name = &r.Name
 	}
+	pbs, err := gcpclient.Collect(c.jobs.ListJobs(ctx, req).Next)
+	if err != nil {
+		return nil, err
+	}
 	var out []Job
-	it := c.jobs.ListJobs(ctx, req)
-	for {
-		pb, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, pb := range pbs {
 		j := jobOf(pb)
 		if j.Region == "" {
 			j.Region = r.Region
 		}
 		out = append(out, j)
 	}
+	return out, nil
 }
 
 // Get reads one job, with its labels (JOB_VIEW_DESCRIPTION); for a FAILED job also its
@@ -377,19 +361,12 @@ func (c *Client) Get(ctx context.Context, project, region, id string) (Job, erro
 
 // lastError returns the newest error message of a job, "" when it has none.
 func (c *Client) lastError(ctx context.Context, project, region, id string) (string, error) {
-	it := c.messages.ListJobMessages(ctx, &dataflowpb.ListJobMessagesRequest{ProjectId: project, Location: region, JobId: id,
-		MinimumImportance: dataflowpb.JobMessageImportance_JOB_MESSAGE_ERROR})
-	var last string
-	for {
-		m, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return last, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		last = m.GetMessageText()
+	ms, err := gcpclient.Collect(c.messages.ListJobMessages(ctx, &dataflowpb.ListJobMessagesRequest{ProjectId: project, Location: region, JobId: id,
+		MinimumImportance: dataflowpb.JobMessageImportance_JOB_MESSAGE_ERROR}).Next)
+	if err != nil || len(ms) == 0 {
+		return "", err
 	}
+	return ms[len(ms)-1].GetMessageText(), nil
 }
 
 // Drain asks a streaming job to drain.

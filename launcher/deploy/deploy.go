@@ -372,27 +372,14 @@ func LaunchRequest(d fleet.Job, runID string, update bool) dataflow.LaunchReques
 	params := maps.Clone(d.Parameters)
 	params[fleet.ParamRunID] = runID
 	return dataflow.LaunchRequest{
-		Project:        d.Project,
-		Region:         d.Region,
-		JobName:        d.Name,
-		Template:       d.Template,
-		Parameters:     params,
-		TempLocation:   d.Environment.TempLocation,
-		ServiceAccount: d.Environment.ServiceAccount,
-		MachineType:    d.Environment.MachineType,
-		MaxWorkers:     d.Environment.MaxWorkers,
-		Labels:         maps.Clone(d.Labels),
-		Update:         update,
-
-		Network:             d.Environment.Network,
-		Subnetwork:          d.Environment.Subnetwork,
-		PrivateIPs:          d.Environment.IPConfiguration == "private",
-		StagingLocation:     d.Environment.StagingLocation,
-		LauncherMachineType: d.Environment.LauncherMachineType,
-		WorkerRegion:        d.Environment.WorkerRegion,
-		WorkerZone:          d.Environment.WorkerZone,
-		KMSKeyName:          d.Environment.KMSKeyName,
-		Experiments:         d.Environment.Experiments,
+		Project:     d.Project,
+		Region:      d.Region,
+		JobName:     d.Name,
+		Template:    d.Template,
+		Parameters:  params,
+		Environment: d.Environment,
+		Labels:      maps.Clone(d.Labels),
+		Update:      update,
 	}
 }
 

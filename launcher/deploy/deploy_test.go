@@ -84,6 +84,17 @@ func (h *harness) deploy(ctx context.Context, api dataflow.API, o deploy.Options
 	return p, res, err
 }
 
+// deployAll deploys the whole plan with the harness's options and fails the test unless
+// everything succeeded; what names the deploy in the failure.
+func (h *harness) deployAll(ctx context.Context, what string) *deploy.Result {
+	h.t.Helper()
+	_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
+	if err != nil || !res.OK() {
+		h.t.Fatalf("%s: %v %s", what, err, res.Summary())
+	}
+	return res
+}
+
 // checkFleetRuns checks that every event type has exactly one active job, RUNNING, with
 // the fleet's labels, and that no name ever had two jobs launched for one version.
 func (h *harness) checkFleetRuns(t *testing.T, version string) {
@@ -354,10 +365,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 	spec := launchertest.Spec{EventTypes: 5}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
 	ctx := context.Background()
-	_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
-	if err != nil || !res.OK() {
-		t.Fatalf("deploy: %v %s", err, res.Summary())
-	}
+	res := h.deployAll(ctx, "deploy")
 	ids := map[string]string{}
 	for _, it := range res.Items {
 		ids[it.EventType] = it.JobID
@@ -454,10 +462,7 @@ func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
 	spec := launchertest.Spec{EventTypes: 3, Version: "v1.0.0"}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Minute))
 	ctx := context.Background()
-	_, first, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
-	if err != nil || !first.OK() {
-		t.Fatalf("first deploy: %v %s", err, first.Summary())
-	}
+	first := h.deployAll(ctx, "first deploy")
 	old := map[string]string{}
 	for _, it := range first.Items {
 		old[it.JobName] = it.JobID

@@ -18,10 +18,7 @@ func TestAlertSettingsMergeAndDefaults(t *testing.T) {
     dead_letters_per_minute: 2.5
     drift: 1h
 `, 1) + "    alerts: {system_lag: 1h, backlog: \"off\", notification_channels: []}\n"
-	f, err := fleet.Load(writeFleet(t, content))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, content)
 	if f.AlertsProject() != "mon-project" || f.DriftAfter() != time.Hour {
 		t.Errorf("project %q drift %v", f.AlertsProject(), f.DriftAfter())
 	}
@@ -35,10 +32,7 @@ func TestAlertSettingsMergeAndDefaults(t *testing.T) {
 		t.Errorf("override: %+v", b)
 	}
 	// Alert settings are not part of the job's configuration.
-	plain, err := fleet.Load(writeFleet(t, good))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := loadFleet(t, good)
 	if plain.Jobs()[0].ConfigHash != jobs[0].ConfigHash {
 		t.Error("alert settings changed the config hash")
 	}

@@ -35,10 +35,7 @@ var networked = strings.Replace(strings.Replace(good, "  max_active_jobs_per_pro
 `, 1)
 
 func TestEnvironmentKeys(t *testing.T) {
-	f, err := fleet.Load(writeFleet(t, networked))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, networked)
 	pt, s := f.Jobs()[0].Environment, f.Jobs()[1].Environment
 	if pt.Network != "prod-vpc" || pt.Subnetwork != "regions/europe-west1/subnetworks/dataflow" || pt.IPConfiguration != "private" ||
 		pt.LauncherMachineType != "e2-small" || pt.KMSKeyName != "projects/my-project/locations/europe-west1/keyRings/df/cryptoKeys/jobs" ||
@@ -52,14 +49,8 @@ func TestEnvironmentKeys(t *testing.T) {
 
 	// Every key is part of the configuration hash; the default staging location is not
 	// (it follows temp_location), and a fleet without the keys keeps its hash.
-	base, err := fleet.Load(writeFleet(t, good))
-	if err != nil {
-		t.Fatal(err)
-	}
-	staged, err := fleet.Load(writeFleet(t, strings.Replace(good, "  temp_location: gs://b/tmp\n", "  temp_location: gs://b/tmp\n  staging_location: gs://b/tmp/staging\n", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := loadFleet(t, good)
+	staged := loadFleet(t, strings.Replace(good, "  temp_location: gs://b/tmp\n", "  temp_location: gs://b/tmp\n  staging_location: gs://b/tmp/staging\n", 1))
 	if staged.Jobs()[0].Environment.StagingLocation != base.Jobs()[0].Environment.StagingLocation || staged.Jobs()[0].ConfigHash == base.Jobs()[0].ConfigHash {
 		t.Errorf("explicit staging location: %q hash %s; default %q hash %s", staged.Jobs()[0].Environment.StagingLocation, staged.Jobs()[0].ConfigHash,
 			base.Jobs()[0].Environment.StagingLocation, base.Jobs()[0].ConfigHash)

@@ -12,15 +12,8 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 )
 
-const good = `fleet: events-prod
-version: v1.4.2
-template: gs://b/eventdelivery/{version}/spec.json
-defaults:
-  project: my-project
-  region: europe-west1
-  output: gs://b/raw
-  temp_location: gs://b/tmp
-  service_account: sa@my-project.iam.gserviceaccount.com
+// good is launchertest's fleet head with more defaults and two event types.
+var good = strings.TrimSuffix(launchertest.FleetHead, "event_types:\n") + `  service_account: sa@my-project.iam.gserviceaccount.com
   machine_type: n2-standard-2
   max_workers: 10
   skew_tolerance: 30m
@@ -58,11 +51,14 @@ func writeFleet(t *testing.T, content string) string {
 	return path
 }
 
+// loadFleet writes content as writeFleet does and loads it; it fails the test on an error.
+func loadFleet(t *testing.T, content string) *fleet.Fleet {
+	t.Helper()
+	return launchertest.LoadFile(t, writeFleet(t, content))
+}
+
 func TestLoadEffectiveJobs(t *testing.T) {
-	f, err := fleet.Load(writeFleet(t, good))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, good)
 	jobs := f.Jobs()
 	if len(jobs) != 2 {
 		t.Fatalf("got %d jobs, want 2", len(jobs))
@@ -95,10 +91,7 @@ func TestLoadEffectiveJobs(t *testing.T) {
 }
 
 func TestEarlyPanesPerEventType(t *testing.T) {
-	f, err := fleet.Load(writeFleet(t, strings.Replace(good, "    version: v1.5.0-rc.1\n", "    version: v1.5.0-rc.1\n    early_panes: 5m\n", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, strings.Replace(good, "    version: v1.5.0-rc.1\n", "    version: v1.5.0-rc.1\n    early_panes: 5m\n", 1))
 	pt, s := f.Jobs()[0], f.Jobs()[1]
 	if _, set := pt.Parameters[fleet.ParamEarlyPanes]; set || s.Parameters[fleet.ParamEarlyPanes] != "5m" {
 		t.Errorf("early_panes: play-track %v, search %q; want unset and 5m", pt.Parameters, s.Parameters[fleet.ParamEarlyPanes])
@@ -106,22 +99,10 @@ func TestEarlyPanesPerEventType(t *testing.T) {
 }
 
 func TestConfigHashIgnoresVersionButNotConfig(t *testing.T) {
-	base, err := fleet.Load(writeFleet(t, good))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bumped, err := fleet.Load(writeFleet(t, strings.Replace(good, "version: v1.4.2", "version: v1.4.3", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	changed, err := fleet.Load(writeFleet(t, strings.Replace(good, "machine_type: n2-standard-2", "machine_type: n2-standard-4", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resized, err := fleet.Load(writeFleet(t, strings.Replace(good, "max_workers: 10", "max_workers: 11", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := loadFleet(t, good)
+	bumped := loadFleet(t, strings.Replace(good, "version: v1.4.2", "version: v1.4.3", 1))
+	changed := loadFleet(t, strings.Replace(good, "machine_type: n2-standard-2", "machine_type: n2-standard-4", 1))
+	resized := loadFleet(t, strings.Replace(good, "max_workers: 10", "max_workers: 11", 1))
 	if base.Jobs()[0].ConfigHash != bumped.Jobs()[0].ConfigHash {
 		t.Error("a version bump changed the config hash")
 	}
@@ -227,10 +208,7 @@ func TestValidateMissingTopLevelAndYAMLErrors(t *testing.T) {
 func TestLayoutKey(t *testing.T) {
 	load := func(content string) fleet.Job {
 		t.Helper()
-		f, err := fleet.Load(writeFleet(t, content))
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := loadFleet(t, content)
 		return f.Jobs()[0]
 	}
 	plain := load(good)

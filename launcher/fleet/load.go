@@ -151,7 +151,7 @@ func (p *parser) parse(data []byte) *Fleet {
 	}
 	f := &Fleet{Path: p.file}
 	fields := p.mapping(root, "", topKeys)
-	if n, ok := fields["fleet"]; ok {
+	if n, ok := p.required(fields, root, "", "fleet"); ok {
 		f.Name = p.str(n, "fleet")
 		switch {
 		case f.Name != "" && !nameRe.MatchString(f.Name):
@@ -159,16 +159,12 @@ func (p *parser) parse(data []byte) *Fleet {
 		case reservedFleetName(f.Name):
 			p.add(n.Line, "fleet", "%q is reserved: backfill jobs are named backfill-<fleet>-…, so no fleet may be named backfill or backfill-…", f.Name)
 		}
-	} else {
-		p.add(root.Line, "fleet", "required")
 	}
-	if n, ok := fields["version"]; ok {
+	if n, ok := p.required(fields, root, "", "version"); ok {
 		f.Version = p.str(n, "version")
 		p.checkVersion(n, "version", f.Version)
-	} else {
-		p.add(root.Line, "version", "required")
 	}
-	if n, ok := fields["template"]; ok {
+	if n, ok := p.required(fields, root, "", "template"); ok {
 		f.Template = p.str(n, "template")
 		switch {
 		case f.Template == "":
@@ -177,8 +173,6 @@ func (p *parser) parse(data []byte) *Fleet {
 		case !strings.HasPrefix(f.Template, "gs://"):
 			p.add(n.Line, "template", "%q must be a gs:// path to a Flex Template spec", f.Template)
 		}
-	} else {
-		p.add(root.Line, "template", "required")
 	}
 	if n, ok := fields["defaults"]; ok {
 		f.Defaults = p.settings(n, "defaults", nil)
@@ -223,7 +217,7 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 		return et
 	}
 	fields := p.mapping(n, field, append(append([]string{}, eventOnlyKeys...), settingKeys...))
-	if v, ok := fields["name"]; ok {
+	if v, ok := p.required(fields, n, field, "name"); ok {
 		et.Name = p.str(v, field+".name")
 		if et.Name != "" {
 			switch {
@@ -235,19 +229,15 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 				p.add(v.Line, field+".name", "%q is longer than 63 characters (it is a label value)", et.Name)
 			}
 		}
-	} else {
-		p.add(n.Line, field+".name", "required")
 	}
-	if v, ok := fields["subscription"]; ok {
+	if v, ok := p.required(fields, n, field, "subscription"); ok {
 		et.Subscription = p.str(v, field+".subscription")
 		et.SubscriptionLine = v.Line
 		if et.Subscription != "" && !subscriptionRe.MatchString(et.Subscription) {
 			p.add(v.Line, field+".subscription", "%q is not projects/PROJECT/subscriptions/NAME", et.Subscription)
 		}
-	} else {
-		p.add(n.Line, field+".subscription", "required")
 	}
-	if v, ok := fields["schema"]; ok {
+	if v, ok := p.required(fields, n, field, "schema"); ok {
 		et.Schema = p.str(v, field+".schema")
 		et.SchemaLine = v.Line
 		switch {
@@ -260,8 +250,6 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 		default:
 			et.SchemaJSON = p.schema(v, field+".schema", et.Schema)
 		}
-	} else {
-		p.add(n.Line, field+".schema", "required")
 	}
 	p.revisions(fields, field, &et)
 	if v, ok := fields["version"]; ok {
@@ -277,6 +265,19 @@ func (p *parser) eventType(n *yaml.Node, field string) EventType {
 	delete(fields, "version")
 	et.Settings = p.settingsFrom(fields, field)
 	return et
+}
+
+// required returns the value of key in fields, the keys of parent at field ("" at the top);
+// without one it adds the problem that key is required.
+func (p *parser) required(fields map[string]*yaml.Node, parent *yaml.Node, field, key string) (*yaml.Node, bool) {
+	v, ok := fields[key]
+	if !ok {
+		if field != "" {
+			key = field + "." + key
+		}
+		p.add(parent.Line, key, "required")
+	}
+	return v, ok
 }
 
 func (p *parser) checkVersion(n *yaml.Node, field, v string) {

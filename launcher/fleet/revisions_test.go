@@ -31,12 +31,8 @@ func TestSchemaRevisions(t *testing.T) {
       - schemas/r3.avsc
 `
 	path := writeFleet(t, content)
-	for _, r := range []string{"r1", "r2", "r3"} {
-		b, err := os.ReadFile("../../internal/codec/testdata/revisions/" + r + ".avsc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(filepath.Dir(path), "schemas", r+".avsc"), b, 0o644); err != nil {
+	for r, def := range launchertest.Revisions(t) {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(path), "schemas", r+".avsc"), []byte(def), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,10 +84,7 @@ func TestPubSubSchema(t *testing.T) {
     subscription: projects/my-project/subscriptions/play-event
     schema: projects/my-project/schemas/play-event@1a2b3c4d
 `
-	f, err := fleet.Load(writeFleet(t, head))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, head)
 	et, job := f.EventTypes[0], f.Jobs()[0]
 	if et.SchemaLine != 12 || et.SchemaJSON != "" {
 		t.Errorf("event type %+v", et)
@@ -108,7 +101,7 @@ func TestPubSubSchema(t *testing.T) {
     subscription: projects/my-project/subscriptions/other
     schema: projects/my-project/schemas/a/b
 `
-	_, err = fleet.Load(writeFleet(t, bad))
+	_, err := fleet.Load(writeFleet(t, bad))
 	var verr *fleet.ValidationError
 	if !errors.As(err, &verr) || len(verr.Problems) != 2 {
 		t.Fatalf("want 2 problems, got %v", err)

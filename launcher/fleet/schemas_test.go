@@ -39,14 +39,7 @@ func TestCheckSchemas(t *testing.T) {
     schema_revisions: gs://b/schemas/play-event/
 `
 	path := writeFleet(t, content)
-	defs := map[string]string{}
-	for _, r := range []string{"r1", "r2", "r3"} {
-		b, err := os.ReadFile("../../internal/codec/testdata/revisions/" + r + ".avsc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defs[r] = string(b)
-	}
+	defs := launchertest.Revisions(t)
 	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "schemas", "r1.avsc"), []byte(defs["r1"]), 0o644); err != nil {
 		t.Fatal(err)
 	}

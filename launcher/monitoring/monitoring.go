@@ -24,7 +24,6 @@ import (
 	dash "cloud.google.com/go/monitoring/dashboard/apiv1"
 	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/api/label"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
@@ -107,23 +106,9 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-func collect[T any](next func() (T, error)) ([]T, error) {
-	var out []T
-	for {
-		v, err := next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-}
-
 // ListAlertPolicies lists every policy of a project.
 func (c *Client) ListAlertPolicies(ctx context.Context, project string) ([]*monitoringpb.AlertPolicy, error) {
-	return collect(c.alerts.ListAlertPolicies(ctx, &monitoringpb.ListAlertPoliciesRequest{Name: "projects/" + project}).Next)
+	return gcpclient.Collect(c.alerts.ListAlertPolicies(ctx, &monitoringpb.ListAlertPoliciesRequest{Name: "projects/" + project}).Next)
 }
 
 // CreateAlertPolicy creates a policy.
@@ -153,7 +138,7 @@ func (c *Client) CreateMetricDescriptor(ctx context.Context, project string, d *
 
 // ListTimeSeries lists time series, following page tokens.
 func (c *Client) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) ([]*monitoringpb.TimeSeries, error) {
-	return collect(c.metrics.ListTimeSeries(ctx, req).Next)
+	return gcpclient.Collect(c.metrics.ListTimeSeries(ctx, req).Next)
 }
 
 // CreateTimeSeries writes points.
@@ -163,7 +148,7 @@ func (c *Client) CreateTimeSeries(ctx context.Context, project string, ts []*mon
 
 // ListDashboards lists every dashboard of a project.
 func (c *Client) ListDashboards(ctx context.Context, project string) ([]*dashboardpb.Dashboard, error) {
-	return collect(c.dash.ListDashboards(ctx, &dashboardpb.ListDashboardsRequest{Parent: "projects/" + project}).Next)
+	return gcpclient.Collect(c.dash.ListDashboards(ctx, &dashboardpb.ListDashboardsRequest{Parent: "projects/" + project}).Next)
 }
 
 // CreateDashboard creates a dashboard.

@@ -20,23 +20,12 @@ import (
 func loadWith(t *testing.T, s launchertest.Spec, oldNew ...string) *fleet.Fleet {
 	t.Helper()
 	dir := t.TempDir()
-	path, err := launchertest.Write(dir, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(oldNew...).Replace(string(b))
+	path := launchertest.File(t, dir, s)
+	text := strings.NewReplacer(oldNew...).Replace(launchertest.ReadFile(t, path))
 	if err := os.WriteFile(filepath.Join(dir, "fleet.yaml"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return launchertest.LoadFile(t, path)
 }
 
 // A change of max_workers alone is planned as an in-place change and deploy makes it on

@@ -33,9 +33,7 @@ func TestPlanShowsTheSchemaChange(t *testing.T) {
 	spec := launchertest.Spec{EventTypes: 3}
 	load := func(schema string) *fleet.Fleet {
 		t.Helper()
-		if _, err := launchertest.Write(dir, spec); err != nil {
-			t.Fatal(err)
-		}
+		launchertest.File(t, dir, spec)
 		for _, name := range []string{"type_000", "type_001"} {
 			if err := os.WriteFile(filepath.Join(dir, "schemas", name+".avsc"), []byte(schema), 0o644); err != nil {
 				t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 func TestPlanCountsWhatTheDeployStarts(t *testing.T) {
 	// 60 event types, 30 per project; proj-001 launches at most 4 a minute.
 	f := load(t, launchertest.Spec{EventTypes: 60, PerProject: 30, MaxActive: 100, Extra: "  launcher_machine_type: n2-standard-4\n"})
-	data := strings.Replace(readFile(t, f.Path), "    project: proj-001\n", "    project: proj-001\n    launches_per_minute: 4\n", 1)
+	data := strings.Replace(launchertest.ReadFile(t, f.Path), "    project: proj-001\n", "    project: proj-001\n    launches_per_minute: 4\n", 1)
 	f = reload(t, f.Path, data)
 	d := f.Jobs()
 	// One job of proj-000 runs already and matches: it starts nothing.
@@ -53,24 +53,11 @@ func TestVCPUs(t *testing.T) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // reload writes data to the fleet file at path and loads it.
 func reload(t *testing.T, path, data string) *fleet.Fleet {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return launchertest.LoadFile(t, path)
 }

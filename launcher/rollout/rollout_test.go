@@ -545,10 +545,7 @@ func TestWorkerChangesInPlaceBeforeTheWaves(t *testing.T) {
 	if err := os.WriteFile(path, []byte(wider), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := fleet.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := launchertest.LoadFile(t, path)
 	res, err := rollout.Run(context.Background(), h.api, f, h.options())
 	if err != nil {
 		t.Fatalf("rollout: %v", err)

@@ -137,14 +137,25 @@ func TestBackfillFlags(t *testing.T) {
 	}
 }
 
+// dryRunDataflow translates play-track's pipeline for Dataflow offline (project p,
+// us-central1), with args for its locations, input and the rest; it returns the CLI's stderr
+// and exit code.
+func dryRunDataflow(t *testing.T, args ...string) (stderr string, code int) {
+	t.Helper()
+	_, stderr, code = runCLI(t, append([]string{"--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
+		"--event_type=play-track", "--schema=" + schemaFile}, args...)...)
+	return stderr, code
+}
+
+// staged is the temp and staging locations of a dry run.
+var staged = []string{"--temp_location=gs://b/tmp", "--staging_location=gs://b/staging"}
+
 // TestDataflowTranslation translates the streaming pipeline for Dataflow offline: no
 // submission, no network. It must be a streaming job (Runner v2, Streaming Engine) reading
 // Pub/Sub through Dataflow's native source.
 func TestDataflowTranslation(t *testing.T) {
-	_, stderr, code := runCLI(t, "--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
-		"--temp_location=gs://b/tmp", "--staging_location=gs://b/staging",
-		"--event_type=play-track", "--schema="+schemaFile, "--subscription=projects/p/subscriptions/play-track",
-		"--id_attribute=event_id", "--output=gs://b/raw")
+	stderr, code := dryRunDataflow(t, append(staged, "--subscription=projects/p/subscriptions/play-track",
+		"--id_attribute=event_id", "--output=gs://b/raw")...)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
@@ -158,9 +169,7 @@ func TestDataflowTranslation(t *testing.T) {
 // TestDataflowReplayIsABatchJob translates a replay for Dataflow offline: it must be a batch
 // job (its files read as a bounded source, in parallel), never a streaming one.
 func TestDataflowReplayIsABatchJob(t *testing.T) {
-	_, stderr, code := runCLI(t, "--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
-		"--temp_location=gs://b/tmp", "--staging_location=gs://b/staging",
-		"--event_type=play-track", "--schema="+schemaFile, "--input=gs://archive/play-track/*.jsonl", "--output=gs://b/rebuild")
+	stderr, code := dryRunDataflow(t, append(staged, "--input=gs://archive/play-track/*.jsonl", "--output=gs://b/rebuild")...)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
@@ -179,8 +188,7 @@ func TestDataflowReplayIsABatchJob(t *testing.T) {
 // On Dataflow without --staging_location, the pipeline stages under --temp_location
 // instead of failing ("no GCS staging location specified").
 func TestStagingLocationDefaultsToTempLocation(t *testing.T) {
-	_, stderr, code := runCLI(t, "--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
-		"--temp_location=gs://b/tmp/", "--event_type=play-track", "--schema="+schemaFile,
+	stderr, code := dryRunDataflow(t, "--temp_location=gs://b/tmp/",
 		"--subscription=projects/p/subscriptions/play-track", "--output=gs://b/raw")
 	if code != 0 || !strings.Contains(stderr, "staging_location=gs://b/tmp/staging") {
 		t.Errorf("exit %d, want 0 and staging under gs://b/tmp/staging:\n%s", code, stderr)
@@ -190,10 +198,8 @@ func TestStagingLocationDefaultsToTempLocation(t *testing.T) {
 // TestEarlyPanesOnDataflowOnly: --early_panes puts an early processing-time firing on the
 // GroupByKey that writes files in the Dataflow job, and is refused on Prism and for replays.
 func TestEarlyPanesOnDataflowOnly(t *testing.T) {
-	_, stderr, code := runCLI(t, "--runner=dataflow", "--dry_run", "--project=p", "--region=us-central1",
-		"--temp_location=gs://b/tmp", "--staging_location=gs://b/staging",
-		"--event_type=play-track", "--schema="+schemaFile, "--subscription=projects/p/subscriptions/play-track",
-		"--output=gs://b/raw", "--early_panes=5m")
+	stderr, code := dryRunDataflow(t, append(staged, "--subscription=projects/p/subscriptions/play-track",
+		"--output=gs://b/raw", "--early_panes=5m")...)
 	if code != 0 || !strings.Contains(stderr, "early_firings") || !strings.Contains(stderr, "after_processing_time") {
 		t.Errorf("exit %d; the Dataflow job must carry an early processing-time firing:\n%s", code, stderr)
 	}

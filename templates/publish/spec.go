@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 
 	"cloud.google.com/go/storage"
 
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/templates"
 )
 
@@ -52,16 +52,7 @@ func NewSpec(image string, env map[string]any) (Spec, error) {
 
 // Encode renders the spec: indented, no HTML escaping, map keys sorted, a final newline.
 // The same spec always gives the same bytes, which is what "identical content" means.
-func (s Spec) Encode() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(s); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
+func (s Spec) Encode() ([]byte, error) { return templates.Encode(s) }
 
 // ParseSpec reads a spec file and checks that it is a Go Flex Template spec.
 func ParseSpec(data []byte) (Spec, error) {
@@ -140,11 +131,7 @@ func writeSpec(ctx context.Context, c *storage.Client, url string, data []byte, 
 	w := c.Bucket(bucket).Object(name).If(cond).NewWriter(ctx)
 	w.ContentType = "application/json"
 	w.CacheControl = "no-cache"
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return fmt.Errorf("write %s: %w", url, err)
-	}
-	if err := w.Close(); err != nil {
+	if err := objstore.WriteAndClose(w, data); err != nil {
 		return fmt.Errorf("write %s: %w", url, err)
 	}
 	return nil

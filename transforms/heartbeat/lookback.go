@@ -17,7 +17,7 @@ func init() {
 	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, int64), error](&lookbackFn{})
 }
 
-// Lookback finds the buckets of the last `span` before now (output.Layout.LookbackFrom;
+// Lookback finds the buckets of the last `span` before now (output.Layout.Lookback;
 // nowMs is Unix ms, 0 for the wall clock) that hold files but no manifest (left open by a
 // job this one replaces, or by a replay that reached the present) and returns them
 // (PCollection<int64> of bucket starts, stamped for their bucket) for FillGaps or Beats, so
@@ -48,7 +48,7 @@ func (f *lookbackFn) ProcessElement(ctx context.Context, _ []byte, emit func(bea
 		now = time.Now().UnixMilli()
 	}
 	l := f.Target.Layout
-	for h := l.LookbackFrom(now, f.Span); h <= now; h = l.Next(h) {
+	for _, h := range l.Lookback(now, f.Span).Buckets(l) {
 		files, err := st.List(ctx, output.Join(f.Target.Dir(h), output.DataFiles))
 		if err != nil {
 			return err

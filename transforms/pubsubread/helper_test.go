@@ -220,6 +220,18 @@ func ids(ps []published) map[string]bool {
 }
 
 // run runs p on Prism in the background; the returned function waits up to d for the result.
+// observeRead starts a pipeline that reads sub, acking on commit (and with opts), into the
+// observation runName; it returns the reader's Stopper, released when the test ends, and the
+// wait for the pipeline's end (see run).
+func observeRead(t *testing.T, sub, runName string, opts ...Option) (*Stopper, func(d time.Duration) error) {
+	t.Helper()
+	stopper := NewStopper()
+	t.Cleanup(stopper.Release)
+	p, s := beam.NewPipelineWithRoot()
+	beam.ParDo0(s, &observeFn{Run: runName}, Read(s, sub, append([]Option{WithAckOnCommit(), WithStopper(stopper)}, opts...)...))
+	return stopper, run(t, p)
+}
+
 func run(t *testing.T, p *beam.Pipeline) func(d time.Duration) error {
 	t.Helper()
 	done := make(chan error, 1)

@@ -139,11 +139,7 @@ func TestKilledReaderLosesNothing(t *testing.T) {
 
 	// A second reader gets every message the child emitted but did not ack.
 	run2, obs := newObservation(t)
-	stopper := NewStopper()
-	defer stopper.Release()
-	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s, &observeFn{Run: run2}, Read(s, names.Subscription, WithAckOnCommit(), WithStopper(stopper)))
-	wait := run(t, p)
+	stopper, wait := observeRead(t, names.Subscription, run2)
 	poll.Until(t, 40*time.Second, "the killed reader's unacked messages to come back", func() bool { return obs.has(unacked) })
 	stopper.Stop()
 	if err := wait(60 * time.Second); err != nil {

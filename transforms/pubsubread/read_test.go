@@ -137,13 +137,8 @@ func TestAcksFollowCommits(t *testing.T) {
 	acks := watchAcks(t, names.Subscription)
 	runName, obs := newObservation(t)
 
-	stopper := NewStopper()
-	defer stopper.Release()
-	p, s := beam.NewPipelineWithRoot()
 	// Small pulls and bundles: many bundles, many checkpoints.
-	msgs := Read(s, names.Subscription, WithAckOnCommit(), WithStopper(stopper), WithMaxMessagesPerPull(7), WithMaxBundle(20, time.Second))
-	beam.ParDo0(s, &observeFn{Run: runName}, msgs)
-	wait := run(t, p)
+	stopper, wait := observeRead(t, names.Subscription, runName, WithMaxMessagesPerPull(7), WithMaxBundle(20, time.Second))
 
 	var all []published
 	for wave := range 10 {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/pubsubemu"
@@ -24,11 +23,7 @@ func TestUncommittedBundleComesBack(t *testing.T) {
 	// Run 1 fails the bundle that carries the message with attribute fail=1.
 	run1, obs1 := newObservation(t)
 	obs1.failOnce = true
-	stopper1 := NewStopper()
-	defer stopper1.Release()
-	p1, s1 := beam.NewPipelineWithRoot()
-	beam.ParDo0(s1, &observeFn{Run: run1}, Read(s1, names.Subscription, WithAckOnCommit(), WithStopper(stopper1)))
-	wait1 := run(t, p1)
+	_, wait1 := observeRead(t, names.Subscription, run1)
 
 	waveA := publish(t, c, names.Topic, 0, 50, nil)
 	poll.Until(t, 30*time.Second, "wave A to be read", func() bool { return obs1.has(ids(waveA)) })
@@ -71,11 +66,7 @@ func TestUncommittedBundleComesBack(t *testing.T) {
 	// Run 2 reads the same subscription: the failed bundle's messages come back once their ack
 	// deadline (10s) has expired.
 	run2, obs2 := newObservation(t)
-	stopper2 := NewStopper()
-	defer stopper2.Release()
-	p2, s2 := beam.NewPipelineWithRoot()
-	beam.ParDo0(s2, &observeFn{Run: run2}, Read(s2, names.Subscription, WithAckOnCommit(), WithStopper(stopper2)))
-	wait2 := run(t, p2)
+	stopper2, wait2 := observeRead(t, names.Subscription, run2)
 	poll.Until(t, 40*time.Second, "the failed bundle's messages to be redelivered", func() bool { return obs2.has(uncommitted) })
 	all := append(waveA, waveB...)
 	poll.Until(t, 40*time.Second, "every message to be acked", func() bool {

@@ -265,7 +265,10 @@ type Service struct {
 	dataflowpb.UnimplementedFlexTemplatesServiceServer
 	dataflowpb.UnimplementedMessagesV1Beta3Server
 
-	inject *fakeserver.Injector
+	// Injector applies the injected faults and latency and counts calls: its methods
+	// (SetFault, AddFault, SetLatency, Calls, FaultsFired, UnaryInterceptor) take the
+	// Method constants.
+	*fakeserver.Injector
 
 	mu   sync.Mutex
 	cfg  config
@@ -307,9 +310,9 @@ func New(opts ...Option) *Service {
 		o(&cfg)
 	}
 	return &Service{
-		inject: fakeserver.NewInjector("fakedataflow", servicePrefix, cfg.inject),
-		cfg:    cfg,
-		jobs:   map[string]*job{},
+		Injector: fakeserver.NewInjector("fakedataflow", servicePrefix, cfg.inject),
+		cfg:      cfg,
+		jobs:     map[string]*job{},
 	}
 }
 
@@ -320,12 +323,11 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	dataflowpb.RegisterMessagesV1Beta3Server(r, s)
 }
 
-// Server is a Service listening on a local port.
+// Server is a Service listening on a local port: its Addr (host:port) is for
+// option.WithEndpoint or DATAFLOW_EMULATOR_HOST; Close stops it.
 type Server struct {
 	*Service
-	// Addr is host:port, for option.WithEndpoint or DATAFLOW_EMULATOR_HOST.
-	Addr string
-	srv  *fakeserver.Server
+	*fakeserver.Server
 }
 
 // NewServer starts a fake on localhost on a free port.
@@ -336,95 +338,55 @@ func NewServer(opts ...Option) (*Server, error) {
 // NewServerAt starts a fake listening on addr.
 func NewServerAt(addr string, opts ...Option) (*Server, error) {
 	svc := New(opts...)
-	srv, err := fakeserver.Listen("fakedataflow", addr, svc.Register, svc.UnaryInterceptor())
+	srv, err := fakeserver.Listen("fakedataflow", addr, svc)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Service: svc, Addr: srv.Addr, srv: srv}, nil
+	return &Server{Service: svc, Server: srv}, nil
 }
-
-// Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
 
 const servicePrefix = "/google.dataflow.v1beta3."
 
-// UnaryInterceptor applies injected latency and faults to this service's methods and counts
-// calls; calls of other services pass through.
-func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor { return s.inject.UnaryInterceptor() }
+// apply applies an option to the running server, under the lock.
+func (s *Service) apply(o Option) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o(&s.cfg)
+}
 
 // SetTimeNow replaces the clock.
-func (s *Service) SetTimeNow(now func() time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.now = now
-}
-
-// SetFault injects a fault into a method, replacing the method's earlier faults; a zero
-// Fault removes them.
-func (s *Service) SetFault(method string, f Fault) { s.inject.SetFault(method, f) }
-
-// AddFault adds a fault to a method's faults.
-func (s *Service) AddFault(method string, f Fault) { s.inject.AddFault(method, f) }
-
-// SetLatency sets the latency of a method.
-func (s *Service) SetLatency(method string, d time.Duration) { s.inject.SetLatency(method, d) }
+func (s *Service) SetTimeNow(now func() time.Time) { s.apply(WithClock(now)) }
 
 // SetStartDelay changes the start delay of jobs launched from now on.
-func (s *Service) SetStartDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.startDelay = d
-}
+func (s *Service) SetStartDelay(d time.Duration) { s.apply(WithStartDelay(d)) }
 
 // SetIncompatibleUpdate is [WithIncompatibleUpdate] on a running server; false removes
 // the mark.
 func (s *Service) SetIncompatibleUpdate(gcsPath string, incompatible bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !incompatible {
-		delete(s.cfg.incompatible, gcsPath)
+		s.apply(func(c *config) { delete(c.incompatible, gcsPath) })
 		return
 	}
-	s.cfg.incompatible[gcsPath] = true
+	s.apply(WithIncompatibleUpdate(gcsPath))
 }
 
 // SetStartFailure is [WithStartFailure] on a running server; an empty message removes it.
 func (s *Service) SetStartFailure(gcsPath, message string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if message == "" {
-		delete(s.cfg.startFail, gcsPath)
+		s.apply(func(c *config) { delete(c.startFail, gcsPath) })
 		return
 	}
-	s.cfg.startFail[gcsPath] = message
+	s.apply(WithStartFailure(gcsPath, message))
 }
 
 // SetBatchRunTime changes the run time of batch jobs launched from now on.
-func (s *Service) SetBatchRunTime(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.batchRunTime = d
-}
+func (s *Service) SetBatchRunTime(d time.Duration) { s.apply(WithBatchRunTime(d)) }
 
 // SetDrainDelay changes how long drains requested from now on take.
-func (s *Service) SetDrainDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.drainDelay = d
-}
+func (s *Service) SetDrainDelay(d time.Duration) { s.apply(WithDrainDelay(d)) }
 
 // SetProjectQuota sets the active job quota of a project.
-func (s *Service) SetProjectQuota(project string, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.projectQuota[project] = n
-}
-
-// Calls returns how many calls of a method reached the server (failed ones included).
-func (s *Service) Calls(method string) int { return s.inject.Calls(method) }
-
-// FaultsFired returns how many calls of a method got an injected fault.
-func (s *Service) FaultsFired(method string) int { return s.inject.FaultsFired(method) }
+func (s *Service) SetProjectQuota(project string, n int) { s.apply(WithProjectQuota(project, n)) }
 
 // JobSnapshot is a copy of a job and what it was launched with.
 type JobSnapshot struct {

@@ -2,7 +2,6 @@ package fakedataflow_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakedataflow"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -37,7 +35,7 @@ func TestSetWorkers(t *testing.T) {
 	const proj, region = "proj-a", "europe-west1"
 	running := func(t *testing.T, c *dataflow.Client) dataflow.Job {
 		req := launch("play-track")
-		req.MaxWorkers = 10
+		req.Environment.MaxWorkers = 10
 		j, err := c.Launch(ctx, req)
 		if err != nil {
 			t.Fatal(err)
@@ -179,15 +177,12 @@ func TestAggregatedListJobs(t *testing.T) {
 	}
 	raw := rawJobs(t, srv)
 	it := raw.AggregatedListJobs(ctx, &dataflowpb.ListJobsRequest{ProjectId: "proj-a"})
+	jobs, err := gcpclient.Collect(it.Next)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var locs []string
-	for {
-		j, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, j := range jobs {
 		locs = append(locs, j.GetLocation())
 	}
 	if strings.Join(locs, ",") != "us-central1,europe-west1" {

@@ -252,16 +252,12 @@ func (s *Service) CreateAlertPolicy(_ context.Context, req *monitoringpb.CreateA
 	now := timestamppb.New(s.cfg.now())
 	p.CreationRecord = &monitoringpb.MutationRecord{MutateTime: now, MutatedBy: "fakemonitoring"}
 	p.MutationRecord = &monitoringpb.MutationRecord{MutateTime: now, MutatedBy: "fakemonitoring"}
-	if s.policies[project] == nil {
-		s.policies[project] = map[string]*monitoringpb.AlertPolicy{}
-	}
-	s.policies[project][p.Name] = p
+	store(s.policies, project, p.Name, p)
 	return proto.CloneOf(p), nil
 }
 
-func (s *Service) lookupPolicy(name string) (*monitoringpb.AlertPolicy, error) {
-	p, _, err := lookup(s.policies, policyNameRe, name, "projects/P/alertPolicies/ID", "alert policy")
-	return p, err
+func (s *Service) lookupPolicy(name string) (*monitoringpb.AlertPolicy, string, error) {
+	return lookup(s.policies, policyNameRe, name, "projects/P/alertPolicies/ID", "alert policy")
 }
 
 // lookup finds the item called name in items (project → name → item): name must match re,
@@ -280,15 +276,37 @@ func lookup[T any](items map[string]map[string]T, re *regexp.Regexp, name, want,
 	return it, m[1], nil
 }
 
+// found returns a copy of what lookup found, or its error.
+func found[T proto.Message](it T, _ string, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return proto.CloneOf(it), nil
+}
+
+// store puts it into items (project → name → item) under project and name.
+func store[T any](items map[string]map[string]T, project, name string, it T) {
+	if items[project] == nil {
+		items[project] = map[string]T{}
+	}
+	items[project][name] = it
+}
+
+// copies returns copies of items, by name.
+func copies[T proto.Message](items map[string]T) []T {
+	var out []T
+	for _, n := range slices.Sorted(maps.Keys(items)) {
+		out = append(out, proto.CloneOf(items[n]))
+	}
+	return out
+}
+
 // GetAlertPolicy returns a policy.
 func (s *Service) GetAlertPolicy(_ context.Context, req *monitoringpb.GetAlertPolicyRequest) (*monitoringpb.AlertPolicy, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := s.lookupPolicy(req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return proto.CloneOf(p), nil
+	return found(s.lookupPolicy(req.GetName()))
 }
 
 // ListAlertPolicies lists a project's policies by name, in pages.
@@ -367,11 +385,10 @@ func (s *Service) UpdateAlertPolicy(_ context.Context, req *monitoringpb.UpdateA
 	if in == nil {
 		return nil, invalid("alert_policy is required")
 	}
-	old, err := s.lookupPolicy(in.GetName())
+	old, project, err := s.lookupPolicy(in.GetName())
 	if err != nil {
 		return nil, err
 	}
-	project := policyNameRe.FindStringSubmatch(in.GetName())[1]
 	var updated *monitoringpb.AlertPolicy
 	if paths := req.GetUpdateMask().GetPaths(); len(paths) > 0 {
 		updated = proto.CloneOf(old)
@@ -408,10 +425,11 @@ func (s *Service) UpdateAlertPolicy(_ context.Context, req *monitoringpb.UpdateA
 func (s *Service) DeleteAlertPolicy(_ context.Context, req *monitoringpb.DeleteAlertPolicyRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.lookupPolicy(req.GetName()); err != nil {
+	_, project, err := s.lookupPolicy(req.GetName())
+	if err != nil {
 		return nil, err
 	}
-	delete(s.policies[policyNameRe.FindStringSubmatch(req.GetName())[1]], req.GetName())
+	delete(s.policies[project], req.GetName())
 	return &emptypb.Empty{}, nil
 }
 
@@ -419,11 +437,7 @@ func (s *Service) DeleteAlertPolicy(_ context.Context, req *monitoringpb.DeleteA
 func (s *Service) AlertPolicies(project string) []*monitoringpb.AlertPolicy {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*monitoringpb.AlertPolicy
-	for _, n := range slices.Sorted(maps.Keys(s.policies[project])) {
-		out = append(out, proto.CloneOf(s.policies[project][n]))
-	}
-	return out
+	return copies(s.policies[project])
 }
 
 var channelTypes = map[string]string{
@@ -459,10 +473,7 @@ func (s *Service) CreateNotificationChannel(_ context.Context, req *monitoringpb
 	if c.Enabled == nil {
 		c.Enabled = wrapperspb.Bool(true)
 	}
-	if s.channels[project] == nil {
-		s.channels[project] = map[string]*monitoringpb.NotificationChannel{}
-	}
-	s.channels[project][c.Name] = c
+	store(s.channels, project, c.Name, c)
 	return proto.CloneOf(c), nil
 }
 
@@ -474,11 +485,7 @@ func (s *Service) lookupChannel(name string) (*monitoringpb.NotificationChannel,
 func (s *Service) GetNotificationChannel(_ context.Context, req *monitoringpb.GetNotificationChannelRequest) (*monitoringpb.NotificationChannel, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, _, err := s.lookupChannel(req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return proto.CloneOf(c), nil
+	return found(s.lookupChannel(req.GetName()))
 }
 
 // ListNotificationChannels lists a project's channels, in pages.

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"time"
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
@@ -137,10 +135,7 @@ func (s *Service) CreateDashboard(_ context.Context, req *dashboardpb.CreateDash
 		return d, nil
 	}
 	d.Etag = etag(d)
-	if s.dashboards[project] == nil {
-		s.dashboards[project] = map[string]*dashboardpb.Dashboard{}
-	}
-	s.dashboards[project][d.Name] = d
+	store(s.dashboards, project, d.Name, d)
 	return proto.CloneOf(d), nil
 }
 
@@ -152,11 +147,7 @@ func (s *Service) lookupDashboard(name string) (*dashboardpb.Dashboard, string, 
 func (s *Service) GetDashboard(_ context.Context, req *dashboardpb.GetDashboardRequest) (*dashboardpb.Dashboard, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, _, err := s.lookupDashboard(req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return proto.CloneOf(d), nil
+	return found(s.lookupDashboard(req.GetName()))
 }
 
 // ListDashboards lists a project's dashboards, in pages.
@@ -214,9 +205,5 @@ func (s *Service) DeleteDashboard(_ context.Context, req *dashboardpb.DeleteDash
 func (s *Service) Dashboards(project string) []*dashboardpb.Dashboard {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*dashboardpb.Dashboard
-	for _, n := range slices.Sorted(maps.Keys(s.dashboards[project])) {
-		out = append(out, proto.CloneOf(s.dashboards[project][n]))
-	}
-	return out
+	return copies(s.dashboards[project])
 }

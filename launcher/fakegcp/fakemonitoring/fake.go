@@ -178,7 +178,10 @@ type Service struct {
 	monitoringpb.UnimplementedMetricServiceServer
 	dashboardpb.UnimplementedDashboardsServiceServer
 
-	inject *fakeserver.Injector
+	// Injector applies the injected faults and latency and counts calls: its methods
+	// (SetFault, AddFault, SetLatency, Calls, FaultsFired, UnaryInterceptor) take the
+	// Method constants.
+	*fakeserver.Injector
 
 	mu         sync.Mutex
 	cfg        config
@@ -203,7 +206,7 @@ func New(opts ...Option) *Service {
 		o(&cfg)
 	}
 	return &Service{
-		inject:     fakeserver.NewInjector("fakemonitoring", servicePrefix, cfg.inject),
+		Injector:   fakeserver.NewInjector("fakemonitoring", servicePrefix, cfg.inject),
 		cfg:        cfg,
 		policies:   map[string]map[string]*monitoringpb.AlertPolicy{},
 		channels:   map[string]map[string]*monitoringpb.NotificationChannel{},
@@ -221,56 +224,39 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 	dashboardpb.RegisterDashboardsServiceServer(r, s)
 }
 
-// Server is a Service listening on a local port.
+// Server is a Service listening on a local port: its Addr (host:port) is for
+// option.WithEndpoint or MONITORING_EMULATOR_HOST; Close stops it.
 type Server struct {
 	*Service
-	// Addr is host:port, for option.WithEndpoint or MONITORING_EMULATOR_HOST.
-	Addr string
-	srv  *fakeserver.Server
+	*fakeserver.Server
 }
 
 // NewServer starts a fake on localhost on a free port.
 func NewServer(opts ...Option) (*Server, error) {
 	svc := New(opts...)
-	srv, err := fakeserver.Listen("fakemonitoring", "127.0.0.1:0", svc.Register, svc.UnaryInterceptor())
+	srv, err := fakeserver.Listen("fakemonitoring", "127.0.0.1:0", svc)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Service: svc, Addr: srv.Addr, srv: srv}, nil
+	return &Server{Service: svc, Server: srv}, nil
 }
-
-// Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
 
 const servicePrefix = "/google.monitoring."
 
-// UnaryInterceptor applies injected latency and faults to this service's methods and
-// counts calls; calls of other services pass through.
-func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor { return s.inject.UnaryInterceptor() }
-
-// SetTimeNow replaces the clock.
-func (s *Service) SetTimeNow(now func() time.Time) {
+// apply applies an option to the running server, under the lock.
+func (s *Service) apply(o Option) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cfg.now = now
+	o(&s.cfg)
 }
 
-// SetFault injects a fault into a method, replacing its earlier faults; a zero Fault
-// removes them.
-func (s *Service) SetFault(method string, f Fault) { s.inject.SetFault(method, f) }
+// SetTimeNow replaces the clock.
+func (s *Service) SetTimeNow(now func() time.Time) { s.apply(WithClock(now)) }
 
 // SetMetricsScope sets the projects a scoping project sees.
 func (s *Service) SetMetricsScope(scoping string, monitored ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.scopes[scoping] = monitored
+	s.apply(func(c *config) { c.scopes[scoping] = monitored })
 }
-
-// Calls returns how many calls of a method reached the server (failed ones included).
-func (s *Service) Calls(method string) int { return s.inject.Calls(method) }
-
-// FaultsFired returns how many calls of a method got an injected fault.
-func (s *Service) FaultsFired(method string) int { return s.inject.FaultsFired(method) }
 
 // scope returns the projects whose metrics project sees. Callers hold mu.
 func (s *Service) scope(project string) []string {

@@ -2,7 +2,6 @@ package fakemonitoring_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
 	"github.com/eventdelivery/eventdelivery/launcher/fakegcp/fakemonitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/iterator"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
 	"google.golang.org/genproto/googleapis/api/monitoredres"
 	"google.golang.org/grpc"
@@ -80,17 +78,15 @@ func seedLag(c clients, jobs ...string) {
 func listJobs(ctx context.Context, c clients, filter string) ([]string, error) {
 	it := c.metrics.ListTimeSeries(ctx, &monitoringpb.ListTimeSeriesRequest{Name: "projects/" + project, Filter: filter,
 		Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(t0.Add(-time.Hour)), EndTime: timestamppb.New(t0.Add(time.Minute))}})
+	series, err := gcpclient.Collect(it.Next)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for {
-		ts, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, ts := range series {
 		out = append(out, ts.GetResource().GetLabels()["job_name"])
 	}
+	return out, nil
 }
 
 // The filter language: each case one construct, by the series it selects.
@@ -287,18 +283,11 @@ func TestPagination(t *testing.T) {
 	})
 	t.Run("iterator follows tokens", func(t *testing.T) {
 		it := c.policies.ListAlertPolicies(ctx, &monitoringpb.ListAlertPoliciesRequest{Name: "projects/" + project})
-		n := 0
-		for {
-			_, err := it.Next()
-			if errors.Is(err, iterator.Done) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			n++
+		policies, err := gcpclient.Collect(it.Next)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if n != 7 {
+		if n := len(policies); n != 7 {
 			t.Errorf("iterator gave %d policies, want 7", n)
 		}
 	})

@@ -392,10 +392,7 @@ func (s *Service) CreateTimeSeries(_ context.Context, req *monitoringpb.CreateTi
 				Name: fmt.Sprintf("projects/%s/metricDescriptors/%s", project, mt), Type: mt,
 				MetricKind: w.ts.MetricKind, ValueType: w.ts.ValueType, MonitoredResourceTypes: slices.Clone(writableResources),
 			}}
-			if s.custom[project] == nil {
-				s.custom[project] = map[string]*customDescriptor{}
-			}
-			s.custom[project][mt] = d
+			store(s.custom, project, mt, d)
 		}
 		for _, k := range slices.Sorted(maps.Keys(w.ts.GetMetric().GetLabels())) {
 			if !hasLabel(d.MetricDescriptor, k) {
@@ -457,9 +454,6 @@ func (s *Service) CreateMetricDescriptor(_ context.Context, req *monitoringpb.Cr
 			return nil, invalid("metric_descriptor.labels: bad key %q", l.GetKey())
 		}
 	}
-	if s.custom[project] == nil {
-		s.custom[project] = map[string]*customDescriptor{}
-	}
 	d := s.custom[project][in.GetType()]
 	if d != nil {
 		if d.MetricKind != in.GetMetricKind() || d.ValueType != in.GetValueType() {
@@ -478,7 +472,7 @@ func (s *Service) CreateMetricDescriptor(_ context.Context, req *monitoringpb.Cr
 	if len(md.MonitoredResourceTypes) == 0 {
 		md.MonitoredResourceTypes = slices.Clone(writableResources)
 	}
-	s.custom[project][in.GetType()] = &customDescriptor{MetricDescriptor: md}
+	store(s.custom, project, in.GetType(), &customDescriptor{MetricDescriptor: md})
 	return proto.CloneOf(md), nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -133,4 +134,25 @@ func TestLimiterAcquire(t *testing.T) {
 		t.Fatalf("the slot was not freed: %v", err)
 	}
 	again()
+}
+
+// Collect returns what the iterator gave up to Done, or only the error it stopped with.
+func TestCollect(t *testing.T) {
+	iter := func(vals []int, end error) func() (int, error) {
+		return func() (int, error) {
+			if len(vals) == 0 {
+				return 0, end
+			}
+			v := vals[0]
+			vals = vals[1:]
+			return v, nil
+		}
+	}
+	if got, err := gcpclient.Collect(iter([]int{1, 2, 3}, iterator.Done)); err != nil || len(got) != 3 || got[2] != 3 {
+		t.Errorf("Collect = %v, %v; want [1 2 3]", got, err)
+	}
+	boom := errors.New("boom")
+	if got, err := gcpclient.Collect(iter([]int{1}, boom)); err != boom || got != nil {
+		t.Errorf("Collect = %v, %v; want nil, boom", got, err)
+	}
 }

@@ -44,7 +44,7 @@ func (c Config) CheckReplayHours(ctx context.Context, nowMs int64) error {
 		if span <= 0 {
 			span = openHoursSpan
 		}
-		hours = output.Range{From: c.Layout.LookbackFrom(nowMs, span), To: c.Layout.Next(c.Layout.Start(nowMs))}
+		hours = c.Layout.Lookback(nowMs, span)
 	}
 	var open, closed []string
 	for _, h := range hours.Buckets(c.Layout) {

@@ -29,16 +29,24 @@ func TestCloseNotifications(t *testing.T) {
 	forLayouts(t, testCloseNotifications)
 }
 
-func testCloseNotifications(t *testing.T, cfg Config) {
+// runNotifying runs a replay and a live job (runStream) of an event at 10h and one at 12h
+// with cfg's --notify_topic a new topic of the emulator, at 12:45: 10h and 11h are over, 12h
+// closes at 13:30. It returns the emulator and the topic's subscription.
+func runNotifying(t *testing.T, cfg *Config) (*pubsubemu.Emulator, pubsubemu.Names) {
+	t.Helper()
 	emu := pubsubemu.ForTest(t)
 	names := pubsubemu.NewSubscription(t, 60*time.Second)
 	cfg.NotifyTopic = names.Topic
-	cfg.NowMs = ts("2026-11-20T12:45:00Z").UnixMilli() // 10h and 11h are over; 12h closes at 13:30
-	runStream(t, cfg, stream(
+	cfg.NowMs = ts("2026-11-20T12:45:00Z").UnixMilli()
+	runStream(t, *cfg, stream(
 		[]message.Message{event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z")},
 		[]message.Message{event("m2", "e2", "2026-11-20T12:10:00Z", "2026-11-20T12:09:00Z")},
 	))
+	return emu, names
+}
 
+func testCloseNotifications(t *testing.T, cfg Config) {
+	emu, names := runNotifying(t, &cfg)
 	got := pullAll(t, emu, names.Subscription)
 	// The replay wrote under cfg.Output, the live job under another folder: two closed
 	// buckets each, so four manifests.
@@ -91,14 +99,7 @@ func TestAnnouncedAfterTheCloserDied(t *testing.T) {
 }
 
 func testAnnouncedAfterTheCloserDied(t *testing.T, cfg Config) {
-	emu := pubsubemu.ForTest(t)
-	names := pubsubemu.NewSubscription(t, 60*time.Second)
-	cfg.NotifyTopic = names.Topic
-	cfg.NowMs = ts("2026-11-20T12:45:00Z").UnixMilli() // 10h and 11h close; 12h stays open
-	runStream(t, cfg, stream(
-		[]message.Message{event("m1", "e1", "2026-11-20T10:05:00Z", "2026-11-20T10:04:00Z")},
-		[]message.Message{event("m2", "e2", "2026-11-20T12:10:00Z", "2026-11-20T12:09:00Z")},
-	))
+	emu, names := runNotifying(t, &cfg) // 10h and 11h close; 12h stays open
 	if n := len(pullAll(t, emu, names.Subscription)); n != 4 {
 		t.Fatalf("the first job announced %d closes, want 4 (10h and 11h of each graph)", n)
 	}

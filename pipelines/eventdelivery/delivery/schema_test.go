@@ -188,18 +188,9 @@ func TestSchemaRevisionsEndToEnd(t *testing.T) {
 		if b.Schemas[name] != r3 {
 			t.Errorf("%s: written with schema %.60q, want the reader schema r3", name, b.Schemas[name])
 		}
-		for _, rec := range recs {
-			got[rec["event_id"].(string)] = rec
-		}
+		byEventID(got, recs)
 	}
-	if !reflect.DeepEqual(got, want) {
-		for id := range want {
-			if !reflect.DeepEqual(got[id], want[id]) {
-				t.Errorf("record %s read back as %v, want %v", id, got[id], want[id])
-			}
-		}
-		t.Errorf("%d records read back, want %d", len(got), len(want))
-	}
+	checkRecords(t, "read back", got, want)
 	// Mixing revisions does not multiply files: one per shard, as an hour of one revision.
 	if len(b.Files) != cfg.Shards || len(b.Manifest.Files) != cfg.Shards {
 		t.Errorf("%d files (%d in the manifest), want one per shard: %d", len(b.Files), len(b.Manifest.Files), cfg.Shards)
@@ -348,18 +339,9 @@ func TestSchemaChangeMidHour(t *testing.T) {
 	}
 	got := map[string]map[string]any{}
 	for _, recs := range files {
-		for _, rec := range recs {
-			got[rec["event_id"].(string)] = rec
-		}
+		byEventID(got, recs)
 	}
-	if !reflect.DeepEqual(got, want) {
-		for id := range want {
-			if !reflect.DeepEqual(got[id], want[id]) {
-				t.Errorf("record %s read with r3 as %v, want %v", id, got[id], want[id])
-			}
-		}
-		t.Errorf("%d records read with r3, want %d", len(got), len(want))
-	}
+	checkRecords(t, "read with r3", got, want)
 	// And the first run's files still hold what they were written with: r2, legacy_device
 	// and all.
 	for name, schema := range b.Schemas {
@@ -367,4 +349,25 @@ func TestSchemaChangeMidHour(t *testing.T) {
 			t.Errorf("%s: written with %.60q", name, schema)
 		}
 	}
+}
+
+// byEventID adds records to got by their event_id.
+func byEventID(got map[string]map[string]any, records []map[string]any) {
+	for _, rec := range records {
+		got[rec["event_id"].(string)] = rec
+	}
+}
+
+// checkRecords compares the records got (by event id), read back as how says, with want.
+func checkRecords(t *testing.T, how string, got, want map[string]map[string]any) {
+	t.Helper()
+	if reflect.DeepEqual(got, want) {
+		return
+	}
+	for id := range want {
+		if !reflect.DeepEqual(got[id], want[id]) {
+			t.Errorf("record %s %s as %v, want %v", id, how, got[id], want[id])
+		}
+	}
+	t.Errorf("%d records %s, want %d", len(got), how, len(want))
 }

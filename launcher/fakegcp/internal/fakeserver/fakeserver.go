@@ -186,22 +186,29 @@ func (in *Injector) FaultsFired(method string) int {
 	return n
 }
 
-// Server is a gRPC server listening on a local port.
+// Server is a gRPC server listening on a local port. A fake's Server embeds it with the
+// fake's Service.
 type Server struct {
-	// Addr is host:port.
+	// Addr is host:port, for option.WithEndpoint or the fake's *_EMULATOR_HOST variable.
 	Addr string
 	gsrv *grpc.Server
 }
 
-// Listen serves on addr: register registers the fake's services and interceptor applies
-// its faults and latency. name prefixes errors.
-func Listen(name, addr string, register func(grpc.ServiceRegistrar), interceptor grpc.UnaryServerInterceptor) (*Server, error) {
+// Fake is what a fake serves: its services, and the interceptor that applies its faults and
+// latency (its [Injector]'s).
+type Fake interface {
+	Register(grpc.ServiceRegistrar)
+	UnaryInterceptor() grpc.UnaryServerInterceptor
+}
+
+// Listen serves fake on addr. name prefixes errors.
+func Listen(name, addr string, fake Fake) (*Server, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen: %w", name, err)
 	}
-	gsrv := grpc.NewServer(grpc.UnaryInterceptor(interceptor))
-	register(gsrv)
+	gsrv := grpc.NewServer(grpc.UnaryInterceptor(fake.UnaryInterceptor()))
+	fake.Register(gsrv)
 	go func() { _ = gsrv.Serve(lis) }()
 	return &Server{Addr: lis.Addr().String(), gsrv: gsrv}, nil
 }
