@@ -113,6 +113,7 @@ type dedupeFn struct {
 	NowMs  int64
 	Gate   string // inflight.Gate key: the panes' ids are kept there (InProcess)
 
+	gate  *inflight.Gate
 	store *objstore.Store
 	// written caches, per bucket and shard, the ids its files hold (see written).
 	written map[shardOf]*writtenIDs
@@ -143,6 +144,7 @@ const (
 )
 
 func (f *dedupeFn) Setup(ctx context.Context) (err error) {
+	f.gate = inflight.For(f.Gate)
 	if f.Target.Root == "" {
 		return nil
 	}
@@ -253,7 +255,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	// bundle finds its own pane's ids there and keeps them again.
 	var mem map[string]int64
 	if len(b.Events) > 0 {
-		mem = inflight.For(f.Gate).Seen(b.Bucket, b.Shard)
+		mem = f.gate.Seen(b.Bucket, b.Shard)
 	}
 	if !only && mem == nil {
 		earlier, _, err := f.Seen.Read(sp)

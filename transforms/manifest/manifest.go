@@ -134,9 +134,11 @@ type closeFn struct {
 	Fingerprint string // of Config.Schema
 	store       *objstore.Store
 	notifier    *notifier
+	gate        *inflight.Gate
 }
 
 func (f *closeFn) Setup(ctx context.Context) (err error) {
+	f.gate = inflight.For(f.Config.Gate)
 	if f.store, err = objstore.Open(ctx, f.Config.Target.Root); err != nil {
 		return err
 	}
@@ -166,7 +168,7 @@ func (f *closeFn) ProcessElement(ctx context.Context, start int64, iter func(*me
 	t := f.Config.Target
 	// Every file of the bucket is written (its entries are all here): no pane of it comes
 	// again, whatever happens to the bucket now.
-	defer inflight.For(f.Config.Gate).Forget(start)
+	defer f.gate.Forget(start)
 	now := f.now()
 	if close := t.Layout.CloseTime(start); now.UnixMilli() < close {
 		hoursLeftOpen.Inc(ctx, 1)

@@ -248,9 +248,7 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 		}
 		f.store = st
 	}
-	if waited := inflight.For(f.Gate).Wait(ctx); waited > time.Second {
-		slog.Debug("replay read waited for the writers", "waited", waited)
-	}
+	inflight.For(f.Gate).Wait(ctx)
 	disorder := f.Disorder.Milliseconds()
 	prog := progress.For(f.Progress)
 	if c.File == 0 && c.Record == 0 {

@@ -27,8 +27,8 @@ import (
 // nil) stops a live run gracefully where the DoFns run in this process (Prism).
 func Build(s beam.Scope, cfg Config, stopper *stop.Stopper, opts ...pubsubread.Option) beam.PCollection {
 	if cfg.Subscription == "" {
-		if cfg.Runner != "dataflow" {
-			cfg.gate = inflight.New(cfg.InFlightLimit()).Key()
+		if cfg.replayInProcess() {
+			cfg.gate = inflight.New(cfg.inFlightLimit()).Key()
 		}
 		r := replay.Read(s, cfg.Input, cfg.Target(), cfg.replayOptions()...)
 		switch {
@@ -72,11 +72,16 @@ func (c Config) replayOptions() []replay.Option {
 	return append(opts, replay.WithDisorder(c.InputDisorder))
 }
 
-// InFlightLimit is how many events a replay on Prism lets be between its reader and its
+// replayInProcess reports whether the job is a replay on a runner that holds what waits in
+// memory, in this process (Prism): it writes its files as events come, and its reader waits
+// for its writers.
+func (c Config) replayInProcess() bool { return c.Subscription == "" && c.Runner != "dataflow" }
+
+// inFlightLimit is how many events a replay on Prism lets be between its reader and its
 // files: twice what can wait in the file-writing GroupByKey for its panes to fill (up to
 // FileRecords per shard in each bucket that may be open at once), so that the reader waits
 // only for writers that lag, never for panes that wait for more input.
-func (c Config) InFlightLimit() int64 {
+func (c Config) inFlightLimit() int64 {
 	l := c.Layout
 	open := int64((l.Width+l.Skew+l.MaxFuture+l.Width-1)/l.Width) + 1
 	return 2 * int64(c.Shards) * int64(max(c.FileRecords, 1)) * open
@@ -108,7 +113,7 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	switch {
 	case cfg.AcksOutput():
 		panes, deadPanes = bucket.EveryRecords(cfg.FileRecords), bucket.EveryRecords(cfg.FileRecords)
-	case cfg.Subscription == "" && cfg.Runner != "dataflow":
+	case cfg.replayInProcess():
 		panes = bucket.EveryRecords(cfg.FileRecords)
 	}
 	placed, seen := bucket.Assign(s, events, t, panes...)
