@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -29,6 +30,7 @@ func BenchmarkReplayHours(b *testing.B) {
 		r           Replay
 		peakMiB     float64
 		rate        float64
+		peaks       peaks
 	}
 	runs := []*replay{{name: "1h", input: filepath.Join(dir, "1h.jsonl")}, {name: "10h", input: filepath.Join(dir, "10h.jsonl")}}
 	var err error
@@ -48,13 +50,15 @@ func BenchmarkReplayHours(b *testing.B) {
 				b.Fatalf("cannot reset the peak RSS: %v", err)
 			}
 			stopProfiles := heapProfiles(rp.name)
+			stopPeaks := heapPeaks()
 			wall, _, cfg := run(b, "full", rp.input)
 			stopProfiles()
+			rp.peaks = stopPeaks()
 			rp.peakMiB = float64(vm(b, "VmHWM")) / 1024
 			rp.rate = float64(rp.r.Messages) / wall.Seconds()
 			check(b, "full", cfg, rp.r)
 			os.RemoveAll(cfg.Output)
-			b.Logf("%s: %d messages, peak RSS %.0f MiB (%.0f MiB at the start), %.0f events/s", rp.name, rp.r.Messages, rp.peakMiB, float64(before)/1024, rp.rate)
+			b.Logf("%s: %d messages, peak RSS %.0f MiB (%.0f MiB at the start), %.0f events/s; %s", rp.name, rp.r.Messages, rp.peakMiB, float64(before)/1024, rp.rate, rp.peaks)
 		}
 		b.ReportMetric(runs[0].peakMiB, "1h-peak-RSS-MiB")
 		b.ReportMetric(runs[1].peakMiB, "10h-peak-RSS-MiB")
@@ -88,4 +92,44 @@ func heapProfiles(name string) (stop func()) {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// peaks are the largest values of the runtime's memory figures over a run, sampled every
+// 100 ms: what the peak RSS is made of (live heap after a GC, the collector's goal, all the
+// runtime holds from the OS).
+type peaks struct{ live, goal, objects, total uint64 }
+
+func (p peaks) String() string {
+	mib := func(v uint64) float64 { return float64(v) / (1 << 20) }
+	return fmt.Sprintf("runtime peaks: live heap %.0f MiB, heap goal %.0f MiB, heap objects %.0f MiB, runtime total %.0f MiB", mib(p.live), mib(p.goal), mib(p.objects), mib(p.total))
+}
+
+// heapPeaks samples the runtime's memory figures until the returned func is called, which
+// returns their peaks.
+func heapPeaks() (stop func() peaks) {
+	names := []string{"/gc/heap/live:bytes", "/gc/heap/goal:bytes", "/memory/classes/heap/objects:bytes", "/memory/classes/total:bytes", "/memory/classes/heap/released:bytes"}
+	s := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		s[i].Name = n
+	}
+	done, out := make(chan struct{}), make(chan peaks)
+	go func() {
+		var p peaks
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			p.live = max(p.live, s[0].Value.Uint64())
+			p.goal = max(p.goal, s[1].Value.Uint64())
+			p.objects = max(p.objects, s[2].Value.Uint64())
+			p.total = max(p.total, s[3].Value.Uint64()-s[4].Value.Uint64())
+			select {
+			case <-done:
+				out <- p
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() peaks { close(done); return <-out }
 }
