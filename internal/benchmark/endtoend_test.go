@@ -94,7 +94,7 @@ func check(b *testing.B, name string, cfg delivery.Config, r Replay) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var records, listed, dups int64
+	var records, listed, dups, dead, invalid int64
 	for _, n := range names {
 		switch {
 		case strings.HasSuffix(n, "/"+output.ManifestName):
@@ -108,7 +108,8 @@ func check(b *testing.B, name string, cfg delivery.Config, r Replay) {
 			}
 			listed += m.Records
 			dups += m.Duplicates
-		case strings.HasSuffix(n, ".avro") && !strings.Contains(n, "/_deadletter/"):
+			invalid += m.Invalid
+		case strings.HasSuffix(n, ".avro"):
 			data, err := st.Read(ctx, n)
 			if err != nil {
 				b.Fatal(err)
@@ -117,7 +118,11 @@ func check(b *testing.B, name string, cfg delivery.Config, r Replay) {
 			if err != nil {
 				b.Fatalf("%s: %v", n, err)
 			}
-			records += int64(len(recs))
+			if strings.Contains(n, "/_deadletter/") {
+				dead += int64(len(recs))
+			} else {
+				records += int64(len(recs))
+			}
 		}
 	}
 	switch name {
@@ -128,6 +133,9 @@ func check(b *testing.B, name string, cfg delivery.Config, r Replay) {
 	case "full":
 		if records != int64(r.Unique) || listed != records || dups != int64(r.Duplicates) {
 			b.Fatalf("full pipeline wrote %d records (manifests list %d, %d duplicates), want %d and %d duplicates", records, listed, dups, r.Unique, r.Duplicates)
+		}
+		if dead != int64(r.Invalid) || invalid != dead {
+			b.Fatalf("full pipeline wrote %d dead letters (manifests count %d), want %d", dead, invalid, r.Invalid)
 		}
 	}
 }

@@ -2,10 +2,11 @@
 // backpressure of its own: a reader faster than the writers fills the runner's queues, so
 // that memory follows the length of the replay rather than its hour. A Gate counts the events
 // that entered the pipeline and those that left it (through dedupe, into files), and the
-// reader waits while too many are in between. It also keeps, for dedupe, the event ids each
-// open bucket's panes wrote: Prism's state for a stateful DoFn grows with every pane read
-// (measured: 348 against 1,044 MiB at the peak of a 3,000,000-event replay), so a replay's
-// dedupe keeps them here, and forgets a bucket once it is closed.
+// reader waits while too many are in between. It also keeps the event ids (for dedupe) and
+// the message ids of dead letters (for the dead-letter writer) that each open bucket's panes
+// wrote: Prism's state for a stateful DoFn grows with every pane read (measured: 348 against
+// 1,044 MiB at the peak of a 3,000,000-event replay), so a replay keeps them here, compactly
+// (IDs), and forgets a bucket once it is closed.
 //
 // Like internal/progress, the DoFns find the Gate by key in their own process (Prism); on
 // another runner a key finds nothing and nobody waits.
@@ -13,6 +14,7 @@ package inflight
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,20 +35,23 @@ type Gate struct {
 
 	in, out atomic.Int64
 
-	mu   sync.Mutex
-	seen map[bucketShard]map[string]int64
+	mu    sync.Mutex
+	seeds [2]maphash.Seed
+	seen  map[bucketShard]*IDs
 }
 
+// bucketShard names the ids of one shard of a bucket, of its events or of its dead letters.
 type bucketShard struct {
 	bucket int64
 	shard  int
+	dead   bool
 }
 
 var registered = inprocess.NewRegistry[*Gate]("inflight")
 
 // New registers a Gate in this process that lets about limit events be in flight.
 func New(limit int64) *Gate {
-	g := &Gate{limit: limit, Stall: 2 * time.Second, Poll: 10 * time.Millisecond}
+	g := &Gate{limit: limit, Stall: 2 * time.Second, Poll: 10 * time.Millisecond, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	registered.Register(g, &g.Entry)
 	return g
 }
@@ -100,28 +105,35 @@ func (g *Gate) Wait(ctx context.Context) time.Duration {
 	return time.Since(start)
 }
 
-// Seen returns the ids that the panes of one shard of bucket wrote, each with the pane that
-// wrote it, for the dedupe of that shard, which alone uses it (the runner gives a key, the
-// shard, to one bundle at a time); nil on a nil Gate.
-func (g *Gate) Seen(bucket int64, shard int) map[string]int64 {
+// Seen returns the event ids that the panes of one shard of bucket wrote, for the dedupe of
+// that shard, which alone uses it (the runner gives a key, the shard, to one bundle at a
+// time); nil on a nil Gate.
+func (g *Gate) Seen(bucket int64, shard int) *IDs { return g.ids(bucketShard{bucket, shard, false}) }
+
+// SeenDeadLetters returns the message ids that the panes of one shard of bucket wrote as dead
+// letters, for the dead-letter writer of that shard; nil on a nil Gate.
+func (g *Gate) SeenDeadLetters(bucket int64, shard int) *IDs {
+	return g.ids(bucketShard{bucket, shard, true})
+}
+
+func (g *Gate) ids(k bucketShard) *IDs {
 	if g == nil {
 		return nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.seen == nil {
-		g.seen = map[bucketShard]map[string]int64{}
+		g.seen = map[bucketShard]*IDs{}
 	}
-	k := bucketShard{bucket, shard}
-	m, ok := g.seen[k]
+	s, ok := g.seen[k]
 	if !ok {
-		m = map[string]int64{}
-		g.seen[k] = m
+		s = newIDs(&g.seeds)
+		g.seen[k] = s
 	}
-	return m
+	return s
 }
 
-// Forget drops the ids of bucket: it is closed (or left open to the wall clock), so no pane
+// Forget drops the ids of bucket, of its events and its dead letters: it is closed (or left open to the wall clock), so no pane
 // of it comes again.
 func (g *Gate) Forget(bucket int64) {
 	if g == nil {

@@ -56,3 +56,38 @@ func TestGate(t *testing.T) {
 		}
 	})
 }
+
+func TestIDs(t *testing.T) {
+	g := New(0)
+	defer g.Release()
+	s := g.Seen(1, 0)
+	if _, ok := s.Pane("a"); ok {
+		t.Fatal("an empty set holds a")
+	}
+	s.Add("a", 3)
+	s.Add("a", 5) // a later pane does not take it over
+	s.Add("b", 4)
+	s.Add("b", 2) // an earlier one does (panes come in any order)
+	for id, want := range map[string]int64{"a": 3, "b": 2} {
+		if p, ok := s.Pane(id); !ok || p != want {
+			t.Errorf("Pane(%s) = %d, %v; want %d", id, p, ok, want)
+		}
+	}
+	if g.Seen(1, 0) != s || g.Seen(1, 1) == s || g.SeenDeadLetters(1, 0) == s {
+		t.Error("a bucket's shard does not have one set of event ids of its own")
+	}
+	g.SeenDeadLetters(1, 0).Add("m1", 0)
+	g.Seen(2, 0).Add("c", 0)
+	g.Forget(1)
+	if g.Seen(1, 0).Len() != 0 || g.SeenDeadLetters(1, 0).Len() != 0 {
+		t.Error("Forget(1) kept bucket 1's ids")
+	}
+	if g.Seen(2, 0).Len() != 1 {
+		t.Error("Forget(1) dropped bucket 2's ids")
+	}
+	var none *Gate
+	none.Seen(1, 0).Add("a", 0)
+	if _, ok := none.Seen(1, 0).Pane("a"); ok {
+		t.Error("a nil gate's set holds an id")
+	}
+}

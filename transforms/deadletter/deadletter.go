@@ -22,6 +22,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
@@ -43,6 +44,10 @@ type Config struct {
 	// Subscription is where the messages come from, acked once their dead letters are
 	// written; empty when the source acks.
 	Subscription string
+	// Gate is the key of the inflight.Gate of a replay on Prism, which writes its dead
+	// letters as they come: the gate keeps the message ids each pane of an open bucket wrote,
+	// since the replay's own files are not read (a rerun replaces them).
+	Gate string
 }
 
 // Write writes PCollection<message.DeadLetter> (placed by bucket.AssignDeadLetters) and
@@ -54,7 +59,7 @@ func Write(s beam.Scope, dead beam.PCollection, cfg Config) beam.PCollection {
 		panic(fmt.Sprintf("deadletter.Write: shards is %d, must be 1 or more", cfg.Shards))
 	}
 	keyed := beam.ParDo(s, &keyFn{Shards: cfg.Shards}, dead)
-	return beam.ParDo(s, &writeFn{Target: cfg.Target, Subscription: cfg.Subscription}, beam.GroupByKey(s, keyed))
+	return beam.ParDo(s, &writeFn{Target: cfg.Target, Subscription: cfg.Subscription, Gate: cfg.Gate}, beam.GroupByKey(s, keyed))
 }
 
 type keyFn struct{ Shards int }
@@ -66,7 +71,9 @@ func (f *keyFn) ProcessElement(d message.DeadLetter, emit func(int, message.Dead
 type writeFn struct {
 	Target       output.Target
 	Subscription string
+	Gate         string
 	store        *objstore.Store
+	gate         *inflight.Gate
 	ids          map[string][]string // message ids of the dead-letter files read, by path
 }
 
@@ -75,6 +82,7 @@ type writeFn struct {
 const maxSpan = 16
 
 func (f *writeFn) Setup(ctx context.Context) (err error) {
+	f.gate = inflight.For(f.Gate)
 	f.store, err = objstore.Open(ctx, f.Target.Root)
 	return err
 }
@@ -96,7 +104,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 		return cmp.Or(cmp.Compare(a.Message.PublishTime, b.Message.PublishTime), cmp.Compare(a.Message.ID, b.Message.ID), cmp.Compare(a.Reason, b.Reason))
 	})
 	start := all[0].Bucket
-	fresh, err := f.notWritten(ctx, all, start, pane.Index)
+	fresh, err := f.notWritten(ctx, all, start, pane.Index, f.gate.SeenDeadLetters(start, shard))
 	if err != nil {
 		return err
 	}
@@ -142,9 +150,10 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 // notWritten returns the dead letters of all (sorted, for bucket start and pane) whose
 // message is in no dead-letter file yet: of another run, in any bucket from its publish
 // time's to start; of this run, in an earlier pane of start or in an earlier bucket (a
-// replay run again, Target.Rerun, rewrites its own files and skips them). Copies within
-// all are dropped too. Messages without an id are kept.
-func (f *writeFn) notWritten(ctx context.Context, all []message.DeadLetter, start, pane int64) ([]message.DeadLetter, error) {
+// replay run again, Target.Rerun, rewrites its own files and skips them: mem, when kept in
+// this process, has the ids its other panes of start wrote). Copies within all are dropped
+// too. Messages without an id are kept.
+func (f *writeFn) notWritten(ctx context.Context, all []message.DeadLetter, start, pane int64, mem *inflight.IDs) ([]message.DeadLetter, error) {
 	l := f.Target.Layout
 	from := start
 	for _, d := range all {
@@ -174,10 +183,11 @@ func (f *writeFn) notWritten(ctx context.Context, all []message.DeadLetter, star
 	fresh := make([]message.DeadLetter, 0, len(all))
 	for _, d := range all {
 		if id := d.Message.ID; id != "" {
-			if written[id] {
+			if p, ok := mem.Pane(id); written[id] || ok && p != pane {
 				continue
 			}
 			written[id] = true
+			mem.Add(id, pane)
 		}
 		fresh = append(fresh, d)
 	}

@@ -253,7 +253,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	only := b.Pane == 0 && b.Last // the window's only pane
 	// mem, when kept in this process, holds each id with the pane that wrote it: a retried
 	// bundle finds its own pane's ids there and keeps them again.
-	var mem map[string]int64
+	var mem *inflight.IDs
 	if len(b.Events) > 0 {
 		mem = f.gate.Seen(b.Bucket, b.Shard)
 	}
@@ -280,7 +280,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	kept := b.Events[:0]
 	var fresh []string
 	for _, e := range b.Events {
-		if p, ok := mem[e.ID]; ok && p != b.Pane {
+		if p, ok := mem.Pane(e.ID); ok && p != b.Pane {
 			seen[e.ID] = true
 		}
 		if !seen[e.ID] && f.store != nil {
@@ -298,9 +298,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 			continue
 		}
 		seen[e.ID] = true
-		if mem != nil {
-			mem[e.ID] = b.Pane
-		}
+		mem.Add(e.ID, b.Pane)
 		kept = append(kept, e)
 		fresh = append(fresh, e.ID)
 	}

@@ -105,16 +105,12 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	if dead.IsValid() {
 		invalid = beam.Flatten(s, invalid, dead)
 	}
-	// Where messages are acked once in a file, files are written as events accumulate; so
-	// are a replay's where the runner holds what waits in memory (Prism): a bucket then
-	// leaves memory a file at a time, not at its close. Its dead letters, rare, are written
-	// at the close, in files a rerun rewrites alike.
+	// Where messages are acked once in a file, files and dead-letter files are written as
+	// they accumulate; so are a replay's where the runner holds what waits in memory (Prism):
+	// a bucket then leaves memory a file at a time, not at its close.
 	panes, deadPanes := bucket.EarlyPanes(cfg.EarlyPanes), []beam.WindowIntoOption(nil)
-	switch {
-	case cfg.AcksOutput():
+	if cfg.AcksOutput() || cfg.replayInProcess() {
 		panes, deadPanes = bucket.EveryRecords(cfg.FileRecords), bucket.EveryRecords(cfg.FileRecords)
-	case cfg.replayInProcess():
-		panes = bucket.EveryRecords(cfg.FileRecords)
 	}
 	placed, seen := bucket.Assign(s, events, t, panes...)
 	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t, deadPanes...)
@@ -128,7 +124,7 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 		replay.CountOut(s, cfg.gate, batches)
 	}
 	files := sink.Write(s, batches, sink.Config{Target: t, Schema: cfg.Schema, Subscription: cfg.ackSubscription()})
-	deadFiles := deadletter.Write(s, placedDead, deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription()})
+	deadFiles := deadletter.Write(s, placedDead, deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription(), Gate: cfg.gate})
 	entries := append([]beam.PCollection{files, deadFiles}, beats...)
 	var leftOpen beam.PCollection
 	if cfg.Lookback > 0 && !cfg.Range.IsSet() { // a backfill closes its range, nothing else

@@ -1,8 +1,12 @@
 package delivery
 
 import (
+	"cmp"
+	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,9 +59,13 @@ func expect(cfg Config, msgs []replaygen.Message) expected {
 		skewed bool
 	}
 	first := map[string]kept{} // hour dir + id → the copy the pipeline keeps
+	dead := map[string]bool{}  // hour dir + message id: a redelivered one is one dead letter
 	for _, m := range msgs {
 		if !m.Valid {
-			e.invalid[dir(m.PublishTime)]++
+			if key := dir(m.PublishTime) + "|" + m.ID; !dead[key] {
+				dead[key] = true
+				e.invalid[dir(m.PublishTime)]++
+			}
 			continue
 		}
 		t, p := m.ClientTime.UnixMilli(), m.PublishTime
@@ -199,6 +207,80 @@ func TestReplayWritesFilesAsEventsCome(t *testing.T) {
 	checkReplay(t, cfg, msgs, tree)
 	if most := mostFilesOfAShard(t, tree.Buckets); most < 3 {
 		t.Errorf("at most %d files of one shard in an hour, want 3 or more (%d events an hour and shard, %d a file)", most, len(msgs)/3/cfg.Shards, cfg.FileRecords)
+	}
+}
+
+// A replay's dead letters are written as they come too, several files a shard and hour, and
+// a message the archive holds twice (a redelivery: same message id and publish time, later
+// in the file) is one dead letter even when its copies fall in different panes.
+func TestReplayWritesDeadLettersAsTheyCome(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.FileRecords = 5
+	msgs := replayMessages(t)
+	h := ts("2026-11-20T07:00:00Z").UnixMilli()
+	type arrival struct {
+		at int64
+		m  replaygen.Message
+	}
+	var in []arrival
+	for _, m := range msgs {
+		in = append(in, arrival{m.PublishTime, m})
+	}
+	copies := 0
+	for i := range 200 {
+		bad := replaygen.Message{}
+		bad.ID = fmt.Sprintf("garbage-%03d", i)
+		bad.PublishTime = h + int64(i)*15_000 // 50 minutes of them in hour 07
+		bad.Data, bad.Attributes = []byte("not avro at all"), map[string]string{"event_id": bad.ID}
+		in = append(in, arrival{bad.PublishTime, bad})
+		if i%3 == 0 { // delivered again 45s later, within the disorder a replay allows
+			in = append(in, arrival{bad.PublishTime + 45_000, bad})
+			copies++
+		}
+	}
+	slices.SortStableFunc(in, func(a, b arrival) int { return cmp.Compare(a.at, b.at) })
+	msgs = msgs[:0]
+	for _, a := range in {
+		msgs = append(msgs, a.m)
+	}
+	cfg.Input = writeReplay(t, msgs)
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatalf("pipeline failed: %v", err)
+	}
+	tree := readTree(t, cfg)
+	checkReplay(t, cfg, msgs, tree)
+	d := cfg.Layout.RelDir(h)
+	written := map[string]int{}
+	for _, r := range tree.DeadLetters[d] {
+		written[r["message_id"].(string)]++
+	}
+	for i := range 200 {
+		if id := fmt.Sprintf("garbage-%03d", i); written[id] != 1 {
+			t.Errorf("%s: dead letter %s written %d times, want once", d, id, written[id])
+		}
+	}
+	files := map[int]int{}
+	for _, f := range tree.Buckets[d].Manifest.DeadLetterFiles {
+		if _, _, shard, ok := output.ParseFileName(path.Base(f.Name)); ok {
+			files[shard]++
+		}
+	}
+	for shard := range cfg.Shards {
+		if files[shard] < 3 {
+			t.Errorf("%s: shard %d has %d dead-letter files, want several (written as they come)", d, shard, files[shard])
+		}
+	}
+	var redelivered int64
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Key.Name == "dead_letter_redeliveries" {
+			redelivered += c.Committed
+		}
+	}
+	if redelivered != int64(copies) {
+		t.Errorf("dead_letter_redeliveries = %d, want %d", redelivered, copies)
 	}
 }
 
