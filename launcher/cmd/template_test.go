@@ -13,14 +13,13 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/eventdelivery/eventdelivery/internal/gcsfake"
 	"github.com/eventdelivery/eventdelivery/launcher/cmd"
 	"github.com/eventdelivery/eventdelivery/launcher/launchertest"
 	"github.com/eventdelivery/eventdelivery/templates/publish"
+	"github.com/eventdelivery/eventdelivery/templates/publish/publishtest"
 )
 
 // TestTemplatePublishAndValidate publishes a version with `template publish` into an
@@ -37,17 +36,7 @@ func TestTemplatePublishAndValidate(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	gcsfake.Start(t, "bucket")
 
-	base, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := base.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Entrypoint = []string{"/opt/google/dataflow/go_template_launcher"}
-	if base, err = mutate.ConfigFile(base, cf); err != nil {
-		t.Fatal(err)
-	}
+	base := publishtest.Base(t, []string{publishtest.LauncherEntrypoint})
 	baseRef, _ := name.ParseReference(host + "/base:latest")
 	if err := remote.Write(baseRef, base); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ package dataflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -230,6 +229,7 @@ type Config struct {
 
 // Client implements API with Google's clients.
 type Client struct {
+	clients  *gcpclient.Clients
 	flex     *dfapi.FlexTemplatesClient
 	jobs     *dfapi.JobsV1Beta3Client
 	messages *dfapi.MessagesV1Beta3Client
@@ -237,28 +237,22 @@ type Client struct {
 
 // Dial connects to Dataflow (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	opts := gcpclient.Options(cfg.EmulatorHost, cfg.Options)
-	flex, err := dfapi.NewFlexTemplatesClient(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("dataflow: flex templates client: %w", err)
+	cs := gcpclient.NewClients(ctx, gcpclient.Options(cfg.EmulatorHost, cfg.Options))
+	c := &Client{
+		clients:  cs,
+		flex:     gcpclient.Dial(cs, "dataflow: flex templates client", dfapi.NewFlexTemplatesClient),
+		jobs:     gcpclient.Dial(cs, "dataflow: jobs client", dfapi.NewJobsV1Beta3Client),
+		messages: gcpclient.Dial(cs, "dataflow: messages client", dfapi.NewMessagesV1Beta3Client),
 	}
-	jobs, err := dfapi.NewJobsV1Beta3Client(ctx, opts...)
-	if err != nil {
-		flex.Close()
-		return nil, fmt.Errorf("dataflow: jobs client: %w", err)
+	if err := cs.Err(); err != nil {
+		return nil, err
 	}
-	messages, err := dfapi.NewMessagesV1Beta3Client(ctx, opts...)
-	if err != nil {
-		flex.Close()
-		jobs.Close()
-		return nil, fmt.Errorf("dataflow: messages client: %w", err)
-	}
-	return &Client{flex: flex, jobs: jobs, messages: messages}, nil
+	return c, nil
 }
 
 // Close closes the connections.
 func (c *Client) Close() error {
-	return errors.Join(c.flex.Close(), c.jobs.Close(), c.messages.Close())
+	return c.clients.Close()
 }
 
 // Launch launches a Flex Template job.

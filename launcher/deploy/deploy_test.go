@@ -95,6 +95,15 @@ func (h *harness) deployAll(ctx context.Context, what string) *deploy.Result {
 	return res
 }
 
+// jobIDs returns the job id of each event type of res.
+func jobIDs(res *deploy.Result) map[string]string {
+	ids := map[string]string{}
+	for _, it := range res.Items {
+		ids[it.EventType] = it.JobID
+	}
+	return ids
+}
+
 // checkFleetRuns checks that every event type has exactly one active job, RUNNING, with
 // the fleet's labels, and that no name ever had two jobs launched for one version.
 func (h *harness) checkFleetRuns(t *testing.T, version string) {
@@ -365,11 +374,7 @@ func TestRecreateFailedPruneOrphanAndTimeout(t *testing.T) {
 	spec := launchertest.Spec{EventTypes: 5}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
 	ctx := context.Background()
-	res := h.deployAll(ctx, "deploy")
-	ids := map[string]string{}
-	for _, it := range res.Items {
-		ids[it.EventType] = it.JobID
-	}
+	ids := jobIDs(h.deployAll(ctx, "deploy"))
 	if err := h.srv.FailJob(ids[launchertest.EventTypeName(1)]); err != nil {
 		t.Fatal(err)
 	}
@@ -462,11 +467,7 @@ func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
 	spec := launchertest.Spec{EventTypes: 3, Version: "v1.0.0"}
 	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Minute))
 	ctx := context.Background()
-	first := h.deployAll(ctx, "first deploy")
-	old := map[string]string{}
-	for _, it := range first.Items {
-		old[it.JobName] = it.JobID
-	}
+	old := jobIDs(h.deployAll(ctx, "first deploy"))
 	spec.Version = "v2.0.0"
 	h.write(spec)
 	h.srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
@@ -480,13 +481,13 @@ func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
 			t.Errorf("deploy: %s", res.Summary())
 		}
 		for _, it := range res.Items {
-			if it.Status != deploy.Failed || !it.Incompatible || !strings.Contains(it.Error, "(job "+old[it.JobName]+" runs on; deploy --allow-replace drains and replaces it)") {
+			if it.Status != deploy.Failed || !it.Incompatible || !strings.Contains(it.Error, "(job "+old[it.EventType]+" runs on; deploy --allow-replace drains and replaces it)") {
 				t.Errorf("item %+v", it)
 			}
 		}
-		for name, id := range old {
+		for et, id := range old {
 			if j, err := h.client.Get(ctx, "proj-000", "europe-west1", id); err != nil || j.State != dataflow.StateRunning {
-				t.Errorf("%s: old job %s is %s (%v), want RUNNING", name, id, j.State, err)
+				t.Errorf("%s: old job %s is %s (%v), want RUNNING", et, id, j.State, err)
 			}
 		}
 	})
@@ -499,10 +500,10 @@ func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
 			t.Fatalf("plan %+v", c)
 		}
 		for _, it := range res.Items {
-			if it.Status != deploy.Running || it.Action != plan.Replace || it.JobID == old[it.JobName] {
+			if it.Status != deploy.Running || it.Action != plan.Replace || it.JobID == old[it.EventType] {
 				t.Errorf("item %+v", it)
 			}
-			prev, err := h.client.Get(ctx, "proj-000", "europe-west1", old[it.JobName])
+			prev, err := h.client.Get(ctx, "proj-000", "europe-west1", old[it.EventType])
 			if err != nil || prev.State != dataflow.StateDrained {
 				t.Errorf("%s: old job is %s (%v), want DRAINED", it.JobName, prev.State, err)
 			}

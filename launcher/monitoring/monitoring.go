@@ -16,8 +16,6 @@ package monitoring
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	mon "cloud.google.com/go/monitoring/apiv3/v2"
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
@@ -59,6 +57,7 @@ type Config struct {
 
 // Client implements API with Google's clients.
 type Client struct {
+	clients  *gcpclient.Clients
 	alerts   *mon.AlertPolicyClient
 	channels *mon.NotificationChannelClient
 	metrics  *mon.MetricClient
@@ -67,43 +66,23 @@ type Client struct {
 
 // Dial connects to Cloud Monitoring (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	opts := gcpclient.Options(cfg.EmulatorHost, cfg.Options)
-	c := &Client{}
-	var err error
-	if c.alerts, err = mon.NewAlertPolicyClient(ctx, opts...); err != nil {
-		return nil, fmt.Errorf("monitoring: alert policy client: %w", err)
+	cs := gcpclient.NewClients(ctx, gcpclient.Options(cfg.EmulatorHost, cfg.Options))
+	c := &Client{
+		clients:  cs,
+		alerts:   gcpclient.Dial(cs, "monitoring: alert policy client", mon.NewAlertPolicyClient),
+		channels: gcpclient.Dial(cs, "monitoring: notification channel client", mon.NewNotificationChannelClient),
+		metrics:  gcpclient.Dial(cs, "monitoring: metric client", mon.NewMetricClient),
+		dash:     gcpclient.Dial(cs, "monitoring: dashboards client", dash.NewDashboardsClient),
 	}
-	if c.channels, err = mon.NewNotificationChannelClient(ctx, opts...); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("monitoring: notification channel client: %w", err)
-	}
-	if c.metrics, err = mon.NewMetricClient(ctx, opts...); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("monitoring: metric client: %w", err)
-	}
-	if c.dash, err = dash.NewDashboardsClient(ctx, opts...); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("monitoring: dashboards client: %w", err)
+	if err := cs.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
 // Close closes the connections.
 func (c *Client) Close() error {
-	var errs []error
-	if c.alerts != nil {
-		errs = append(errs, c.alerts.Close())
-	}
-	if c.channels != nil {
-		errs = append(errs, c.channels.Close())
-	}
-	if c.metrics != nil {
-		errs = append(errs, c.metrics.Close())
-	}
-	if c.dash != nil {
-		errs = append(errs, c.dash.Close())
-	}
-	return errors.Join(errs...)
+	return c.clients.Close()
 }
 
 // ListAlertPolicies lists every policy of a project.

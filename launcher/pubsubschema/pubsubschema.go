@@ -4,7 +4,6 @@ package pubsubschema
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	pubsub "cloud.google.com/go/pubsub/v2/apiv1"
@@ -14,10 +13,12 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/revisions"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 )
 
 // Source is a fleet.SchemaSource over Pub/Sub's admin and schema APIs.
 type Source struct {
+	clients *gcpclient.Clients
 	subs    *pubsub.SubscriptionAdminClient
 	topics  *pubsub.TopicAdminClient
 	schemas *pubsub.SchemaClient
@@ -29,36 +30,22 @@ var _ fleet.SchemaSource = (*Source)(nil)
 // set (PUBSUB_EMULATOR_HOST, e.g. Google's pstest), else with Application Default
 // Credentials. Close it when done.
 func Open(ctx context.Context, emulatorHost string) (*Source, error) {
-	opts := revisions.ClientOptions(emulatorHost)
-	s := &Source{}
-	var err error
-	if s.subs, err = pubsub.NewSubscriptionAdminClient(ctx, opts...); err != nil {
-		return nil, fmt.Errorf("pubsub: subscription client: %w", err)
+	cs := gcpclient.NewClients(ctx, revisions.ClientOptions(emulatorHost))
+	s := &Source{
+		clients: cs,
+		subs:    gcpclient.Dial(cs, "pubsub: subscription client", pubsub.NewSubscriptionAdminClient),
+		topics:  gcpclient.Dial(cs, "pubsub: topic client", pubsub.NewTopicAdminClient),
+		schemas: gcpclient.Dial(cs, "pubsub: schema client", pubsub.NewSchemaClient),
 	}
-	if s.topics, err = pubsub.NewTopicAdminClient(ctx, opts...); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("pubsub: topic client: %w", err)
-	}
-	if s.schemas, err = pubsub.NewSchemaClient(ctx, opts...); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("pubsub: schema client: %w", err)
+	if err := cs.Err(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 // Close closes the clients.
 func (s *Source) Close() error {
-	var errs []error
-	if s.subs != nil {
-		errs = append(errs, s.subs.Close())
-	}
-	if s.topics != nil {
-		errs = append(errs, s.topics.Close())
-	}
-	if s.schemas != nil {
-		errs = append(errs, s.schemas.Close())
-	}
-	return errors.Join(errs...)
+	return s.clients.Close()
 }
 
 // TopicSchema reads the subscription, then its topic's schema settings.

@@ -33,6 +33,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/gcsfake"
 	"github.com/eventdelivery/eventdelivery/templates"
 	"github.com/eventdelivery/eventdelivery/templates/publish"
+	"github.com/eventdelivery/eventdelivery/templates/publish/publishtest"
 )
 
 // The pipeline is cross-compiled once per test binary, for this version.
@@ -62,8 +63,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const launcherEntrypoint = "/opt/google/dataflow/go_template_launcher"
-
 // env is a registry and a Cloud Storage, in-process, with a synthetic launcher base image.
 type env struct {
 	host string // registry host:port
@@ -90,22 +89,8 @@ func newEnv(t *testing.T) *env {
 // entrypoint, a PATH) and returns its reference.
 func (e *env) pushBase(t *testing.T, repo string, mt types.MediaType) string {
 	t.Helper()
-	img, err := random.Image(512, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := publishtest.Base(t, []string{publishtest.LauncherEntrypoint}, "PATH=/usr/local/bin:/usr/bin:/bin", templates.BinaryEnv+"=/somewhere/else")
 	img = mutate.MediaType(img, mt)
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Entrypoint = []string{launcherEntrypoint}
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", templates.BinaryEnv + "=/somewhere/else"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
 	ref := e.host + "/" + repo + ":latest"
 	if err := remote.Write(mustRef(t, ref), img); err != nil {
 		t.Fatal(err)
@@ -180,8 +165,8 @@ func TestPublish(t *testing.T) {
 	if cf.OS != "linux" || cf.Architecture != "amd64" {
 		t.Errorf("platform %s/%s", cf.OS, cf.Architecture)
 	}
-	if !slices.Equal(cf.Config.Entrypoint, []string{launcherEntrypoint}) {
-		t.Errorf("entrypoint %q, want the base's %q", cf.Config.Entrypoint, launcherEntrypoint)
+	if !slices.Equal(cf.Config.Entrypoint, []string{publishtest.LauncherEntrypoint}) {
+		t.Errorf("entrypoint %q, want the base's %q", cf.Config.Entrypoint, publishtest.LauncherEntrypoint)
 	}
 	wantEnv := []string{"PATH=/usr/local/bin:/usr/bin:/bin", templates.BinaryEnv + "=" + templates.BinaryPath}
 	if !slices.Equal(cf.Config.Env, wantEnv) {
@@ -389,14 +374,7 @@ func TestPublishRefusesAMovedTag(t *testing.T) {
 
 func TestPublishRejectsBadOptions(t *testing.T) {
 	e := newEnv(t)
-	plain, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := plain.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	plain, _ = mutate.ConfigFile(plain, cf)
+	plain := publishtest.Base(t, nil)
 	noEntrypoint := e.host + "/plain:latest"
 	if err := remote.Write(mustRef(t, noEntrypoint), plain); err != nil {
 		t.Fatal(err)
@@ -428,14 +406,7 @@ func TestPublishRejectsBadOptions(t *testing.T) {
 
 // The same base, binary and time give the same digest; another time gives another.
 func TestImageIsReproducible(t *testing.T) {
-	base, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := base.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Config.Entrypoint = "linux", "amd64", []string{launcherEntrypoint}
-	base, _ = mutate.ConfigFile(base, cf)
+	base := publishtest.Base(t, []string{publishtest.LauncherEntrypoint})
 	bin := bytes.Repeat([]byte("\x7fELF not really"), 1000)
 	digest := func(created time.Time) v1.Hash {
 		img, err := publish.Image(base, bin, "v1", created)

@@ -293,6 +293,16 @@ func store[T any](items map[string]map[string]T, project, name string, it T) {
 	items[project][name] = it
 }
 
+// remove deletes the item lookup finds by name from items (project → name → item).
+func remove[T any](items map[string]map[string]T, lookup func(string) (T, string, error), name string) (*emptypb.Empty, error) {
+	_, project, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	delete(items[project], name)
+	return &emptypb.Empty{}, nil
+}
+
 // copies returns copies of items, by name.
 func copies[T proto.Message](items map[string]T) []T {
 	var out []T
@@ -313,28 +323,33 @@ func (s *Service) GetAlertPolicy(_ context.Context, req *monitoringpb.GetAlertPo
 func (s *Service) ListAlertPolicies(_ context.Context, req *monitoringpb.ListAlertPoliciesRequest) (*monitoringpb.ListAlertPoliciesResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	project, err := listProject(req.GetName(), req.GetFilter(), req.GetOrderBy())
-	if err != nil {
-		return nil, err
-	}
-	page, next, total, err := listPage(s, s.policies[project], req.GetPageSize(), req.GetPageToken())
+	page, next, total, err := listIn(s, s.policies, req)
 	if err != nil {
 		return nil, err
 	}
 	return &monitoringpb.ListAlertPoliciesResponse{AlertPolicies: page, NextPageToken: next, TotalSize: total}, nil
 }
 
-// listProject checks the parent name of a List request ("projects/P") and returns P; the
-// fake takes no filter or order_by.
-func listProject(name, filter, orderBy string) (string, error) {
-	project, err := projectOf(name)
+// listRequest is a List request of alert policies or notification channels.
+type listRequest interface {
+	GetName() string
+	GetFilter() string
+	GetOrderBy() string
+	GetPageSize() int32
+	GetPageToken() string
+}
+
+// listIn returns the page req asks for of the items (project → name → item) of the project
+// req names ("projects/P"), as listPage does; the fake takes no filter or order_by.
+func listIn[T proto.Message](s *Service, items map[string]map[string]T, req listRequest) ([]T, string, int32, error) {
+	project, err := projectOf(req.GetName())
 	if err != nil {
-		return "", err
+		return nil, "", 0, err
 	}
-	if filter != "" || orderBy != "" {
-		return "", invalid("fakemonitoring: filter and order_by are not supported")
+	if req.GetFilter() != "" || req.GetOrderBy() != "" {
+		return nil, "", 0, invalid("fakemonitoring: filter and order_by are not supported")
 	}
-	return project, nil
+	return listPage(s, items[project], req.GetPageSize(), req.GetPageToken())
 }
 
 // listPage returns a page of copies of items, by name, the next page's token and how many
@@ -425,12 +440,7 @@ func (s *Service) UpdateAlertPolicy(_ context.Context, req *monitoringpb.UpdateA
 func (s *Service) DeleteAlertPolicy(_ context.Context, req *monitoringpb.DeleteAlertPolicyRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, project, err := s.lookupPolicy(req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	delete(s.policies[project], req.GetName())
-	return &emptypb.Empty{}, nil
+	return remove(s.policies, s.lookupPolicy, req.GetName())
 }
 
 // AlertPolicies returns a copy of a project's policies, by name.
@@ -492,11 +502,7 @@ func (s *Service) GetNotificationChannel(_ context.Context, req *monitoringpb.Ge
 func (s *Service) ListNotificationChannels(_ context.Context, req *monitoringpb.ListNotificationChannelsRequest) (*monitoringpb.ListNotificationChannelsResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	project, err := listProject(req.GetName(), req.GetFilter(), req.GetOrderBy())
-	if err != nil {
-		return nil, err
-	}
-	page, next, total, err := listPage(s, s.channels[project], req.GetPageSize(), req.GetPageToken())
+	page, next, total, err := listIn(s, s.channels, req)
 	if err != nil {
 		return nil, err
 	}

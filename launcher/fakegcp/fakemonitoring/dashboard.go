@@ -193,12 +193,7 @@ func (s *Service) UpdateDashboard(_ context.Context, req *dashboardpb.UpdateDash
 func (s *Service) DeleteDashboard(_ context.Context, req *dashboardpb.DeleteDashboardRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, project, err := s.lookupDashboard(req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	delete(s.dashboards[project], req.GetName())
-	return &emptypb.Empty{}, nil
+	return remove(s.dashboards, s.lookupDashboard, req.GetName())
 }
 
 // Dashboards returns a copy of a project's dashboards, by name.

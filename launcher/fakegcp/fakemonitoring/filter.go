@@ -131,48 +131,47 @@ func parseFilter(s string) (*node, error) {
 	return n, nil
 }
 
+// or is and-terms joined by OR.
 func (p *filterParser) or() (*node, error) {
-	left, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	n := &node{op: "or", children: []*node{left}}
-	for p.peek().kind == tokIdent && p.peek().text == "OR" {
-		p.next()
-		right, err := p.and()
-		if err != nil {
-			return nil, err
+	return p.chain("or", p.and, func() bool {
+		if t := p.peek(); t.kind == tokIdent && t.text == "OR" {
+			p.next()
+			return true
 		}
-		n.children = append(n.children, right)
-	}
-	if len(n.children) == 1 {
-		return left, nil
-	}
-	return n, nil
+		return false
+	})
 }
 
+// and is terms joined by AND or juxtaposed, up to the end, a ')' or an OR.
 func (p *filterParser) and() (*node, error) {
-	first, err := p.unary()
-	if err != nil {
-		return nil, err
-	}
-	n := &node{op: "and", children: []*node{first}}
-	for {
+	return p.chain("and", p.unary, func() bool {
 		t := p.peek()
 		if t.kind == tokEOF || (t.kind == tokPunct && t.text == ")") || (t.kind == tokIdent && t.text == "OR") {
-			break
+			return false
 		}
 		if t.kind == tokIdent && t.text == "AND" {
 			p.next()
 		}
-		c, err := p.unary()
+		return true
+	})
+}
+
+// chain parses operands while more, which consumes the operator between two of them,
+// reports that another follows; into a node of op, or the operand itself when there is one.
+func (p *filterParser) chain(op string, operand func() (*node, error), more func() bool) (*node, error) {
+	n := &node{op: op}
+	for {
+		c, err := operand()
 		if err != nil {
 			return nil, err
 		}
 		n.children = append(n.children, c)
+		if !more() {
+			break
+		}
 	}
 	if len(n.children) == 1 {
-		return first, nil
+		return n.children[0], nil
 	}
 	return n, nil
 }

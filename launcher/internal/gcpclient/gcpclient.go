@@ -1,8 +1,9 @@
 // Package gcpclient holds what the launcher's layers over Google's clients
-// (launcher/dataflow, launcher/monitoring) share: how they dial ([Options]), which errors
-// are transient and how idempotent calls are retried ([RetryPolicy]), and how many calls
-// are in flight at once ([Limiter]), and reading a list to its end ([Collect]). It is a leaf: it imports no other package of the
-// module.
+// (launcher/dataflow, launcher/monitoring, launcher/pubsubschema) share: how they dial
+// ([Options], and [Clients] for the several clients of one layer), which errors are
+// transient and how idempotent calls are retried ([RetryPolicy]), how many calls are in
+// flight at once ([Limiter]), and reading a list to its end ([Collect]). It is a leaf: it
+// imports no other package of the module.
 package gcpclient
 
 import (

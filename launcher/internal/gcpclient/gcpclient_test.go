@@ -3,12 +3,14 @@ package gcpclient_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -154,5 +156,50 @@ func TestCollect(t *testing.T) {
 	boom := errors.New("boom")
 	if got, err := gcpclient.Collect(iter([]int{1}, boom)); err != boom || got != nil {
 		t.Errorf("Collect = %v, %v; want nil, boom", got, err)
+	}
+}
+
+type fakeClient struct {
+	name   string
+	closed *[]string
+}
+
+func (c *fakeClient) Close() error { *c.closed = append(*c.closed, c.name); return nil }
+
+// A failed dial closes the clients dialed before it and dials nothing after it; Close
+// closes every client, in the order they were dialed.
+func TestClients(t *testing.T) {
+	var closed, dialed []string
+	newClient := func(name string, err error) func(context.Context, ...option.ClientOption) (*fakeClient, error) {
+		return func(context.Context, ...option.ClientOption) (*fakeClient, error) {
+			dialed = append(dialed, name)
+			if err != nil {
+				return nil, err
+			}
+			return &fakeClient{name: name, closed: &closed}, nil
+		}
+	}
+	boom := errors.New("boom")
+	cs := gcpclient.NewClients(context.Background(), nil)
+	a := gcpclient.Dial(cs, "x: a client", newClient("a", nil))
+	b := gcpclient.Dial(cs, "x: b client", newClient("b", boom))
+	c := gcpclient.Dial(cs, "x: c client", newClient("c", nil))
+	err := cs.Err()
+	if !errors.Is(err, boom) || err.Error() != "x: b client: boom" || a == nil || b != nil || c != nil {
+		t.Errorf("dial a, b (fails), c: err %v, clients %v %v %v", err, a, b, c)
+	}
+	if !slices.Equal(dialed, []string{"a", "b"}) || !slices.Equal(closed, []string{"a"}) {
+		t.Errorf("dialed %v, closed %v; want [a b], [a]", dialed, closed)
+	}
+
+	dialed, closed = nil, nil
+	cs = gcpclient.NewClients(context.Background(), nil)
+	gcpclient.Dial(cs, "x: a client", newClient("a", nil))
+	gcpclient.Dial(cs, "x: b client", newClient("b", nil))
+	if err := cs.Err(); err != nil || len(closed) != 0 {
+		t.Fatalf("two good dials: err %v, closed %v", err, closed)
+	}
+	if err := cs.Close(); err != nil || !slices.Equal(closed, []string{"a", "b"}) {
+		t.Errorf("Close: err %v, closed %v; want [a b]", err, closed)
 	}
 }
