@@ -1,7 +1,7 @@
 // Package inflight bounds what a replay on an in-process runner holds. Prism has no
 // backpressure of its own: a reader faster than the writers fills the runner's queues, so
 // that memory follows the length of the replay rather than its hour. A Gate counts the events
-// that entered the pipeline and those that left it (through dedupe, into files), and the
+// that entered the pipeline and those that left it (into files, or dropped), and the
 // reader waits while too many are in between. It also keeps the event ids (for dedupe) and
 // the message ids of dead letters (for the dead-letter writer) that each open bucket's panes
 // wrote: Prism's state for a stateful DoFn grows with every pane read (measured: 348 against

@@ -10,20 +10,14 @@ import (
 
 func init() {
 	register.DoFn1x0[message.Event](&countInFn{})
-	register.DoFn1x0[message.Batch](&countOutFn{})
 }
 
 // CountIn counts the events of PCollection<message.Event> (placed in their buckets) as in
-// flight at the inflight.Gate of key (see WithGate). It consumes them beside the pipeline,
-// in the same stage, and outputs nothing.
+// flight at the inflight.Gate of key (see WithGate); the sink counts them out once written
+// or dropped (sink.Config.Gate). It consumes them beside the pipeline, in the same stage, and
+// outputs nothing.
 func CountIn(s beam.Scope, key string, events beam.PCollection) {
 	beam.ParDo0(s.Scope("replay.CountIn"), &countInFn{Gate: key}, events)
-}
-
-// CountOut counts the events of PCollection<message.Batch> (deduplicated) as out of flight:
-// written, or dropped as duplicates.
-func CountOut(s beam.Scope, key string, batches beam.PCollection) {
-	beam.ParDo0(s.Scope("replay.CountOut"), &countOutFn{Gate: key}, batches)
 }
 
 type countInFn struct {
@@ -34,14 +28,3 @@ type countInFn struct {
 func (f *countInFn) Setup() { f.g = inflight.For(f.Gate) }
 
 func (f *countInFn) ProcessElement(message.Event) { f.g.Enter(1) }
-
-type countOutFn struct {
-	Gate string
-	g    *inflight.Gate
-}
-
-func (f *countOutFn) Setup() { f.g = inflight.For(f.Gate) }
-
-func (f *countOutFn) ProcessElement(b message.Batch) {
-	f.g.Leave(int64(len(b.Events)) + b.Duplicates)
-}

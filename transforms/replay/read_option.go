@@ -47,7 +47,7 @@ func WithFormat(f InputFormat) Option { return func(o *options) { o.format = f }
 // WithGate makes the ordered read wait, before each checkpoint's entries, while the
 // inflight.Gate registered under key (internal/inflight) is full: on Prism, which has no
 // backpressure, the read would otherwise run ahead of the writers and fill the runner's
-// queues. CountIn and CountOut count what enters and leaves.
+// queues. CountIn counts what enters; the sink, what leaves (sink.Config.Gate).
 func WithGate(key string) Option { return func(o *options) { o.gate = key } }
 
 // WithProgress adds what the read gets through to the progress.Counters registered under

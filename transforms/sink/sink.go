@@ -34,6 +34,7 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/acks"
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
 	"github.com/eventdelivery/eventdelivery/internal/codec"
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
@@ -60,6 +61,9 @@ type Config struct {
 	// Subscription is where the batches' messages come from, acked once written; empty
 	// when the source acks (Dataflow's, or a replay).
 	Subscription string
+	// Gate is the key of the inflight.Gate of a replay on Prism: a batch's events leave it
+	// once written (or dropped), so that what waits for the sink counts as in flight too.
+	Gate string
 }
 
 // Write writes PCollection<message.Batch> to files and returns PCollection<message.Entry>,
@@ -81,9 +85,11 @@ type writeFn struct {
 	Fingerprint string // of Config.Schema, for the entries of the files written
 	store       *objstore.Store
 	closes      *output.Closes
+	gate        *inflight.Gate
 }
 
 func (f *writeFn) Setup(ctx context.Context) error {
+	f.gate = inflight.For(f.Config.Gate)
 	st, err := objstore.Open(ctx, f.Config.Target.Root)
 	if err != nil {
 		return err
@@ -101,6 +107,7 @@ func (f *writeFn) Teardown() error {
 }
 
 func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func(beam.EventTime, message.Entry)) error {
+	defer f.gate.Leave(int64(len(b.Events)) + b.Duplicates)
 	t := f.Config.Target
 	to, moved, ok, err := f.closes.Resolve(ctx, b.Bucket)
 	if err != nil {

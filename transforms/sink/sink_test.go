@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/inflight"
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
@@ -93,10 +94,19 @@ func TestWrite(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// Every batch's events and duplicates leave a replay's gate, whatever becomes of them.
+			gate := inflight.New(0)
+			defer gate.Release()
+			for _, b := range tc.batches {
+				gate.Enter(int64(len(b.Events)) + b.Duplicates)
+			}
 			p, s := beam.NewPipelineWithRoot()
-			entries := sink.Write(s, beam.CreateList(s, tc.batches), sink.Config{Target: tg, Schema: schema})
+			entries := sink.Write(s, beam.CreateList(s, tc.batches), sink.Config{Target: tg, Schema: schema, Gate: gate.Key()})
 			beamtest.Equals(s, beam.ParDo(s, describe, entries), tc.want...)
 			beamtest.Run(t, p)
+			if n := gate.InFlight(); n != 0 {
+				t.Errorf("%d events still in flight at the gate after the sink", n)
+			}
 
 			names, err := st.Walk(ctx, tg.Base())
 			if err != nil {

@@ -119,11 +119,10 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 		dedupeOpts = append(dedupeOpts, dedupe.InProcess(cfg.gate))
 	}
 	batches := dedupe.Dedupe(s, placed, cfg.Shards, dedupeOpts...)
-	if cfg.gate != "" { // a replay's reader waits while too many events are in between
+	if cfg.gate != "" { // a replay's reader waits while too many events are between it and the files
 		replay.CountIn(s, cfg.gate, placed)
-		replay.CountOut(s, cfg.gate, batches)
 	}
-	files := sink.Write(s, batches, sink.Config{Target: t, Schema: cfg.Schema, Subscription: cfg.ackSubscription()})
+	files := sink.Write(s, batches, sink.Config{Target: t, Schema: cfg.Schema, Subscription: cfg.ackSubscription(), Gate: cfg.gate})
 	deadFiles := deadletter.Write(s, placedDead, deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription(), Gate: cfg.gate})
 	entries := append([]beam.PCollection{files, deadFiles}, beats...)
 	var leftOpen beam.PCollection
