@@ -7,6 +7,11 @@
 // (output.MetaIDs), and a redelivery of a message already in a dead-letter file (of another
 // run, say after a crash between the file and the ack, or of an earlier pane) is acked and
 // counted (dead_letter_redeliveries), not written again.
+//
+// Like the sink, the writer asks again at write time whether the bucket is still open: a
+// bucket another job closed since placement gets no file its manifest does not list; its
+// dead letters go to the next open bucket under a pane of their own there
+// (output.Layout.MovedPane).
 package deadletter
 
 import (
@@ -35,7 +40,14 @@ func init() {
 	register.Iter1[message.DeadLetter]()
 }
 
-var redeliveries = beam.NewCounter("eventdelivery", "dead_letter_redeliveries")
+var (
+	redeliveries = beam.NewCounter("eventdelivery", "dead_letter_redeliveries")
+	// The same counters as bucket.AssignDeadLetters' and the sink's, for dead letters whose
+	// bucket closed between placement and write.
+	movedFromClosed  = beam.NewCounter("eventdelivery", "moved_from_closed_bucket")
+	alreadyDelivered = beam.NewCounter("eventdelivery", "already_delivered")
+	outsideRange     = beam.NewCounter("eventdelivery", "outside_replay_range")
+)
 
 // Config says where dead letters go.
 type Config struct {
@@ -73,6 +85,7 @@ type writeFn struct {
 	Subscription string
 	Gate         string
 	store        *objstore.Store
+	closes       *output.Closes
 	gate         *inflight.Gate
 	ids          map[string][]string // message ids of the dead-letter files read, by path
 }
@@ -83,8 +96,15 @@ const maxSpan = 16
 
 func (f *writeFn) Setup(ctx context.Context) (err error) {
 	f.gate = inflight.For(f.Gate)
-	f.store, err = objstore.Open(ctx, f.Target.Root)
-	return err
+	if f.store, err = objstore.Open(ctx, f.Target.Root); err != nil {
+		return err
+	}
+	f.closes = output.NewCloses(f.Target, f.store)
+	return nil
+}
+
+func (f *writeFn) StartBundle(context.Context, func(beam.EventTime, message.Entry)) {
+	f.closes.ForgetOpen()
 }
 
 func (f *writeFn) Teardown() error {
@@ -103,8 +123,25 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 	slices.SortFunc(all, func(a, b message.DeadLetter) int {
 		return cmp.Or(cmp.Compare(a.Message.PublishTime, b.Message.PublishTime), cmp.Compare(a.Message.ID, b.Message.ID), cmp.Compare(a.Reason, b.Reason))
 	})
-	start := all[0].Bucket
-	fresh, err := f.notWritten(ctx, all, start, pane.Index, f.gate.SeenDeadLetters(start, shard))
+	placed := all[0].Bucket
+	start, moved, ok, err := f.closes.Resolve(ctx, placed)
+	if err != nil {
+		return fmt.Errorf("dead letters of bucket %s: %w", output.Format(placed), err)
+	}
+	switch {
+	case !ok: // this replay closed it already: its dead letters are there
+		alreadyDelivered.Inc(ctx, int64(len(all)))
+		return f.ack(ctx, all, placed)
+	case !f.Target.Range.Contains(start):
+		outsideRange.Inc(ctx, int64(len(all)))
+		return f.ack(ctx, all, placed)
+	}
+	index := pane.Index
+	if moved {
+		index = f.Target.Layout.MovedPane(placed, start, pane.Index)
+		movedFromClosed.Inc(ctx, int64(len(all)))
+	}
+	fresh, err := f.notWritten(ctx, all, start, index, f.gate.SeenDeadLetters(placed, shard))
 	if err != nil {
 		return err
 	}
@@ -113,7 +150,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 	}
 	var entry message.Entry
 	if len(fresh) > 0 {
-		name := f.Target.DeadLetterPath(start, pane.Index, shard)
+		name := f.Target.DeadLetterPath(start, index, shard)
 		ids := make([]string, len(fresh))
 		for i, d := range fresh {
 			ids[i] = d.Message.ID
@@ -130,19 +167,29 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 		}
 		entry = message.Entry{Bucket: start, Name: name, DeadLetter: true, Invalid: int64(len(fresh)), Bytes: int64(len(data))}
 	}
-	if f.Subscription != "" {
-		var ids []string
-		for _, d := range all {
-			if d.Message.AckID != "" {
-				ids = append(ids, d.Message.AckID)
-			}
-		}
-		if _, _, err := acks.Ack(ctx, f.Subscription, ids); err != nil {
-			return fmt.Errorf("ack dead letters of bucket %s: %w", output.Format(start), err)
-		}
+	if err := f.ack(ctx, all, start); err != nil {
+		return err
 	}
 	if entry.Name != "" {
 		emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(start)), entry)
+	}
+	return nil
+}
+
+// ack acks the messages of all, dead letters of bucket start, once written (or found
+// written) where the pipeline acks its own messages.
+func (f *writeFn) ack(ctx context.Context, all []message.DeadLetter, start int64) error {
+	if f.Subscription == "" {
+		return nil
+	}
+	var ids []string
+	for _, d := range all {
+		if d.Message.AckID != "" {
+			ids = append(ids, d.Message.AckID)
+		}
+	}
+	if _, _, err := acks.Ack(ctx, f.Subscription, ids); err != nil {
+		return fmt.Errorf("ack dead letters of bucket %s: %w", output.Format(start), err)
 	}
 	return nil
 }

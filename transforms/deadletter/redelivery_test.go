@@ -1,6 +1,8 @@
 package deadletter_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/eventdelivery/eventdelivery/internal/avrofile"
+	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
 	"github.com/eventdelivery/eventdelivery/transforms/bucket"
@@ -20,6 +23,7 @@ import (
 
 func init() {
 	register.Function1x1[message.Entry, int64](invalidOf)
+	register.Function1x1[message.Entry, string](nameAndCount)
 }
 
 func TestMain(m *testing.M) {
@@ -118,3 +122,50 @@ func TestRedeliveredDeadLetterWrittenOnce(t *testing.T) {
 }
 
 func invalidOf(e message.Entry) int64 { return e.Invalid }
+
+// A bucket can close between the placing of a dead letter and its writing (another job
+// closed it): the writer asks again, and writes into the next open bucket, under a pane of
+// its own there, never a file the closed bucket's manifest does not list. A bucket this
+// replay closed itself already holds its dead letters: nothing is written.
+func TestDeadLettersOfABucketClosedSincePlacement(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		closedBy string // run id of bucket h0's manifest
+		rerun    bool
+		want     string // the file written, relative to the target's dead-letter folders
+	}{
+		{"closed by another job: the next open bucket", "r0", false, "moved"},
+		{"closed by this replay: nothing again", "r1", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			tg := output.Target{Root: t.TempDir(), EventType: "play-track", RunID: "r1", Rerun: tc.rerun,
+				Layout: output.Layout{Width: time.Hour, Skew: 30 * time.Minute}}
+			st, err := objstore.Open(ctx, tg.Root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			m, _ := output.Manifest{RunID: tc.closedBy}.Marshal()
+			if err := st.Write(ctx, tg.ManifestPath(h0), m); err != nil {
+				t.Fatal(err)
+			}
+			d := dead("m1", 5)
+			d.Bucket = h0 // placed before the close
+			p, s := beam.NewPipelineWithRoot()
+			entries := deadletter.Write(s, beam.Create(s, d), deadletter.Config{Target: tg, Shards: 1})
+			var want []any
+			next := tg.Layout.Next(h0)
+			if tc.want != "" {
+				want = append(want, fmt.Sprintf("%s 1", tg.DeadLetterPath(next, tg.Layout.MovedPane(h0, next, 0), 0)))
+			}
+			beamtest.Equals(s, beam.ParDo(s, nameAndCount, entries), want...)
+			beamtest.Run(t, p)
+			if names, _ := st.List(ctx, output.Join(tg.DeadLetterDir(h0), output.DataFiles)); len(names) != 0 {
+				t.Errorf("the closed bucket got dead-letter files %v", names)
+			}
+		})
+	}
+}
+
+func nameAndCount(e message.Entry) string { return fmt.Sprintf("%s %d", e.Name, e.Invalid) }
