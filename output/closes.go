@@ -108,3 +108,33 @@ func (c *Closes) Resolve(ctx context.Context, start int64) (to int64, moved, ok 
 		to = c.Target.Layout.Next(to)
 	}
 }
+
+// Route is where a writer puts a pane of bucket placed, asked again at write time.
+type Route struct {
+	Bucket int64 // the bucket it goes into
+	Pane   int64 // the pane it is written under there: Layout.MovedPane when moved
+	Moved  bool  // another job closed placed since placement
+	// Already: this run closed placed itself (a replay run again), its data is there.
+	Already bool
+	// Outside: the open bucket it goes to is outside the target's range (a backfill).
+	Outside bool
+}
+
+// Write reports whether the writer writes anything.
+func (r Route) Write() bool { return !r.Already && !r.Outside }
+
+// Route returns where pane of bucket placed is written now (see Resolve and Range).
+func (c *Closes) Route(ctx context.Context, placed, pane int64) (Route, error) {
+	to, moved, ok, err := c.Resolve(ctx, placed)
+	switch {
+	case err != nil:
+		return Route{}, err
+	case !ok:
+		return Route{Already: true}, nil
+	case !c.Target.Range.Contains(to):
+		return Route{Bucket: to, Moved: moved, Outside: true}, nil
+	case moved:
+		return Route{Bucket: to, Pane: c.Target.Layout.MovedPane(placed, to, pane), Moved: true}, nil
+	}
+	return Route{Bucket: to, Pane: pane}, nil
+}

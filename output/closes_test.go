@@ -86,6 +86,39 @@ func TestCloses(t *testing.T) {
 	}
 }
 
+// Route says where a writer puts a pane: its own bucket and pane while open, the next open
+// bucket under a moved pane when another job closed it, nothing when this replay closed it
+// or the next open bucket is outside a backfill's range.
+func TestRoute(t *testing.T) {
+	ctx := context.Background()
+	tg, st := localTarget(t, time.Hour)
+	tg.Rerun = true
+	h := time.Hour.Milliseconds()
+	closeBucket(t, st, tg, h, "run-1")
+	closeBucket(t, st, tg, 2*h, "run-2")
+	for _, tc := range []struct {
+		name   string
+		rng    Range
+		placed int64
+		want   Route
+	}{
+		{"open", Range{}, 0, Route{Bucket: 0, Pane: 3}},
+		{"closed by another run", Range{}, h, Route{Bucket: 3 * h, Pane: tg.Layout.MovedPane(h, 3*h, 3), Moved: true}},
+		{"closed by this replay", Range{}, 2 * h, Route{Already: true}},
+		{"moved out of a backfill's range", Range{From: 0, To: 3 * h}, h, Route{Bucket: 3 * h, Moved: true, Outside: true}},
+	} {
+		tg := tg
+		tg.Range = tc.rng
+		got, err := NewCloses(tg, st).Route(ctx, tc.placed, 3)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: Route = %+v, %v; want %+v", tc.name, got, err, tc.want)
+		}
+		if got.Write() != (!tc.want.Already && !tc.want.Outside) {
+			t.Errorf("%s: Write = %v", tc.name, got.Write())
+		}
+	}
+}
+
 // A job that runs for months keeps no more than Remember closed buckets, and still answers
 // right for one it forgot.
 func TestClosesRemembersTheNewest(t *testing.T) {

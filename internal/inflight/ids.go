@@ -7,7 +7,7 @@ import (
 
 // IDs is the set of ids one shard of one open bucket wrote, each with the first pane that
 // wrote it. An id is held as a 128-bit hash (two 64-bit maphash sums), not as its string:
-// 24 bytes an id in the map instead of about 80, for the million ids of a busy hour. Two ids
+// about 29 bytes an id in the map instead of about 80, for the million ids of a busy hour. Two ids
 // share a hash with a probability of about n²/2¹²⁹ (10⁻²⁶ for a million), far below a disk's
 // silent error rate. The hashes are of this process only, as the set is. Its methods do
 // nothing, and find nothing, on a nil IDs.

@@ -133,8 +133,8 @@ func (g *Gate) ids(k bucketShard) *IDs {
 	return s
 }
 
-// Forget drops the ids of bucket, of its events and its dead letters: it is closed (or left open to the wall clock), so no pane
-// of it comes again.
+// Forget drops the ids of bucket, of its events and its dead letters: it is closed (or left
+// open to the wall clock), so no pane of it comes again.
 func (g *Gate) Forget(bucket int64) {
 	if g == nil {
 		return

@@ -118,21 +118,20 @@ func (p *placer) start() {
 
 // place resolves bucket start against closed buckets and reports it once per bundle.
 func (p *placer) place(ctx context.Context, start int64, emitSeen func(beam.EventTime, int64)) (to int64, moved, ok bool, err error) {
-	to, moved, ok, err = p.closes.Resolve(ctx, start)
-	if err != nil {
+	r, err := p.closes.Route(ctx, start, 0)
+	switch {
+	case err != nil:
 		return 0, false, false, fmt.Errorf("bucket %s: %w", output.Format(start), err)
-	}
-	if !ok {
+	case r.Already:
 		alreadyDelivered.Inc(ctx, 1)
 		return 0, false, false, nil
-	}
-	if !p.Target.Range.Contains(to) {
+	case r.Outside:
 		outsideRange.Inc(ctx, 1)
 		return 0, false, false, nil
-	}
-	if moved {
+	case r.Moved:
 		movedFromClosed.Inc(ctx, 1)
 	}
+	to, moved = r.Bucket, r.Moved
 	if !p.seen[to] {
 		p.seen[to] = true
 		emitSeen(mtime.FromMilliseconds(p.Target.Layout.Stamp(to)), to)

@@ -124,23 +124,21 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 		return cmp.Or(cmp.Compare(a.Message.PublishTime, b.Message.PublishTime), cmp.Compare(a.Message.ID, b.Message.ID), cmp.Compare(a.Reason, b.Reason))
 	})
 	placed := all[0].Bucket
-	start, moved, ok, err := f.closes.Resolve(ctx, placed)
+	r, err := f.closes.Route(ctx, placed, pane.Index)
 	if err != nil {
 		return fmt.Errorf("dead letters of bucket %s: %w", output.Format(placed), err)
 	}
 	switch {
-	case !ok: // this replay closed it already: its dead letters are there
+	case r.Already: // this replay closed it already: its dead letters are there
 		alreadyDelivered.Inc(ctx, int64(len(all)))
 		return f.ack(ctx, all, placed)
-	case !f.Target.Range.Contains(start):
+	case r.Outside:
 		outsideRange.Inc(ctx, int64(len(all)))
 		return f.ack(ctx, all, placed)
-	}
-	index := pane.Index
-	if moved {
-		index = f.Target.Layout.MovedPane(placed, start, pane.Index)
+	case r.Moved:
 		movedFromClosed.Inc(ctx, int64(len(all)))
 	}
+	start, index := r.Bucket, r.Pane
 	fresh, err := f.notWritten(ctx, all, start, index, f.gate.SeenDeadLetters(placed, shard))
 	if err != nil {
 		return err

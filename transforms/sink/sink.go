@@ -109,19 +109,20 @@ func (f *writeFn) Teardown() error {
 func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func(beam.EventTime, message.Entry)) error {
 	defer f.gate.Leave(int64(len(b.Events)) + b.Duplicates)
 	t := f.Config.Target
-	to, moved, ok, err := f.closes.Resolve(ctx, b.Bucket)
+	r, err := f.closes.Route(ctx, b.Bucket, b.Pane)
 	if err != nil {
 		return fmt.Errorf("write bucket %s: %w", output.Format(b.Bucket), err)
 	}
-	if !ok {
+	switch {
+	case r.Already:
 		alreadyDelivered.Inc(ctx, int64(len(b.Events)))
 		return f.ack(ctx, b)
-	}
-	if !t.Range.Contains(to) {
+	case r.Outside:
 		// A backfill's bucket closed since placement, the next open one outside its range.
 		outsideRange.Inc(ctx, int64(len(b.Events)))
 		return f.ack(ctx, b)
 	}
+	to, moved := r.Bucket, r.Moved
 	entry := message.Entry{Bucket: to, Duplicates: b.Duplicates, SchemaFingerprint: f.Fingerprint}
 	if moved {
 		movedFromClosed.Inc(ctx, int64(len(b.Events)))
@@ -134,11 +135,7 @@ func (f *writeFn) ProcessElement(ctx context.Context, b message.Batch, emit func
 	if len(b.Events) > 0 {
 		// Records were validated by decode: their bytes go into the file as they are. The
 		// counts go in its header, for a successor that closes the bucket.
-		pane := b.Pane
-		if moved {
-			pane = t.Layout.MovedPane(b.Bucket, to, b.Pane)
-		}
-		name := t.FilePath(to, pane, b.Shard)
+		name := t.FilePath(to, r.Pane, b.Shard)
 		ids := make([]string, len(b.Events))
 		entry.MinTime, entry.MaxTime = b.Events[0].Time, b.Events[0].Time
 		entry.Revisions = map[string]int64{}
