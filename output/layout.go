@@ -152,6 +152,17 @@ func (l Layout) MovedPane(from, to, pane int64) int64 {
 // movedPanes bounds a bucket's own pane numbers.
 const movedPanes = 1_000_000
 
+// LatePane is the pane number under which pane index of a bucket's late events (those
+// grouped apart from its on-time ones: bucket.AssignEarly) is written: apart from the
+// on-time panes, numbered from 0, so that no file of the bucket overwrites another.
+func LatePane(index int64) int64 { return latePanes + index }
+
+// latePanes is where late panes start among a bucket's own pane numbers (below movedPanes).
+const latePanes = movedPanes / 2
+
+// End returns the end of bucket start: start + W. An event published before it is on time.
+func (l Layout) End(start int64) int64 { return start + l.widthMs() }
+
 // Next returns the bucket after start.
 func (l Layout) Next(start int64) int64 { return start + l.widthMs() }
 

@@ -61,23 +61,26 @@ func TestIDs(t *testing.T) {
 	g := New(0)
 	defer g.Release()
 	s := g.Seen(1, 0)
-	if _, ok := s.Pane("a"); ok {
-		t.Fatal("an empty set holds a")
-	}
-	s.Add("a", 3)
-	s.Add("a", 5) // a later pane does not take it over
-	s.Add("b", 4)
-	s.Add("b", 2) // an earlier one does (panes come in any order)
-	for id, want := range map[string]int64{"a": 3, "b": 2} {
-		if p, ok := s.Pane(id); !ok || p != want {
-			t.Errorf("Pane(%s) = %d, %v; want %d", id, p, ok, want)
+	for _, c := range []struct {
+		id   string
+		pane int64
+		want bool
+	}{
+		{"a", 3, true},
+		{"a", 3, true},  // the same pane again: a retried bundle keeps it
+		{"a", 5, false}, // another pane: a copy
+		{"a", 2, false}, // an earlier one too: the first to claim it wrote it
+		{"b", 4, true},
+	} {
+		if got := s.Claim(c.id, c.pane); got != c.want {
+			t.Errorf("Claim(%s, %d) = %v; want %v", c.id, c.pane, got, c.want)
 		}
 	}
 	if g.Seen(1, 0) != s || g.Seen(1, 1) == s || g.SeenDeadLetters(1, 0) == s {
 		t.Error("a bucket's shard does not have one set of event ids of its own")
 	}
-	g.SeenDeadLetters(1, 0).Add("m1", 0)
-	g.Seen(2, 0).Add("c", 0)
+	g.SeenDeadLetters(1, 0).Claim("m1", 0)
+	g.Seen(2, 0).Claim("c", 0)
 	g.Forget(1)
 	if g.Seen(1, 0).Len() != 0 || g.SeenDeadLetters(1, 0).Len() != 0 {
 		t.Error("Forget(1) kept bucket 1's ids")
@@ -86,8 +89,7 @@ func TestIDs(t *testing.T) {
 		t.Error("Forget(1) dropped bucket 2's ids")
 	}
 	var none *Gate
-	none.Seen(1, 0).Add("a", 0)
-	if _, ok := none.Seen(1, 0).Pane("a"); ok {
+	if !none.Seen(1, 0).Claim("a", 0) || !none.Seen(1, 0).Claim("a", 1) || none.Seen(1, 0).Len() != 0 {
 		t.Error("a nil gate's set holds an id")
 	}
 }

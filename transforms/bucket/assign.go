@@ -19,6 +19,8 @@ import (
 func init() {
 	register.DoFn5x1[context.Context, beam.EventTime, message.Event, func(beam.EventTime, message.Event), func(beam.EventTime, int64), error](&assignFn{})
 	register.DoFn5x1[context.Context, beam.EventTime, message.DeadLetter, func(beam.EventTime, message.DeadLetter), func(beam.EventTime, int64), error](&assignDeadFn{})
+	register.DoFn6x1[context.Context, beam.EventTime, message.Event, func(beam.EventTime, message.Event), func(beam.EventTime, message.Event), func(beam.EventTime, int64), error](&assignEarlyFn{})
+	register.DoFn6x1[context.Context, beam.EventTime, message.DeadLetter, func(beam.EventTime, message.DeadLetter), func(beam.EventTime, message.DeadLetter), func(beam.EventTime, int64), error](&assignDeadEarlyFn{})
 	register.Emitter2[beam.EventTime, message.Event]()
 	register.Emitter2[beam.EventTime, message.DeadLetter]()
 	register.Emitter2[beam.EventTime, int64]()
@@ -57,6 +59,35 @@ func AssignDeadLetters(s beam.Scope, dead beam.PCollection, t output.Target, opt
 	s = s.Scope("bucket.AssignDeadLetters")
 	placed, seen = beam.ParDo2(s, &assignDeadFn{placer: placer{Target: t}}, dead)
 	return Window(s, placed, t.Layout, opts...), seen
+}
+
+// AssignEarly is Assign for a source whose watermark follows the publish times closely (a
+// replay read in order, on Prism): a bucket's events published before its end (on time) are
+// stamped at its end − 1ms and windowed apart, in windows of its width, so that their last
+// pane is written once the input is read past the bucket's end, not at its close; only its
+// late events (mostly skewed ones, moved to the oldest open bucket) wait for the close. The
+// caller groups onTime and late each on its own, for they are windowed differently, and
+// writes the panes of late under output.LatePane numbers.
+func AssignEarly(s beam.Scope, events beam.PCollection, t output.Target, opts ...beam.WindowIntoOption) (onTime, late, seen beam.PCollection) {
+	s = s.Scope("bucket.AssignEarly")
+	if err := t.Layout.Validate(); err != nil {
+		panic("bucket.AssignEarly: " + err.Error())
+	}
+	onTime, late, seen = beam.ParDo3(s, &assignEarlyFn{assignFn{placer: placer{Target: t}}}, events)
+	return windowOnTime(s, onTime, t.Layout, opts...), Window(s, late, t.Layout, opts...), seen
+}
+
+// AssignDeadLettersEarly is AssignDeadLetters split as AssignEarly splits Assign.
+func AssignDeadLettersEarly(s beam.Scope, dead beam.PCollection, t output.Target, opts ...beam.WindowIntoOption) (onTime, late, seen beam.PCollection) {
+	s = s.Scope("bucket.AssignDeadLettersEarly")
+	onTime, late, seen = beam.ParDo3(s, &assignDeadEarlyFn{assignDeadFn{placer: placer{Target: t}}}, dead)
+	return windowOnTime(s, onTime, t.Layout, opts...), Window(s, late, t.Layout, opts...), seen
+}
+
+// windowOnTime windows elements stamped at their bucket's end − 1ms in windows of the bucket's
+// width: one window a bucket, ending at its end.
+func windowOnTime(s beam.Scope, col beam.PCollection, l output.Layout, opts ...beam.WindowIntoOption) beam.PCollection {
+	return beam.WindowInto(s, window.NewFixedWindows(l.Width), col, opts...)
 }
 
 // Window windows stamped elements so that each bucket's window ends at its close time.
@@ -150,6 +181,15 @@ func (f *assignFn) StartBundle(context.Context, func(beam.EventTime, message.Eve
 }
 
 func (f *assignFn) ProcessElement(ctx context.Context, et beam.EventTime, e message.Event, emit func(beam.EventTime, message.Event), emitSeen func(beam.EventTime, int64)) error {
+	e, ok, err := f.assign(ctx, et, e, emitSeen)
+	if ok {
+		emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(e.Bucket)), e)
+	}
+	return err
+}
+
+// assign places e in its bucket; ok is false when it is not to be delivered.
+func (f *assignFn) assign(ctx context.Context, et beam.EventTime, e message.Event, emitSeen func(beam.EventTime, int64)) (_ message.Event, ok bool, _ error) {
 	start, skewed := f.Target.Layout.Place(e.Time, e.PublishTime)
 	// A source may stamp an element later than its publish time (a redelivery behind the
 	// watermark): its bucket must still close after that stamp.
@@ -158,14 +198,38 @@ func (f *assignFn) ProcessElement(ctx context.Context, et beam.EventTime, e mess
 	}
 	to, moved, ok, err := f.place(ctx, start, emitSeen)
 	if err != nil || !ok {
-		return err
+		return e, false, err
 	}
 	e.Bucket, e.Skewed = to, skewed || moved
 	if e.Skewed {
 		skewedEvents.Inc(ctx, 1)
 	}
-	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(to)), e)
-	return nil
+	return e, true, nil
+}
+
+type assignEarlyFn struct{ assignFn }
+
+func (f *assignEarlyFn) StartBundle(context.Context, func(beam.EventTime, message.Event), func(beam.EventTime, message.Event), func(beam.EventTime, int64)) {
+	f.start()
+}
+
+func (f *assignEarlyFn) ProcessElement(ctx context.Context, et beam.EventTime, e message.Event, onTime, late func(beam.EventTime, message.Event), emitSeen func(beam.EventTime, int64)) error {
+	e, ok, err := f.assign(ctx, et, e, emitSeen)
+	if ok {
+		f.split(et, e.Bucket, func(ts int64) { onTime(mtime.FromMilliseconds(ts), e) }, func(ts int64) { late(mtime.FromMilliseconds(ts), e) })
+	}
+	return err
+}
+
+// split sends an element of bucket that came in at et on time, stamped at the bucket's end −
+// 1ms, if et is before that; late, stamped at its close − 1ms, otherwise.
+func (p *placer) split(et beam.EventTime, bucket int64, onTime, late func(int64)) {
+	l := p.Target.Layout
+	if end := l.End(bucket); et.Milliseconds() < end {
+		onTime(end - 1)
+		return
+	}
+	late(l.Stamp(bucket))
 }
 
 type assignDeadFn struct{ placer }
@@ -175,15 +239,37 @@ func (f *assignDeadFn) StartBundle(context.Context, func(beam.EventTime, message
 }
 
 func (f *assignDeadFn) ProcessElement(ctx context.Context, et beam.EventTime, d message.DeadLetter, emit func(beam.EventTime, message.DeadLetter), emitSeen func(beam.EventTime, int64)) error {
+	d, ok, err := f.assign(ctx, et, d, emitSeen)
+	if ok {
+		emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(d.Bucket)), d)
+	}
+	return err
+}
+
+// assign places d in its bucket; ok is false when it is not to be written.
+func (f *assignDeadFn) assign(ctx context.Context, et beam.EventTime, d message.DeadLetter, emitSeen func(beam.EventTime, int64)) (_ message.DeadLetter, ok bool, _ error) {
 	start := f.Target.Layout.Start(d.Message.PublishTime)
 	if et.Milliseconds() > d.Message.PublishTime {
 		start = max(start, f.Target.Layout.NotBefore(et.Milliseconds()))
 	}
 	to, _, ok, err := f.place(ctx, start, emitSeen)
 	if err != nil || !ok {
-		return err
+		return d, false, err
 	}
 	d.Bucket = to
-	emit(mtime.FromMilliseconds(f.Target.Layout.Stamp(to)), d)
-	return nil
+	return d, true, nil
+}
+
+type assignDeadEarlyFn struct{ assignDeadFn }
+
+func (f *assignDeadEarlyFn) StartBundle(context.Context, func(beam.EventTime, message.DeadLetter), func(beam.EventTime, message.DeadLetter), func(beam.EventTime, int64)) {
+	f.start()
+}
+
+func (f *assignDeadEarlyFn) ProcessElement(ctx context.Context, et beam.EventTime, d message.DeadLetter, onTime, late func(beam.EventTime, message.DeadLetter), emitSeen func(beam.EventTime, int64)) error {
+	d, ok, err := f.assign(ctx, et, d, emitSeen)
+	if ok {
+		f.split(et, d.Bucket, func(ts int64) { onTime(mtime.FromMilliseconds(ts), d) }, func(ts int64) { late(mtime.FromMilliseconds(ts), d) })
+	}
+	return err
 }

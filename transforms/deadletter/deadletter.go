@@ -60,6 +60,9 @@ type Config struct {
 	// letters as they come: the gate keeps the message ids each pane of an open bucket wrote,
 	// since the replay's own files are not read (a rerun replaces them).
 	Gate string
+	// Late numbers the panes under output.LatePane: for the late dead letters of buckets
+	// whose on-time ones another Write writes (bucket.AssignDeadLettersEarly).
+	Late bool
 }
 
 // Write writes PCollection<message.DeadLetter> (placed by bucket.AssignDeadLetters) and
@@ -71,7 +74,7 @@ func Write(s beam.Scope, dead beam.PCollection, cfg Config) beam.PCollection {
 		panic(fmt.Sprintf("deadletter.Write: shards is %d, must be 1 or more", cfg.Shards))
 	}
 	keyed := beam.ParDo(s, &keyFn{Shards: cfg.Shards}, dead)
-	return beam.ParDo(s, &writeFn{Target: cfg.Target, Subscription: cfg.Subscription, Gate: cfg.Gate}, beam.GroupByKey(s, keyed))
+	return beam.ParDo(s, &writeFn{Target: cfg.Target, Subscription: cfg.Subscription, Gate: cfg.Gate, Late: cfg.Late}, beam.GroupByKey(s, keyed))
 }
 
 type keyFn struct{ Shards int }
@@ -84,6 +87,7 @@ type writeFn struct {
 	Target       output.Target
 	Subscription string
 	Gate         string
+	Late         bool
 	store        *objstore.Store
 	closes       *output.Closes
 	gate         *inflight.Gate
@@ -123,8 +127,11 @@ func (f *writeFn) ProcessElement(ctx context.Context, pane beam.PaneInfo, shard 
 	slices.SortFunc(all, func(a, b message.DeadLetter) int {
 		return cmp.Or(cmp.Compare(a.Message.PublishTime, b.Message.PublishTime), cmp.Compare(a.Message.ID, b.Message.ID), cmp.Compare(a.Reason, b.Reason))
 	})
-	placed := all[0].Bucket
-	r, err := f.closes.Route(ctx, placed, pane.Index)
+	placed, index := all[0].Bucket, pane.Index
+	if f.Late {
+		index = output.LatePane(index)
+	}
+	r, err := f.closes.Route(ctx, placed, index)
 	if err != nil {
 		return fmt.Errorf("dead letters of bucket %s: %w", output.Format(placed), err)
 	}
@@ -228,11 +235,10 @@ func (f *writeFn) notWritten(ctx context.Context, all []message.DeadLetter, star
 	fresh := make([]message.DeadLetter, 0, len(all))
 	for _, d := range all {
 		if id := d.Message.ID; id != "" {
-			if p, ok := mem.Pane(id); written[id] || ok && p != pane {
+			if written[id] || !mem.Claim(id, pane) {
 				continue
 			}
 			written[id] = true
-			mem.Add(id, pane)
 		}
 		fresh = append(fresh, d)
 	}

@@ -64,7 +64,7 @@ func Dedupe(s beam.Scope, events beam.PCollection, shards int, opts ...Option) b
 		o(fn)
 	}
 	keyed := beam.ParDo(s, &keyFn{Shards: shards}, events)
-	batches := beam.ParDo(s, &batchFn{}, beam.GroupByKey(s, keyed))
+	batches := beam.ParDo(s, &batchFn{Late: fn.late}, beam.GroupByKey(s, keyed))
 	return beam.ParDo(s, fn, batches)
 }
 
@@ -77,6 +77,12 @@ type Option func(*dedupeFn)
 // bucket makes the gate forget it (manifest.Config.Gate).
 func InProcess(key string) Option {
 	return func(fn *dedupeFn) { fn.Gate = key }
+}
+
+// LatePanes numbers the panes under output.LatePane: for the late events of buckets whose
+// on-time events another Dedupe groups (bucket.AssignEarly), with the same InProcess gate.
+func LatePanes() Option {
+	return func(fn *dedupeFn) { fn.late = true }
 }
 
 // AcrossRuns makes every event whose id other runs already wrote into t's output a
@@ -92,10 +98,15 @@ func (f *keyFn) ProcessElement(e message.Event, emit func(int, message.Event)) {
 	emit(output.Shard(e.ID, f.Shards), e)
 }
 
-type batchFn struct{}
+type batchFn struct {
+	Late bool // number the panes under output.LatePane
+}
 
 func (f *batchFn) ProcessElement(pane beam.PaneInfo, shard int, iter func(*message.Event) bool, emit func(int, message.Batch)) {
-	b := message.Batch{Shard: shard, Pane: pane.Index, Last: pane.IsLast}
+	b := message.Batch{Shard: shard, Pane: pane.Index, Last: pane.IsLast && !f.Late}
+	if f.Late {
+		b.Pane = output.LatePane(pane.Index)
+	}
 	var e message.Event
 	for iter(&e) {
 		b.Events = append(b.Events, e)
@@ -112,6 +123,7 @@ type dedupeFn struct {
 	Target output.Target // with a root: ids written by other runs count as seen (AcrossRuns)
 	NowMs  int64
 	Gate   string // inflight.Gate key: the panes' ids are kept there (InProcess)
+	late   bool   // LatePanes
 
 	gate  *inflight.Gate
 	store *objstore.Store
@@ -280,7 +292,7 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 	kept := b.Events[:0]
 	var fresh []string
 	for _, e := range b.Events {
-		if p, ok := mem.Pane(e.ID); ok && p != b.Pane {
+		if !mem.Claim(e.ID, b.Pane) { // another pane wrote it
 			seen[e.ID] = true
 		}
 		if !seen[e.ID] && f.store != nil {
@@ -298,7 +310,6 @@ func (f *dedupeFn) ProcessElement(ctx context.Context, sp state.Provider, _ int,
 			continue
 		}
 		seen[e.ID] = true
-		mem.Add(e.ID, b.Pane)
 		kept = append(kept, e)
 		fresh = append(fresh, e.ID)
 	}

@@ -3,6 +3,7 @@
 package delivery
 
 import (
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -77,6 +78,11 @@ func (c Config) replayOptions() []replay.Option {
 // for its writers.
 func (c Config) replayInProcess() bool { return c.Subscription == "" && c.Runner != "dataflow" }
 
+// earlyPanes reports whether a bucket's on-time events are grouped apart from its late ones
+// (bucket.AssignEarly): in a replay on Prism read in order, whose watermark follows the
+// input, and whose dedupe keeps its ids in the process (state is per window).
+func (c Config) earlyPanes() bool { return c.gate != "" && !c.InputAnyOrder }
+
 // inFlightLimit is how many events a replay on Prism lets be between its reader and its
 // files: twice what can wait in the file-writing GroupByKey for its panes to fill (up to
 // FileRecords per shard in each bucket that may be open at once), so that the reader waits
@@ -112,19 +118,38 @@ func Deliver(s beam.Scope, cfg Config, msgs beam.PCollection, dead beam.PCollect
 	if cfg.AcksOutput() || cfg.replayInProcess() {
 		panes, deadPanes = bucket.EveryRecords(cfg.FileRecords), bucket.EveryRecords(cfg.FileRecords)
 	}
-	placed, seen := bucket.Assign(s, events, t, panes...)
-	placedDead, seenDead := bucket.AssignDeadLetters(s, invalid, t, deadPanes...)
 	dedupeOpts := []dedupe.Option{dedupe.AcrossRuns(t, cfg.NowMs)}
 	if cfg.gate != "" {
 		dedupeOpts = append(dedupeOpts, dedupe.InProcess(cfg.gate))
 	}
-	batches := dedupe.Dedupe(s, placed, cfg.Shards, dedupeOpts...)
-	if cfg.gate != "" { // a replay's reader waits while too many events are between it and the files
-		replay.CountIn(s, cfg.gate, placed)
+	sinkCfg := sink.Config{Target: t, Schema: cfg.Schema, Subscription: cfg.ackSubscription(), Gate: cfg.gate}
+	deadCfg := deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription(), Gate: cfg.gate}
+	// write groups placed events into files, as a replay's reader counts them in flight.
+	write := func(placed beam.PCollection, opts ...dedupe.Option) beam.PCollection {
+		if cfg.gate != "" { // a replay's reader waits while too many events are between it and the files
+			replay.CountIn(s, cfg.gate, placed)
+		}
+		return sink.Write(s, dedupe.Dedupe(s, placed, cfg.Shards, slices.Concat(dedupeOpts, opts)...), sinkCfg)
 	}
-	files := sink.Write(s, batches, sink.Config{Target: t, Schema: cfg.Schema, Subscription: cfg.ackSubscription(), Gate: cfg.gate})
-	deadFiles := deadletter.Write(s, placedDead, deadletter.Config{Target: t, Shards: cfg.Shards, Subscription: cfg.ackSubscription(), Gate: cfg.gate})
-	entries := append([]beam.PCollection{files, deadFiles}, beats...)
+	var entries []beam.PCollection
+	var seen, seenDead beam.PCollection
+	if cfg.earlyPanes() {
+		// A bucket's on-time events and dead letters are written once the input is read past
+		// its end; only its late ones wait in memory for its close.
+		onTime, late, s1 := bucket.AssignEarly(s, events, t, panes...)
+		deadOnTime, deadLate, s2 := bucket.AssignDeadLettersEarly(s, invalid, t, deadPanes...)
+		lateDead := deadCfg
+		lateDead.Late = true
+		seen, seenDead = s1, s2
+		entries = append(entries, write(onTime), write(late, dedupe.LatePanes()),
+			deadletter.Write(s, deadOnTime, deadCfg), deadletter.Write(s, deadLate, lateDead))
+	} else {
+		var placed, placedDead beam.PCollection
+		placed, seen = bucket.Assign(s, events, t, panes...)
+		placedDead, seenDead = bucket.AssignDeadLetters(s, invalid, t, deadPanes...)
+		entries = append(entries, write(placed), deadletter.Write(s, placedDead, deadCfg))
+	}
+	entries = append(entries, beats...)
 	var leftOpen beam.PCollection
 	if cfg.Lookback > 0 && !cfg.Range.IsSet() { // a backfill closes its range, nothing else
 		// A live job also announces the closed buckets its predecessor died before announcing.
