@@ -2,6 +2,8 @@ package inflight
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -91,5 +93,31 @@ func TestIDs(t *testing.T) {
 	var none *Gate
 	if !none.Seen(1, 0).Claim("a", 0) || !none.Seen(1, 0).Claim("a", 1) || none.Seen(1, 0).Len() != 0 {
 		t.Error("a nil gate's set holds an id")
+	}
+}
+
+// IDs answers as a map of id to first pane does, through many growths of its table.
+func TestIDsAgainstAMap(t *testing.T) {
+	g := New(0)
+	defer g.Release()
+	s := g.Seen(1, 0)
+	want := map[string]int64{}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 200_000 {
+		id := fmt.Sprintf("ev-%d", r.IntN(120_000))
+		pane := int64(r.IntN(4))
+		if i%7 == 0 {
+			pane = 500_000 + pane // a late pane
+		}
+		first, seen := want[id]
+		if !seen {
+			want[id], first = pane, pane
+		}
+		if got := s.Claim(id, pane); got != (first == pane) {
+			t.Fatalf("claim %d: Claim(%s, %d) = %v; the first pane is %d", i, id, pane, got, first)
+		}
+	}
+	if s.Len() != len(want) {
+		t.Errorf("Len() = %d, want %d", s.Len(), len(want))
 	}
 }
