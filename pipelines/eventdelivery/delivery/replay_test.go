@@ -198,13 +198,7 @@ func TestReplayWritesFilesAsEventsCome(t *testing.T) {
 	cfg.FileRecords = 40
 	msgs := replayMessages(t)
 	cfg.Input = writeReplay(t, msgs)
-	p, s := beam.NewPipelineWithRoot()
-	Build(s, cfg, nil)
-	if err := ptest.Run(p); err != nil {
-		t.Fatalf("pipeline failed: %v", err)
-	}
-	tree := readTree(t, cfg)
-	checkReplay(t, cfg, msgs, tree)
+	tree := replayChecked(t, cfg, msgs)
 	if most := mostFilesOfAShard(t, tree.Buckets); most < 3 {
 		t.Errorf("at most %d files of one shard in an hour, want 3 or more (%d events an hour and shard, %d a file)", most, len(msgs)/3/cfg.Shards, cfg.FileRecords)
 	}
@@ -220,13 +214,7 @@ func TestReplayWritesOnTimeEventsAtTheBucketsEnd(t *testing.T) {
 	cfg.FileRecords = 10000
 	msgs := replayMessages(t)
 	cfg.Input = writeReplay(t, msgs)
-	p, s := beam.NewPipelineWithRoot()
-	Build(s, cfg, nil)
-	if err := ptest.Run(p); err != nil {
-		t.Fatalf("pipeline failed: %v", err)
-	}
-	tree := readTree(t, cfg)
-	checkReplay(t, cfg, msgs, tree)
+	tree := replayChecked(t, cfg, msgs)
 	published := map[string][]int64{} // event id → the publish times of its copies
 	for _, m := range msgs {
 		if m.Valid {
@@ -364,13 +352,7 @@ func TestReplayRerunReplacesAnAttemptsFiles(t *testing.T) {
 	}
 
 	cfg.FileRecords = 10000 // one file per shard and hour, of its on-time events and of its late ones
-	p, s = beam.NewPipelineWithRoot()
-	Build(s, cfg, nil)
-	if err := ptest.Run(p); err != nil {
-		t.Fatalf("rerun: %v", err)
-	}
-	tree := readTree(t, cfg)
-	checkReplay(t, cfg, msgs, tree)
+	tree := replayChecked(t, cfg, msgs)
 	for d, b := range tree.Buckets {
 		if b.Manifest == nil {
 			continue
@@ -384,6 +366,20 @@ func TestReplayRerunReplacesAnAttemptsFiles(t *testing.T) {
 			t.Errorf("%s: %d files of one shard, want 2 at most: the first attempt's are left", d, most)
 		}
 	}
+}
+
+// replayChecked runs the replay of cfg (whose input holds msgs), checks its output against
+// msgs and returns it.
+func replayChecked(t *testing.T, cfg Config, msgs []replaygen.Message) *outputtree.Tree {
+	t.Helper()
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, cfg, nil)
+	if err := ptest.Run(p); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	tree := readTree(t, cfg)
+	checkReplay(t, cfg, msgs, tree)
+	return tree
 }
 
 // replayMessages is a replay of 3,000 messages over three hours, with client retries,
