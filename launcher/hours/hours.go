@@ -310,10 +310,17 @@ func Manifests(ctx context.Context, st output.Store, t output.Target, from, to i
 	}
 	out := make([]*output.Manifest, (to-from+w-1)/w)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallelism)
+	reads := gcpclient.NewLimiter(parallelism)
+	var stopped error
 	for k := range out {
 		start := from + int64(k)*w
+		release, err := reads.Acquire(gctx)
+		if err != nil {
+			stopped = err // ctx ended, or a read failed (g.Wait says which)
+			break
+		}
 		g.Go(func() error {
+			defer release()
 			m, err := t.ReadManifest(gctx, st, start)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", t.EventType, output.Format(start), err)
@@ -324,6 +331,9 @@ func Manifests(ctx context.Context, st output.Store, t output.Target, from, to i
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if stopped != nil {
+		return nil, stopped
 	}
 	return out, nil
 }
