@@ -22,7 +22,6 @@ import (
 	dash "cloud.google.com/go/monitoring/dashboard/apiv1"
 	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/api/label"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
 )
@@ -46,14 +45,10 @@ type API interface {
 	UpdateDashboard(ctx context.Context, d *dashboardpb.Dashboard) (*dashboardpb.Dashboard, error)
 }
 
-// Config says how to reach Cloud Monitoring.
-type Config struct {
-	// EmulatorHost is host:port of a fake; empty means the real service with Application
-	// Default Credentials.
-	EmulatorHost string
-	// Options are passed to Google's clients after the ones Dial derives.
-	Options []option.ClientOption
-}
+// Config says how to reach Cloud Monitoring: EmulatorHost, host:port of a fake (empty: the real
+// service with Application Default Credentials), and Options passed to Google's clients
+// after the ones Dial derives. It is the Config of every layer over Google's clients.
+type Config = gcpclient.Config
 
 // Client implements API with Google's clients.
 type Client struct {
@@ -66,7 +61,7 @@ type Client struct {
 
 // Dial connects to Cloud Monitoring (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	cs := gcpclient.NewClients(ctx, gcpclient.Options(cfg.EmulatorHost, cfg.Options))
+	cs := gcpclient.NewClients(ctx, cfg.ClientOptions())
 	c := &Client{
 		clients:  cs,
 		alerts:   gcpclient.Dial(cs, "monitoring: alert policy client", mon.NewAlertPolicyClient),
