@@ -232,17 +232,14 @@ type Client struct {
 
 // Dial connects to Dataflow (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	cs := gcpclient.NewClients(ctx, cfg.ClientOptions())
-	c := &Client{
-		clients:  cs,
-		flex:     gcpclient.Dial(cs, "dataflow: flex templates client", dfapi.NewFlexTemplatesClient),
-		jobs:     gcpclient.Dial(cs, "dataflow: jobs client", dfapi.NewJobsV1Beta3Client),
-		messages: gcpclient.Dial(cs, "dataflow: messages client", dfapi.NewMessagesV1Beta3Client),
-	}
-	if err := cs.Err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return gcpclient.Open(ctx, cfg.ClientOptions(), func(cs *gcpclient.Clients) *Client {
+		return &Client{
+			clients:  cs,
+			flex:     gcpclient.Dial(cs, "dataflow: flex templates client", dfapi.NewFlexTemplatesClient),
+			jobs:     gcpclient.Dial(cs, "dataflow: jobs client", dfapi.NewJobsV1Beta3Client),
+			messages: gcpclient.Dial(cs, "dataflow: messages client", dfapi.NewMessagesV1Beta3Client),
+		}
+	})
 }
 
 // Close closes the connections.

@@ -61,18 +61,15 @@ type Client struct {
 
 // Dial connects to Cloud Monitoring (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	cs := gcpclient.NewClients(ctx, cfg.ClientOptions())
-	c := &Client{
-		clients:  cs,
-		alerts:   gcpclient.Dial(cs, "monitoring: alert policy client", mon.NewAlertPolicyClient),
-		channels: gcpclient.Dial(cs, "monitoring: notification channel client", mon.NewNotificationChannelClient),
-		metrics:  gcpclient.Dial(cs, "monitoring: metric client", mon.NewMetricClient),
-		dash:     gcpclient.Dial(cs, "monitoring: dashboards client", dash.NewDashboardsClient),
-	}
-	if err := cs.Err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return gcpclient.Open(ctx, cfg.ClientOptions(), func(cs *gcpclient.Clients) *Client {
+		return &Client{
+			clients:  cs,
+			alerts:   gcpclient.Dial(cs, "monitoring: alert policy client", mon.NewAlertPolicyClient),
+			channels: gcpclient.Dial(cs, "monitoring: notification channel client", mon.NewNotificationChannelClient),
+			metrics:  gcpclient.Dial(cs, "monitoring: metric client", mon.NewMetricClient),
+			dash:     gcpclient.Dial(cs, "monitoring: dashboards client", dash.NewDashboardsClient),
+		}
+	})
 }
 
 // Close closes the connections.
