@@ -23,7 +23,6 @@ import (
 	"cloud.google.com/go/dataflow/apiv1beta3/dataflowpb"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/option"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -218,14 +217,10 @@ type API interface {
 	SetWorkers(ctx context.Context, project, region, id string, w Workers) (Job, error)
 }
 
-// Config says how to reach Dataflow.
-type Config struct {
-	// EmulatorHost is host:port of a fake; empty means the real service with Application
-	// Default Credentials.
-	EmulatorHost string
-	// Options are passed to Google's clients after the ones Dial derives.
-	Options []option.ClientOption
-}
+// Config says how to reach Dataflow: EmulatorHost, host:port of a fake (empty: the real
+// service with Application Default Credentials), and Options passed to Google's clients
+// after the ones Dial derives. It is the Config of every layer over Google's clients.
+type Config = gcpclient.Config
 
 // Client implements API with Google's clients.
 type Client struct {
@@ -237,17 +232,14 @@ type Client struct {
 
 // Dial connects to Dataflow (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	cs := gcpclient.NewClients(ctx, gcpclient.Options(cfg.EmulatorHost, cfg.Options))
-	c := &Client{
-		clients:  cs,
-		flex:     gcpclient.Dial(cs, "dataflow: flex templates client", dfapi.NewFlexTemplatesClient),
-		jobs:     gcpclient.Dial(cs, "dataflow: jobs client", dfapi.NewJobsV1Beta3Client),
-		messages: gcpclient.Dial(cs, "dataflow: messages client", dfapi.NewMessagesV1Beta3Client),
-	}
-	if err := cs.Err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return gcpclient.Open(ctx, cfg.ClientOptions(), func(cs *gcpclient.Clients) *Client {
+		return &Client{
+			clients:  cs,
+			flex:     gcpclient.Dial(cs, "dataflow: flex templates client", dfapi.NewFlexTemplatesClient),
+			jobs:     gcpclient.Dial(cs, "dataflow: jobs client", dfapi.NewJobsV1Beta3Client),
+			messages: gcpclient.Dial(cs, "dataflow: messages client", dfapi.NewMessagesV1Beta3Client),
+		}
+	})
 }
 
 // Close closes the connections.

@@ -22,7 +22,6 @@ import (
 	dash "cloud.google.com/go/monitoring/dashboard/apiv1"
 	"cloud.google.com/go/monitoring/dashboard/apiv1/dashboardpb"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
-	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/api/label"
 	metricpb "google.golang.org/genproto/googleapis/api/metric"
 )
@@ -46,14 +45,10 @@ type API interface {
 	UpdateDashboard(ctx context.Context, d *dashboardpb.Dashboard) (*dashboardpb.Dashboard, error)
 }
 
-// Config says how to reach Cloud Monitoring.
-type Config struct {
-	// EmulatorHost is host:port of a fake; empty means the real service with Application
-	// Default Credentials.
-	EmulatorHost string
-	// Options are passed to Google's clients after the ones Dial derives.
-	Options []option.ClientOption
-}
+// Config says how to reach Cloud Monitoring: EmulatorHost, host:port of a fake (empty: the real
+// service with Application Default Credentials), and Options passed to Google's clients
+// after the ones Dial derives. It is the Config of every layer over Google's clients.
+type Config = gcpclient.Config
 
 // Client implements API with Google's clients.
 type Client struct {
@@ -66,18 +61,15 @@ type Client struct {
 
 // Dial connects to Cloud Monitoring (or the emulator).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	cs := gcpclient.NewClients(ctx, gcpclient.Options(cfg.EmulatorHost, cfg.Options))
-	c := &Client{
-		clients:  cs,
-		alerts:   gcpclient.Dial(cs, "monitoring: alert policy client", mon.NewAlertPolicyClient),
-		channels: gcpclient.Dial(cs, "monitoring: notification channel client", mon.NewNotificationChannelClient),
-		metrics:  gcpclient.Dial(cs, "monitoring: metric client", mon.NewMetricClient),
-		dash:     gcpclient.Dial(cs, "monitoring: dashboards client", dash.NewDashboardsClient),
-	}
-	if err := cs.Err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return gcpclient.Open(ctx, cfg.ClientOptions(), func(cs *gcpclient.Clients) *Client {
+		return &Client{
+			clients:  cs,
+			alerts:   gcpclient.Dial(cs, "monitoring: alert policy client", mon.NewAlertPolicyClient),
+			channels: gcpclient.Dial(cs, "monitoring: notification channel client", mon.NewNotificationChannelClient),
+			metrics:  gcpclient.Dial(cs, "monitoring: metric client", mon.NewMetricClient),
+			dash:     gcpclient.Dial(cs, "monitoring: dashboards client", dash.NewDashboardsClient),
+		}
+	})
 }
 
 // Close closes the connections.

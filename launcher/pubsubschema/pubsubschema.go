@@ -30,17 +30,14 @@ var _ fleet.SchemaSource = (*Source)(nil)
 // set (PUBSUB_EMULATOR_HOST, e.g. Google's pstest), else with Application Default
 // Credentials. Close it when done.
 func Open(ctx context.Context, emulatorHost string) (*Source, error) {
-	cs := gcpclient.NewClients(ctx, revisions.ClientOptions(emulatorHost))
-	s := &Source{
-		clients: cs,
-		subs:    gcpclient.Dial(cs, "pubsub: subscription client", pubsub.NewSubscriptionAdminClient),
-		topics:  gcpclient.Dial(cs, "pubsub: topic client", pubsub.NewTopicAdminClient),
-		schemas: gcpclient.Dial(cs, "pubsub: schema client", pubsub.NewSchemaClient),
-	}
-	if err := cs.Err(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return gcpclient.Open(ctx, revisions.ClientOptions(emulatorHost), func(cs *gcpclient.Clients) *Source {
+		return &Source{
+			clients: cs,
+			subs:    gcpclient.Dial(cs, "pubsub: subscription client", pubsub.NewSubscriptionAdminClient),
+			topics:  gcpclient.Dial(cs, "pubsub: topic client", pubsub.NewTopicAdminClient),
+			schemas: gcpclient.Dial(cs, "pubsub: schema client", pubsub.NewSchemaClient),
+		}
+	})
 }
 
 // Close closes the clients.

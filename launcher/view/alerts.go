@@ -3,7 +3,6 @@ package view
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/eventdelivery/eventdelivery/launcher/alerts"
 	"github.com/eventdelivery/eventdelivery/launcher/dashboard"
@@ -20,7 +19,7 @@ func AlertsPlan(w io.Writer, f Format, p *alerts.Plan) error {
 			Changes bool          `json:"has_changes"`
 		}{p, p.Counts(), p.HasChanges()})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := table(w)
 	listed := 0
 	for _, c := range p.Changes {
 		if c.Action == alerts.Unchanged {
@@ -60,7 +59,7 @@ func AlertsApply(w io.Writer, f Format, r *alerts.Result) error {
 			OK bool `json:"ok"`
 		}{r, len(r.Failed) == 0})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := table(w)
 	for _, c := range r.Applied {
 		fmt.Fprintf(tw, "%3s %s\t%s\t%s\n", c.Action.Symbol(), c.DisplayName, c.Key, c.Name)
 	}

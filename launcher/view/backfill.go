@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"text/tabwriter"
 
 	"github.com/eventdelivery/eventdelivery/launcher/backfill"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
@@ -22,7 +21,7 @@ func BackfillPlan(w io.Writer, f Format, b *backfill.Backfill) error {
 	}
 	fmt.Fprintf(w, "Would launch %s in %s/%s: %s of %s, a batch job (the live job %s is not touched)\n",
 		b.JobName, b.Project, b.Region, b.Version, b.Template, b.LiveJob)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := table(w)
 	for _, k := range slices.Sorted(maps.Keys(b.Parameters)) {
 		v := b.Parameters[k]
 		if k == fleet.ParamSchemaJSON {
@@ -55,7 +54,7 @@ func BackfillResult(w io.Writer, f Format, r *backfill.Result) error {
 		}{r, r.Summary()})
 	}
 	if len(r.Hours) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		tw := table(w)
 		fmt.Fprintln(tw, "HOUR\tSTATE\tRECORDS\tDUPLICATES\tSKEWED\tDEAD LETTERS\tRUN")
 		for _, h := range r.Hours {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Start, h.State, h.Records, h.Duplicates, h.Skewed, h.DeadLetters, dash(h.RunID))

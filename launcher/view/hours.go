@@ -3,7 +3,6 @@ package view
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/eventdelivery/eventdelivery/launcher/hours"
@@ -20,7 +19,7 @@ func Hours(w io.Writer, f Format, r *hours.Report) error {
 			Summary  string `json:"summary"`
 		}{r, r.Complete(), r.Summary()})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := table(w)
 	fmt.Fprintln(tw, "EVENT TYPE\tCLOSED\tLATE\tOPEN\tMISSING\tRECORDS\tDUPLICATES\tSKEWED\tDEAD LETTERS\tLAST CLOSED")
 	for _, et := range r.EventTypes {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", et.EventType, et.Closed, et.Late, et.Open, et.Missing,

@@ -5,7 +5,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 )
@@ -21,7 +20,7 @@ func Rollout(w io.Writer, f Format, r *rollout.Result) error {
 		out.Waves = nonNil(out.Waves)
 		return WriteJSON(w, &out)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := table(w)
 	if len(r.Waves) > 0 {
 		fmt.Fprintln(tw, "WAVE\tEVENT TYPES\tCHANGED\tOUTCOME")
 		for _, wv := range r.Waves {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/eventdelivery/eventdelivery/launcher/stopjobs"
 )
@@ -17,7 +16,7 @@ func Stop(w io.Writer, f Format, mode stopjobs.Mode, ts []stopjobs.Target) error
 			Mode stopjobs.Mode     `json:"mode"`
 		}{nonNil(ts), mode})
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := table(w)
 	fmt.Fprintln(tw, "JOB\tPROJECT/REGION\tJOB ID\tRESULT")
 	done, skipped := 0, 0
 	for _, t := range ts {

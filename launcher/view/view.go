@@ -43,6 +43,10 @@ func WriteJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// table returns the launcher's one table writer on w: cells padded with spaces, columns
+// two spaces apart. Flush it after the last row.
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
 // nonNil returns s, or an empty slice for nil, so that JSON shows [] rather than null.
 func nonNil[T any](s []T) []T {
 	if s == nil {
@@ -86,7 +90,7 @@ func Plan(w io.Writer, f Format, p *plan.Plan) error {
 			Changes bool        `json:"changes"`
 		}{p, p.Counts(), p.HasChanges()})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := table(w)
 	for _, it := range p.Items {
 		if it.Action == plan.Unchanged && it.Replacing == nil {
 			continue
@@ -158,7 +162,7 @@ func itemTable(w io.Writer, items []deploy.ItemResult) error {
 	for _, it := range items {
 		waves = waves || it.Wave > 0
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := table(w)
 	wave := func(it deploy.ItemResult) string {
 		if !waves {
 			return ""
@@ -209,7 +213,7 @@ func Status(w io.Writer, f Format, r *status.Report) error {
 			Summary   string `json:"summary"`
 		}{r, r.Converged(), healthy, r.Summary()})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := table(w)
 	header := "EVENT TYPE\tJOB\tSTATE\tVERSION\tPINNED\tSINCE\tPROJECT/REGION\tJOB ID\tNOTE"
 	if withHealth {
 		header += "\tLAG\tWM AGE\tLAST CLOSED\tHEALTH"

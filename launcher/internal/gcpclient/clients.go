@@ -12,7 +12,7 @@ import (
 // Clients are the Google clients one layer dials with the same options (launcher/dataflow's,
 // launcher/monitoring's, launcher/pubsubschema's), closed together. The first failed dial
 // sticks: the dials after it do nothing, and [Clients.Err] closes what was dialed and
-// returns it.
+// returns it. A layer dials through [Open], which checks Err for it.
 type Clients struct {
 	ctx  context.Context
 	opts []option.ClientOption
@@ -23,6 +23,20 @@ type Clients struct {
 // NewClients starts dialing with opts.
 func NewClients(ctx context.Context, opts []option.ClientOption) *Clients {
 	return &Clients{ctx: ctx, opts: opts}
+}
+
+// Open dials the clients of one layer with opts: dial dials each of them with [Dial] and
+// returns the layer's value that holds them (and cs, to close them). When a dial fails,
+// Open closes the clients dialed and returns the zero T and the first failure, so that no
+// layer returns a value with a missing client.
+func Open[T any](ctx context.Context, opts []option.ClientOption, dial func(cs *Clients) T) (T, error) {
+	cs := NewClients(ctx, opts)
+	v := dial(cs)
+	if err := cs.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
 }
 
 // Dial dials one client with newClient (one of Google's New…Client functions). When it

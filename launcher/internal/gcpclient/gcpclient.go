@@ -1,6 +1,6 @@
 // Package gcpclient holds what the launcher's layers over Google's clients
 // (launcher/dataflow, launcher/monitoring, launcher/pubsubschema) share: how they dial
-// ([Options], and [Clients] for the several clients of one layer), which errors are
+// ([Config] and [Options], and [Clients] for the several clients of one layer), which errors are
 // transient and how idempotent calls are retried ([RetryPolicy]), how many calls are in
 // flight at once ([Limiter]), and reading a list to its end ([Collect]). It is a leaf: it
 // imports no other package of the module.
@@ -14,6 +14,23 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
+
+// Config says how to reach one of Google's services, the real one or a fake. It is
+// launcher/dataflow's and launcher/monitoring's Config: the same two settings for each
+// service, so that they are written once.
+type Config struct {
+	// EmulatorHost is host:port of a fake; empty means the real service with Application
+	// Default Credentials.
+	EmulatorHost string
+	// Options are passed to Google's clients after the ones Dial derives.
+	Options []option.ClientOption
+}
+
+// ClientOptions returns the client options cfg stands for: [Options] of its EmulatorHost,
+// then its Options.
+func (cfg Config) ClientOptions() []option.ClientOption {
+	return Options(cfg.EmulatorHost, cfg.Options)
+}
 
 // Options returns the client options for a service: with emulatorHost (host:port of a fake
 // such as launcher/fakegcp) an insecure gRPC connection without credentials to it, else

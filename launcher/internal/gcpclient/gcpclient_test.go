@@ -203,3 +203,32 @@ func TestClients(t *testing.T) {
 		t.Errorf("Close: err %v, closed %v; want [a b]", err, closed)
 	}
 }
+
+// Open returns the layer when every dial succeeds; else nil and the first failure, the
+// clients dialed closed.
+func TestOpen(t *testing.T) {
+	type layer struct{ a, b *fakeClient }
+	var closed []string
+	newClient := func(name string, err error) func(context.Context, ...option.ClientOption) (*fakeClient, error) {
+		return func(context.Context, ...option.ClientOption) (*fakeClient, error) {
+			if err != nil {
+				return nil, err
+			}
+			return &fakeClient{name: name, closed: &closed}, nil
+		}
+	}
+	boom := errors.New("boom")
+	l, err := gcpclient.Open(context.Background(), nil, func(cs *gcpclient.Clients) *layer {
+		return &layer{a: gcpclient.Dial(cs, "x: a client", newClient("a", nil)), b: gcpclient.Dial(cs, "x: b client", newClient("b", boom))}
+	})
+	if l != nil || err == nil || err.Error() != "x: b client: boom" || !slices.Equal(closed, []string{"a"}) {
+		t.Errorf("Open with a failing dial: %v, err %v, closed %v; want nil, x: b client: boom, [a]", l, err, closed)
+	}
+	closed = nil
+	l, err = gcpclient.Open(context.Background(), nil, func(cs *gcpclient.Clients) *layer {
+		return &layer{a: gcpclient.Dial(cs, "x: a client", newClient("a", nil)), b: gcpclient.Dial(cs, "x: b client", newClient("b", nil))}
+	})
+	if err != nil || l == nil || l.a == nil || l.b == nil || len(closed) != 0 {
+		t.Errorf("Open with good dials: %v, err %v, closed %v", l, err, closed)
+	}
+}
