@@ -1,7 +1,8 @@
 // Package output is the contract of what the pipeline writes: where an event type's
 // buckets live, what their files are called, and the manifest that closes each of them.
 // The transforms write by it, the launcher reads by it, and so can any downstream reader:
-// it depends on the standard library only (no Beam, no storage client).
+// it depends on the standard library and goavro only (goavro reads a data file's header,
+// [ReadFileIDs]; no Beam, no storage client).
 //
 // # Layout
 //
