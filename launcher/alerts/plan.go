@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -219,17 +220,10 @@ func Diff(cur, want *monitoringpb.AlertPolicy) []string {
 }
 
 func unionKeys(a, b map[string]string) []string {
-	var ks []string
-	for k := range a {
-		ks = append(ks, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			ks = append(ks, k)
-		}
-	}
-	slices.Sort(ks)
-	return ks
+	u := make(map[string]string, len(a)+len(b))
+	maps.Copy(u, a)
+	maps.Copy(u, b)
+	return slices.Sorted(maps.Keys(u))
 }
 
 func short(s string) string {

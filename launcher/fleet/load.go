@@ -525,7 +525,7 @@ func (p *parser) labels(n *yaml.Node, field string) map[string]string {
 		val := p.str(v, f)
 		out[k.Value] = val
 		switch {
-		case isReserved(k.Value):
+		case slices.Contains(ReservedLabels, k.Value):
 			p.add(k.Line, f, "label %q is set by the launcher itself", k.Value)
 		case !labelKeyRe.MatchString(k.Value):
 			p.add(k.Line, f, "label key must start with a lowercase letter and hold at most 63 of [a-z0-9_-]")
@@ -537,15 +537,6 @@ func (p *parser) labels(n *yaml.Node, field string) map[string]string {
 		p.add(n.Line, field, "%d labels; at most %d (GCP allows 64, the launcher sets %d)", len(out), 64-len(ReservedLabels), len(ReservedLabels))
 	}
 	return out
-}
-
-func isReserved(k string) bool {
-	for _, r := range ReservedLabels {
-		if k == r {
-			return true
-		}
-	}
-	return false
 }
 
 // mapping checks a mapping's keys (unknown, duplicate, not a scalar) and returns its values

@@ -153,12 +153,7 @@ func (s *Service) compileFilter(project, filter string) (*selection, error) {
 }
 
 func hasLabel(d *metricpb.MetricDescriptor, k string) bool {
-	for _, l := range d.Labels {
-		if l.Key == k {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(d.Labels, func(l *label.LabelDescriptor) bool { return l.Key == k })
 }
 
 // descriptor returns a metric's descriptor as seen from project. Callers hold mu.
