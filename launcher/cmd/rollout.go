@@ -295,51 +295,49 @@ a terminal and without --yes it refuses).
 Exit codes: 0 requested, 1 error, refused, or a request that failed.`,
 		Example: fmt.Sprintf(`  launcher %[1]s -f fleet.yaml play-track search-query
   launcher %[1]s -f fleet.yaml --all --yes`, mode),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(args); err != nil {
-				return err
-			}
-			f, api, _, closeAPI, err := o.api.open(cmd.Context(), g, env)
-			if err != nil {
-				return err
-			}
-			defer closeAPI()
-			obs, err := plan.Observe(cmd.Context(), api, f, o.api.Parallelism)
-			if err != nil {
-				return fmt.Errorf("%s: %w", mode, err)
-			}
-			targets, err := stopjobs.Select(f, obs, args, o.All)
-			if err != nil {
-				return &exitError{Code: ExitFailure, Err: fmt.Errorf("%s: %w", mode, err)}
-			}
-			n := stopjobs.Count(targets)
-			if mode == stopjobs.Cancel && n > 0 {
-				fmt.Fprintln(env.Stderr, "WARNING:", stopjobs.CancelWarning)
-			}
-			if n > 0 && !o.Yes {
-				if !env.StdinTerminal || env.Stdin == nil {
-					return &exitError{Code: ExitFailure, Err: fmt.Errorf("%s: refusing to %s %d jobs without confirmation: not a terminal; pass --yes", mode, mode, n)}
-				}
-				for _, t := range targets {
-					if t.Skip == "" {
-						fmt.Fprintf(env.Stderr, "  %s  %s/%s  %s\n", t.JobName, t.Project, t.Region, t.JobID)
-					}
-				}
-				fmt.Fprintf(env.Stderr, "%s these %d jobs of fleet %s? Type yes to confirm: ", strings.ToUpper(string(mode[:1]))+string(mode[1:]), n, f.Name)
-				answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
-				if strings.TrimSpace(strings.ToLower(answer)) != "yes" {
-					return &exitError{Code: ExitFailure, Err: fmt.Errorf("%s: not confirmed; nothing was changed", mode)}
-				}
-			}
-			aerr := stopjobs.Apply(cmd.Context(), api, targets, mode, o.api.Parallelism)
-			if err := view.Stop(env.Stdout, g.format, mode, targets); err != nil {
-				return err
-			}
-			return aerr
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context(), g, env, mode, args) },
 	}
 	o.api.bind(cmd, true)
 	cmd.Flags().BoolVar(&o.All, "all", false, "every job of the fleet, orphans included")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation (scripts)")
 	root.AddCommand(cmd)
+}
+
+// run is `launcher drain` and `launcher cancel`.
+func (o *stopOptions) run(ctx context.Context, g *globalOptions, env Env, mode stopjobs.Mode, args []string) error {
+	if err := o.Validate(args); err != nil {
+		return err
+	}
+	f, api, _, closeAPI, err := o.api.open(ctx, g, env)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	obs, err := plan.Observe(ctx, api, f, o.api.Parallelism)
+	if err != nil {
+		return fmt.Errorf("%s: %w", mode, err)
+	}
+	targets, err := stopjobs.Select(f, obs, args, o.All)
+	if err != nil {
+		return &exitError{Code: ExitFailure, Err: fmt.Errorf("%s: %w", mode, err)}
+	}
+	n := stopjobs.Count(targets)
+	if mode == stopjobs.Cancel && n > 0 {
+		view.CancelWarning(env.Stderr)
+	}
+	if n > 0 && !o.Yes {
+		if !env.StdinTerminal || env.Stdin == nil {
+			return &exitError{Code: ExitFailure, Err: fmt.Errorf("%s: refusing to %s %d jobs without confirmation: not a terminal; pass --yes", mode, mode, n)}
+		}
+		view.StopPrompt(env.Stderr, mode, f.Name, targets)
+		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+		if strings.TrimSpace(strings.ToLower(answer)) != "yes" {
+			return &exitError{Code: ExitFailure, Err: fmt.Errorf("%s: not confirmed; nothing was changed", mode)}
+		}
+	}
+	aerr := stopjobs.Apply(ctx, api, targets, mode, o.api.Parallelism)
+	if err := view.Stop(env.Stdout, g.format, mode, targets); err != nil {
+		return err
+	}
+	return aerr
 }

@@ -8,6 +8,24 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/stopjobs"
 )
 
+// CancelWarning tells a person, before a cancel, that data in flight is lost.
+func CancelWarning(w io.Writer) {
+	fmt.Fprintln(w, "WARNING:", stopjobs.CancelWarning)
+}
+
+// StopPrompt lists the jobs drain or cancel is about to stop and asks for a typed yes.
+func StopPrompt(w io.Writer, mode stopjobs.Mode, fleet string, ts []stopjobs.Target) {
+	for _, t := range ts {
+		if t.Skip == "" {
+			fmt.Fprintf(w, "  %s  %s/%s  %s\n", t.JobName, t.Project, t.Region, t.JobID)
+		}
+	}
+	fmt.Fprintf(w, "%s these %d jobs of fleet %s? Type yes to confirm: ", title(mode), stopjobs.Count(ts), fleet)
+}
+
+// title is mode with a capital first letter: Drain, Cancel.
+func title(mode stopjobs.Mode) string { return strings.ToUpper(string(mode[:1])) + string(mode[1:]) }
+
 // Stop renders the outcome of drain or cancel: one line per target, then a summary.
 func Stop(w io.Writer, f Format, mode stopjobs.Mode, ts []stopjobs.Target) error {
 	if f == JSON {
@@ -32,6 +50,6 @@ func Stop(w io.Writer, f Format, mode stopjobs.Mode, ts []stopjobs.Target) error
 		return err
 	}
 	verb := map[stopjobs.Mode]string{stopjobs.Drain: "draining", stopjobs.Cancel: "cancelling"}[mode]
-	_, err := fmt.Fprintf(w, "\n%s: %d %s, %d skipped, %d failed.\n", strings.ToUpper(string(mode[:1]))+string(mode[1:]), done, verb, skipped, len(ts)-done-skipped)
+	_, err := fmt.Fprintf(w, "\n%s: %d %s, %d skipped, %d failed.\n", title(mode), done, verb, skipped, len(ts)-done-skipped)
 	return err
 }
