@@ -515,3 +515,37 @@ func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
 		}
 	})
 }
+
+// TestReplaceGivesUpOnASlowDrain: a replace waits for the old job's drain as every wait
+// polls, on the clock, for at most DrainTimeout; then the item fails, nothing is launched,
+// and the old job drains on. (A replace follows an update found incompatible.)
+func TestReplaceGivesUpOnASlowDrain(t *testing.T) {
+	spec := launchertest.Spec{EventTypes: 1, Version: "v1.0.0"}
+	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
+	ctx := context.Background()
+	old := jobIDs(h.deployAll(ctx, "first deploy"))
+	spec.Version = "v2.0.0"
+	h.write(spec)
+	h.srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
+	if _, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{}); err != nil || !res.Items[0].Incompatible {
+		t.Fatalf("update: %v %+v", err, res)
+	}
+	o := h.options()
+	o.DrainTimeout = 10 * time.Minute
+	start := h.clock.Now()
+	_, res, err := h.deploy(ctx, h.api, o, plan.Options{AllowReplace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := res.Items[0]
+	id := old[it.EventType]
+	if it.Status != deploy.Failed || it.Error != "drain "+id+": still DRAINING after 10m0s" {
+		t.Errorf("item %+v", it)
+	}
+	if waited := h.clock.Now().Sub(start); waited < 10*time.Minute || waited > 11*time.Minute {
+		t.Errorf("waited %s on the clock, want the drain timeout, 10m", waited)
+	}
+	if j, err := h.client.Get(ctx, "proj-000", "europe-west1", id); err != nil || j.State != dataflow.StateDraining {
+		t.Errorf("old job is %s (%v), want DRAINING", j.State, err)
+	}
+}

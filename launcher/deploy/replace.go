@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -42,20 +43,17 @@ func drainStopped(ctx context.Context, api dataflow.API, j *dataflow.Job, opts O
 	if _, err := api.Drain(ctx, j.Project, j.Region, j.ID); err != nil && status.Code(err) != codes.FailedPrecondition {
 		return fmt.Errorf("drain %s: %w", j.ID, err)
 	}
-	deadline := opts.Clock.Now().Add(opts.DrainTimeout)
-	for {
-		got, err := api.Get(ctx, j.Project, j.Region, j.ID)
-		if err == nil && !got.State.Active() {
-			if got.State != dataflow.StateDrained {
-				return fmt.Errorf("drain %s: job is %s", j.ID, got.State)
-			}
-			return nil
-		}
-		if opts.Clock.Now().After(deadline) {
-			return fmt.Errorf("drain %s: still %s after %s", j.ID, got.State, opts.DrainTimeout)
-		}
-		if err := opts.Clock.Sleep(ctx, opts.PollInterval); err != nil {
-			return err
-		}
+	// The drain is waited for as every wait is (WaitStopped), for at most DrainTimeout.
+	o := opts
+	o.WaitTimeout = opts.DrainTimeout
+	got, err := WaitStopped(ctx, api, JobRef{Project: j.Project, Region: j.Region, ID: j.ID}, o, nil)
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return fmt.Errorf("drain %s: still %s after %s", j.ID, got.State, opts.DrainTimeout)
+	case err != nil:
+		return fmt.Errorf("drain %s: %w", j.ID, err)
+	case got.State != dataflow.StateDrained:
+		return fmt.Errorf("drain %s: job is %s", j.ID, got.State)
 	}
+	return nil
 }

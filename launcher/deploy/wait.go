@@ -103,10 +103,10 @@ var ErrTimeout = errors.New("timed out")
 
 // WaitStopped follows one job until it has stopped (DONE, FAILED, CANCELLED, DRAINED,
 // UPDATED), polling like a deploy's wait (opts.PollInterval on opts.Clock) for at most
-// opts.WaitTimeout: the wait of a batch job, such as a backfill. seen, when set, is told
-// of every read of the job. It returns the job as last read (from Get once it has
-// stopped, so a FAILED job carries its error), and at the timeout an error wrapping
-// ErrTimeout.
+// opts.WaitTimeout: the wait of a batch job, such as a backfill, and of a drain before a
+// replace. seen, when set, is told of every read of the job. It returns the job as last
+// read (from Get once it has stopped, so a FAILED job carries its error), and at the
+// timeout an error wrapping ErrTimeout.
 func WaitStopped(ctx context.Context, api dataflow.API, ref JobRef, opts Options, seen func(dataflow.Job)) (dataflow.Job, error) {
 	opts = opts.WithDefaults()
 	last := dataflow.Job{ID: ref.ID, Project: ref.Project, Region: ref.Region, State: dataflow.StateUnknown}
