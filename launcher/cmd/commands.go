@@ -446,13 +446,7 @@ func watch(ctx context.Context, env Env, interval time.Duration, once func(conte
 			return code, nil
 		}
 		code = c
-		if env.StdoutTerminal {
-			buf.WriteString(fmt.Sprintf("\nupdated %s, every %s; Ctrl-C to stop\n", time.Now().Format(time.TimeOnly), interval))
-			fmt.Fprint(env.Stdout, "\x1b[H\x1b[2J")
-		} else {
-			fmt.Fprintf(&buf, "\n")
-		}
-		env.Stdout.Write(buf.Bytes())
+		view.Watched(env.Stdout, env.StdoutTerminal, buf.Bytes(), time.Now(), interval)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, "launcher:", err)
 		}

@@ -47,6 +47,17 @@ func WriteJSON(w io.Writer, v any) error {
 // two spaces apart. Flush it after the last row.
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
+// Watched shows one report of a --watch: on a terminal in place of the last one (the
+// screen cleared first) with when it was made and how often, otherwise after the last one,
+// a blank line between.
+func Watched(w io.Writer, terminal bool, report []byte, at time.Time, every time.Duration) {
+	if terminal {
+		fmt.Fprintf(w, "\x1b[H\x1b[2J%s\nupdated %s, every %s; Ctrl-C to stop\n", report, at.Format(time.TimeOnly), every)
+		return
+	}
+	fmt.Fprintf(w, "%s\n", report)
+}
+
 // nonNil returns s, or an empty slice for nil, so that JSON shows [] rather than null.
 func nonNil[T any](s []T) []T {
 	if s == nil {

@@ -146,3 +146,21 @@ func TestRolloutProgress(t *testing.T) {
 		t.Errorf("progress:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A --watch report replaces the last one on a terminal, and follows it elsewhere.
+func TestWatched(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		terminal bool
+		want     string
+	}{
+		{true, "\x1b[H\x1b[2Jreport\n\nupdated 12:00:05, every 30s; Ctrl-C to stop\n"},
+		{false, "report\n\n"},
+	} {
+		var b bytes.Buffer
+		view.Watched(&b, tc.terminal, []byte("report\n"), at, 30*time.Second)
+		if b.String() != tc.want {
+			t.Errorf("terminal %v: %q, want %q", tc.terminal, b.String(), tc.want)
+		}
+	}
+}
