@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/launcher/dataflow"
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/monitoring"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
@@ -253,8 +254,8 @@ Exit codes: 0 every job running (or started, with --wait=false), 1 a failure or 
 	cmd.Flags().BoolVar(&o.Prune, "prune", false, "drain orphaned jobs (managed jobs of the fleet with no event type in the file)")
 	cmd.Flags().BoolVar(&o.SkipBlocked, "skip-blocked", false, "apply the rest of the plan when some items are blocked")
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "wait until every job is RUNNING")
-	cmd.Flags().DurationVar(&o.WaitTimeout, "timeout", 15*time.Minute, "how long --wait waits")
-	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", 5*time.Second, "time between two polls while waiting (and between two health checks of a rollout)")
+	cmd.Flags().DurationVar(&o.WaitTimeout, "timeout", deploy.DefaultWaitTimeout, "how long --wait waits")
+	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", deploy.DefaultPollInterval, "time between two polls while waiting (and between two health checks of a rollout)")
 	cmd.Flags().BoolVar(&o.PublishMetrics, "publish-metrics", true, "after the deploy, write the jobs per version and status category to the alerts project's Cloud Monitoring (as status --publish-metrics), so that jobs that failed before they ran alert; skipped when the fleet has no alerts project")
 	o.rollout.bind(cmd, true)
 	root.AddCommand(cmd)

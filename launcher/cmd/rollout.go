@@ -249,8 +249,8 @@ Exit codes: 0 rolled back (or nothing to roll back), 1 error or a rollback that 
 	cmd.Flags().BoolVar(&o.rollout.AllowReplace, "allow-replace", false, "when the update back is rejected as incompatible, drain the job and launch the previous version")
 	cmd.Flags().StringVar(&o.ID, "rollout", "", "the rollout to roll back (default: the newest with upgraded jobs)")
 	cmd.Flags().StringVar(&o.To, "to", "", "version to go back to when a job's previous version is not recorded exactly")
-	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", 5*time.Second, "time between two polls while waiting")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", 15*time.Minute, "how long to wait for the rolled-back jobs to run")
+	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", deploy.DefaultPollInterval, "time between two polls while waiting")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultWaitTimeout, "how long to wait for the rolled-back jobs to run")
 	root.AddCommand(cmd)
 }
 

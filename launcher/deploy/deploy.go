@@ -213,6 +213,14 @@ func (e *BlockedError) Error() string {
 	return b.String()
 }
 
+// Defaults of Options' waits; the rollout's options and the CLI's flags (deploy, rollback)
+// take theirs from here.
+const (
+	DefaultWaitTimeout  = 15 * time.Minute
+	DefaultPollInterval = 5 * time.Second
+	DefaultDrainTimeout = 30 * time.Minute
+)
+
 // WithDefaults returns the options with every unset field at its default; the rollout
 // takes its defaults from here too.
 func (o Options) WithDefaults() Options {
@@ -220,13 +228,13 @@ func (o Options) WithDefaults() Options {
 		o.Parallelism = 16
 	}
 	if o.WaitTimeout <= 0 {
-		o.WaitTimeout = 15 * time.Minute
+		o.WaitTimeout = DefaultWaitTimeout
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 5 * time.Second
+		o.PollInterval = DefaultPollInterval
 	}
 	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = 30 * time.Minute
+		o.DrainTimeout = DefaultDrainTimeout
 	}
 	if o.Clock == nil {
 		o.Clock = RealClock{}
