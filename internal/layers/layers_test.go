@@ -112,3 +112,26 @@ func TestImportsPointDown(t *testing.T) {
 		}
 	}
 }
+
+// TestTestsDoNotImportSideways: a package's tests may use the test tools above it, but a
+// transform's tests do not reach into another transform (nor a client's into another
+// client): each is tested on its own.
+func TestTestsDoNotImportSideways(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}`, module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		from := strings.TrimPrefix(fields[0], module)
+		lf := layer(from)
+		if sideways[lf] == "" {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if to, ok := strings.CutPrefix(imp, module); ok && to != from && layer(to) == lf {
+				t.Errorf("tests of %s import %s: %s", from, to, sideways[lf])
+			}
+		}
+	}
+}

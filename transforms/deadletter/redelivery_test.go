@@ -16,7 +16,6 @@ import (
 	"github.com/eventdelivery/eventdelivery/internal/objstore"
 	"github.com/eventdelivery/eventdelivery/internal/testkit/beamtest"
 	"github.com/eventdelivery/eventdelivery/output"
-	"github.com/eventdelivery/eventdelivery/transforms/bucket"
 	"github.com/eventdelivery/eventdelivery/transforms/deadletter"
 	"github.com/eventdelivery/eventdelivery/transforms/message"
 )
@@ -32,8 +31,10 @@ func TestMain(m *testing.M) {
 
 var h0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC).UnixMilli()
 
+// dead is a dead letter published minute minutes into h0, placed there (as
+// bucket.AssignDeadLetters would place it).
 func dead(id string, minute int) message.DeadLetter {
-	return message.DeadLetter{Message: message.Message{ID: id, PublishTime: h0 + int64(minute)*time.Minute.Milliseconds(), Data: []byte("x")}, Reason: "not Avro"}
+	return message.DeadLetter{Bucket: h0, Message: message.Message{ID: id, PublishTime: h0 + int64(minute)*time.Minute.Milliseconds(), Data: []byte("x")}, Reason: "not Avro"}
 }
 
 // writeFile writes a dead-letter file of run (pane 0, shard 0) in bucket h0 holding ds.
@@ -84,8 +85,7 @@ func TestRedeliveredDeadLetterWrittenOnce(t *testing.T) {
 				Layout: output.Layout{Width: time.Hour, Skew: 30 * time.Minute}}
 			tc.before(t, tg)
 			p, s := beam.NewPipelineWithRoot()
-			placed, _ := bucket.AssignDeadLetters(s, beam.CreateList(s, tc.input), tg)
-			entries := deadletter.Write(s, placed, deadletter.Config{Target: tg, Shards: 1})
+			entries := deadletter.Write(s, beam.CreateList(s, tc.input), deadletter.Config{Target: tg, Shards: 1})
 			var want []any
 			if len(tc.want) > 0 {
 				want = append(want, int64(len(tc.want)))
@@ -150,8 +150,7 @@ func TestDeadLettersOfABucketClosedSincePlacement(t *testing.T) {
 			if err := st.Write(ctx, tg.ManifestPath(h0), m); err != nil {
 				t.Fatal(err)
 			}
-			d := dead("m1", 5)
-			d.Bucket = h0 // placed before the close
+			d := dead("m1", 5) // placed in h0 before the close
 			p, s := beam.NewPipelineWithRoot()
 			entries := deadletter.Write(s, beam.Create(s, d), deadletter.Config{Target: tg, Shards: 1})
 			var want []any
