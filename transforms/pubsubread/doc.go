@@ -44,7 +44,7 @@
 // The watermark never moves back. After a pull that returned messages it moves to the oldest
 // publish time among them (more may wait on the subscription). After an empty pull the
 // subscription is drained for now, and it moves to now minus the allowance
-// (WithWatermarkAllowance, default 2s). So an idle subscription's watermark follows the clock,
+// (2s: the time a published message may take to become visible to Pull). So an idle subscription's watermark follows the clock,
 // and hours close.
 //
 // # Graceful stop (Read)

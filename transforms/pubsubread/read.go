@@ -53,8 +53,8 @@ func Read(s beam.Scope, subscription string, opts ...Option) beam.PCollection {
 		PullConcurrency:    o.pullConcurrency,
 		MaxBundleSize:      o.maxBundleSize,
 		MaxBundleDuration:  o.maxBundleDuration,
-		PollInterval:       o.pollInterval,
-		WatermarkAllowance: o.watermarkAllowance,
+		PollInterval:       pollInterval,
+		WatermarkAllowance: watermarkAllowance,
 		MaxLease:           o.maxLease,
 		AckOnCommit:        o.ackOnCommit,
 	}, imp)

@@ -8,14 +8,20 @@ import (
 // Option configures Read.
 type Option func(*options) error
 
+// pollInterval is how long the reader waits after an empty pull.
+const pollInterval = 200 * time.Millisecond
+
+// watermarkAllowance is how far behind the clock the watermark stays when the subscription is
+// drained: it covers the time between publishing and a message becoming visible to Pull, and
+// the clock skew between the publishers' service and this host.
+const watermarkAllowance = 2 * time.Second
+
 type options struct {
 	stopKey            string
 	maxMessagesPerPull int
 	pullConcurrency    int
 	maxBundleSize      int
 	maxBundleDuration  time.Duration
-	pollInterval       time.Duration
-	watermarkAllowance time.Duration
 	maxLease           time.Duration
 	ackOnCommit        bool
 }
@@ -26,8 +32,6 @@ func defaultOptions() options {
 		pullConcurrency:    2,
 		maxBundleSize:      5000,
 		maxBundleDuration:  500 * time.Millisecond,
-		pollInterval:       200 * time.Millisecond,
-		watermarkAllowance: 2 * time.Second,
 		maxLease:           10 * time.Minute,
 	}
 }
@@ -76,30 +80,6 @@ func WithMaxBundle(n int, d time.Duration) Option {
 			return fmt.Errorf("max bundle %d messages, %v: want both positive", n, d)
 		}
 		o.maxBundleSize, o.maxBundleDuration = n, d
-		return nil
-	}
-}
-
-// WithPollInterval sets how long the reader waits after an empty pull (default 200ms).
-func WithPollInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("poll interval %v, want positive", d)
-		}
-		o.pollInterval = d
-		return nil
-	}
-}
-
-// WithWatermarkAllowance sets how far behind the clock the watermark stays when the
-// subscription is drained (default 2s): it covers the time between publishing and a message
-// becoming visible to Pull, and the clock skew between the publishers' service and this host.
-func WithWatermarkAllowance(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("watermark allowance %v, want >= 0", d)
-		}
-		o.watermarkAllowance = d
 		return nil
 	}
 }
