@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -53,14 +52,7 @@ type Tree struct {
 }
 
 // Dirs returns the bucket folders in order.
-func (t *Tree) Dirs() []string {
-	var out []string
-	for d := range t.Buckets {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return out
-}
+func (t *Tree) Dirs() []string { return slices.Sorted(maps.Keys(t.Buckets)) }
 
 // Read reads everything under <root>/<eventType>.
 func Read(ctx context.Context, root, eventType string) (*Tree, error) {

@@ -3,6 +3,7 @@ package delivery
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -140,10 +141,6 @@ func testReplayEndToEnd(t *testing.T, cfg Config) {
 func checkReplay(t *testing.T, cfg Config, msgs []replaygen.Message, tree *outputtree.Tree) int64 {
 	t.Helper()
 	want := expect(cfg, msgs)
-	var dirs []string
-	for d := range want.records {
-		dirs = append(dirs, d)
-	}
 	for _, d := range tree.Dirs() {
 		b := tree.Buckets[d]
 		if b.Manifest == nil {
@@ -170,7 +167,7 @@ func checkReplay(t *testing.T, cfg Config, msgs []replaygen.Message, tree *outpu
 		}
 	}
 	if len(tree.Buckets) != len(want.records) {
-		t.Errorf("buckets %v, want %v", tree.Dirs(), dirs)
+		t.Errorf("buckets %v, want %v", tree.Dirs(), slices.Sorted(maps.Keys(want.records)))
 	}
 	var dups int64
 	for _, b := range tree.Buckets {
