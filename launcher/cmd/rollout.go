@@ -94,7 +94,7 @@ func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions)
 		Wait:         o.Wait,
 		WaitTimeout:  o.WaitTimeout,
 		PollInterval: o.PollInterval,
-		Progress:     view.DeployProgress(env.Stderr, env.Terminal),
+		Progress:     view.Progress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
 	return finishDeploy(ctx, env, g, f, api, o, logger, deployed{Result: res}, err)
@@ -128,7 +128,7 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 		NoWait:       !o.Wait,
 		Soak:         o.rollout.Soak,
 		Health:       health,
-		Progress:     view.RolloutProgress(env.Stderr),
+		Progress:     view.Progress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
 	return finishDeploy(ctx, env, g, f, api, o, logger, deployedRollout(res), err)
@@ -229,7 +229,7 @@ func runRollback(ctx context.Context, env Env, g *globalOptions, o *rollbackOpti
 		AllowReplace: o.rollout.AllowReplace,
 		PollInterval: o.PollInterval,
 		StartTimeout: o.Timeout,
-		Progress:     view.RolloutProgress(env.Stderr),
+		Progress:     view.Progress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
 	if res != nil {
