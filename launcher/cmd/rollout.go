@@ -71,7 +71,7 @@ func renderRollout(env Env, g *globalOptions, res *rollout.Result) error {
 }
 
 // runDeploy is the deploy command: one apply of the whole plan, or, when the fleet file
-// has a rollout: block (or --allow-replace), a rollout.
+// has a rollout: block (or --allow-replace), a rollout; both end in finishDeploy.
 func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions) error {
 	f, api, logger, closeAPI, err := o.api.open(ctx, g, env)
 	if err != nil {
@@ -94,30 +94,10 @@ func runDeploy(ctx context.Context, env Env, g *globalOptions, o *deployOptions)
 		Wait:         o.Wait,
 		WaitTimeout:  o.WaitTimeout,
 		PollInterval: o.PollInterval,
-		Progress:     view.DeployProgress(env.Stderr, env.Terminal),
+		Progress:     view.Progress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
-	var berr *deploy.BlockedError
-	if errors.As(err, &berr) {
-		return &exitError{Code: ExitBlocked, Err: berr}
-	}
-	if res != nil {
-		if rerr := view.Deploy(env.Stdout, g.format, res); rerr != nil {
-			return rerr
-		}
-	}
-	perr := publishAfterDeploy(ctx, env, logger, f, api, o)
-	if err != nil {
-		return fmt.Errorf("deploy: %w", err)
-	}
-	c := res.Counts()
-	switch {
-	case c.Failed+c.TimedOut > 0:
-		return &exitError{Code: ExitFailure, Err: fmt.Errorf("deploy: %d failed, %d timed out; run deploy again to finish what is left", c.Failed, c.TimedOut)}
-	case c.Skipped > 0:
-		return &exitError{Code: ExitChanges, Err: fmt.Errorf("deploy: %d blocked items skipped", c.Skipped)}
-	}
-	return perr
+	return finishDeploy(ctx, env, g, f, api, o, logger, deployed{Result: res}, err)
 }
 
 // runRollout is deploy when the fleet file has a rollout: block (or --allow-replace).
@@ -148,15 +128,49 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 		NoWait:       !o.Wait,
 		Soak:         o.rollout.Soak,
 		Health:       health,
-		Progress:     view.RolloutProgress(env.Stderr),
+		Progress:     view.Progress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
+	return finishDeploy(ctx, env, g, f, api, o, logger, deployedRollout(res), err)
+}
+
+// deployed is what the engine returned to deploy: a plain deploy's result, or a rollout's,
+// which holds one (rollout.Result embeds deploy.Result). Result is nil when the engine
+// refused before any call.
+type deployed struct {
+	*deploy.Result
+	// rollout is set for a rollout, which renders with its waves and rollbacks.
+	rollout *rollout.Result
+}
+
+// deployedRollout is a rollout's result (nil or not) as deploy's ending reads it.
+func deployedRollout(res *rollout.Result) deployed {
+	if res == nil {
+		return deployed{}
+	}
+	return deployed{Result: &res.Result, rollout: res}
+}
+
+// render writes the result to stdout: a rollout's waves and jobs, or a deploy's jobs.
+func (d deployed) render(env Env, g *globalOptions) error {
+	if d.rollout != nil {
+		return renderRollout(env, g, d.rollout)
+	}
+	return view.Deploy(env.Stdout, g.format, d.Result)
+}
+
+// finishDeploy is deploy's one ending after the engine, a plain deploy's or a rollout's: a
+// refusal for blocked items exits 3 at once; otherwise the result is rendered, the
+// launcher's metrics published (publishAfterDeploy), and the exit code says what the engine
+// left: 5 a failed gate rolled back, 1 an error, a failure or a timeout, 2 skipped items,
+// else the publish's.
+func finishDeploy(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, api dataflow.API, o *deployOptions, logger *slog.Logger, res deployed, err error) error {
 	var berr *deploy.BlockedError
 	if errors.As(err, &berr) {
 		return &exitError{Code: ExitBlocked, Err: berr}
 	}
-	if res != nil {
-		if rerr := renderRollout(env, g, res); rerr != nil {
+	if res.Result != nil {
+		if rerr := res.render(env, g); rerr != nil {
 			return rerr
 		}
 	}
@@ -167,6 +181,15 @@ func runRollout(ctx context.Context, env Env, g *globalOptions, f *fleet.Fleet, 
 		return &exitError{Code: ExitRolledBack, Err: fmt.Errorf("deploy: %w", err)}
 	case err != nil:
 		return fmt.Errorf("deploy: %w", err)
+	}
+	// A rollout that returned no error has no failed, timed-out or skipped items: these
+	// exits are a plain deploy's.
+	c := res.Counts()
+	switch {
+	case c.Failed+c.TimedOut > 0:
+		return &exitError{Code: ExitFailure, Err: fmt.Errorf("deploy: %d failed, %d timed out; run deploy again to finish what is left", c.Failed, c.TimedOut)}
+	case c.Skipped > 0:
+		return &exitError{Code: ExitChanges, Err: fmt.Errorf("deploy: %d blocked items skipped", c.Skipped)}
 	}
 	return perr
 }
@@ -206,7 +229,7 @@ func runRollback(ctx context.Context, env Env, g *globalOptions, o *rollbackOpti
 		AllowReplace: o.rollout.AllowReplace,
 		PollInterval: o.PollInterval,
 		StartTimeout: o.Timeout,
-		Progress:     view.RolloutProgress(env.Stderr),
+		Progress:     view.Progress(env.Stderr, env.Terminal),
 		Logger:       logger,
 	})
 	if res != nil {

@@ -17,6 +17,9 @@
 //     (DrainTimeout) and launches the new version under the same name.
 //   - With Wait, every job of the plan (unchanged ones too) is polled until it is RUNNING,
 //     fails, or WaitTimeout passes on the Clock.
+//   - Progress ([Event]) tells each phase (the launches and drains, the wait) and each job
+//     as it is done; a rollout tells its waves, soaks and gates in the same type, and
+//     launcher/view.Progress renders both.
 //   - Cancelling ctx stops new launches; running deploy again plans and finishes exactly
 //     what is left.
 //
@@ -66,20 +69,11 @@ type Options struct {
 	// RunID is passed to every launched job as the run_id parameter (default: generated
 	// from the clock and randomness).
 	RunID string
-	// Progress is told about every finished item; nil reports nothing.
-	Progress Progress
+	// Progress is told every phase and every finished item as it happens ([Event]);
+	// nil tells no one.
+	Progress func(Event)
 	// Logger logs retries and failures (default slog.Default()).
 	Logger *slog.Logger
-}
-
-// Progress reports a deploy's progress to a person.
-type Progress interface {
-	// Start begins a phase of total steps.
-	Start(phase string, total int)
-	// Step reports one finished step.
-	Step(name, outcome string, ok bool)
-	// Finish ends the phase.
-	Finish()
 }
 
 // Status of one item after a deploy, a rollout or a rollback: one vocabulary for the one
@@ -246,7 +240,7 @@ func (o Options) WithDefaults() Options {
 		o.RunID = NewRunID(o.Clock.Now())
 	}
 	if o.Progress == nil {
-		o.Progress = nopProgress{}
+		o.Progress = func(Event) {}
 	}
 	return o
 }
@@ -301,7 +295,7 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 	for _, it := range p.Items {
 		items[it.JobName+"\x00"+it.Project+"\x00"+it.Region] = it
 	}
-	opts.Progress.Start("apply", len(todo))
+	opts.Progress(Event{Kind: EventPhase, Phase: PhaseApply, Count: len(todo)})
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	// Items are started in plan order, each once it holds a slot; when ctx ends, the
@@ -330,21 +324,11 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 			mu.Lock()
 			res.Items[i] = r
 			mu.Unlock()
-			ok := r.Status != Failed
-			outcome := string(r.Action)
-			if ok {
-				outcome += " " + r.JobID
-				if r.Recognised {
-					outcome += " (recognised after an error)"
-				}
-			} else {
-				outcome += ": " + r.Error
-			}
-			opts.Progress.Step(r.JobName, outcome, ok)
+			opts.step(PhaseApply, r)
 		}()
 	}
 	wg.Wait()
-	opts.Progress.Finish()
+	opts.Progress(Event{Kind: EventPhaseDone, Phase: PhaseApply})
 	for i := range res.Items {
 		if res.Items[i].Status == "" {
 			res.Items[i].Status, res.Items[i].Error = Skipped, "not attempted: "+context.Cause(ctx).Error()
@@ -498,12 +482,6 @@ func drain(ctx context.Context, api dataflow.API, r *ItemResult, opts Options) {
 	}
 	r.Status, r.State = Drained, j.State
 }
-
-type nopProgress struct{}
-
-func (nopProgress) Start(string, int)         {}
-func (nopProgress) Step(string, string, bool) {}
-func (nopProgress) Finish()                   {}
 
 // LowerBound is the shortest possible time to launch n jobs when each launch takes
 // latency, at most parallelism run at once, and launches are limited to rate per second

@@ -67,15 +67,15 @@ func wait(ctx context.Context, api dataflow.API, res *Result, opts Options) erro
 	if len(pending) == 0 {
 		return nil
 	}
-	opts.Progress.Start("wait for RUNNING", len(pending))
-	defer opts.Progress.Finish()
+	opts.Progress(Event{Kind: EventPhase, Phase: PhaseWait, Count: len(pending)})
+	defer opts.Progress(Event{Kind: EventPhaseDone, Phase: PhaseWait})
 	left, err := follow(ctx, api, refs, opts, func(k int, j dataflow.Job) bool {
 		r := &res.Items[pending[k]]
 		r.State = j.State
 		switch {
 		case j.State == dataflow.StateRunning:
 			r.Status = Running
-			opts.Progress.Step(r.JobName, "running", true)
+			opts.step(PhaseWait, *r)
 		case !j.State.Active():
 			r.Status, r.Error = Failed, fmt.Sprintf("job %s is %s", j.ID, j.State)
 			if j.Error != "" {
@@ -85,7 +85,7 @@ func wait(ctx context.Context, api dataflow.API, res *Result, opts Options) erro
 				r.Incompatible = true
 				r.Error += fmt.Sprintf(" (job %s runs on; deploy --allow-replace drains and replaces it)", j.Replaces)
 			}
-			opts.Progress.Step(r.JobName, string(j.State), false)
+			opts.step(PhaseWait, *r)
 		default:
 			return false
 		}

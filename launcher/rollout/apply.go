@@ -33,7 +33,7 @@ func (r *runner) apply(ctx context.Context, items []plan.Item, outs []*Item) {
 		case ir.Status == deploy.TimedOut:
 			out.Status, out.Error = TimedOut, ir.Error
 		case ir.Incompatible && r.opts.AllowReplace:
-			r.opts.progress(Event{Kind: EventReplacing, Item: out, OldJob: it.Current.ID})
+			r.opts.Progress(Event{Kind: EventReplacing, Item: snapshot(out), OldJob: it.Current.ID})
 			it.Action = plan.Replace
 			out.Action, out.JobID = plan.Replace, ""
 			again, againOut = append(again, it), append(againOut, out)

@@ -37,7 +37,7 @@ func (r *runner) soak(ctx context.Context, wave string) error {
 		return nil
 	}
 	soak := r.soakTime()
-	r.opts.progress(Event{Kind: EventSoak, Wave: wave, Soak: soak, Count: len(r.watched)})
+	r.opts.Progress(Event{Kind: EventSoak, Wave: wave, Soak: soak, Count: len(r.watched)})
 	end := r.opts.Clock.Now().Add(soak)
 	for {
 		problems, err := r.check(ctx)
@@ -48,11 +48,11 @@ func (r *runner) soak(ctx context.Context, wave string) error {
 			// A failed read is not a failed gate; it is logged and the check repeated.
 			r.opts.Logger.Warn("health check failed", "err", err)
 		} else if len(problems) > 0 {
-			r.opts.progress(Event{Kind: EventGateFailed, Wave: wave, Problems: problems})
+			r.opts.Progress(Event{Kind: EventGateFailed, Wave: wave, Problems: problems})
 			return r.stop(ctx, wave, problems)
 		}
 		if !r.opts.Clock.Now().Before(end) {
-			r.opts.progress(Event{Kind: EventHealthy, Wave: wave, Soak: soak})
+			r.opts.Progress(Event{Kind: EventHealthy, Wave: wave, Soak: soak})
 			return nil
 		}
 		if err := r.opts.Clock.Sleep(ctx, min(r.opts.PollInterval, end.Sub(r.opts.Clock.Now()))); err != nil {
@@ -112,7 +112,7 @@ func (r *runner) check(ctx context.Context) ([]string, error) {
 
 // stop rolls back every job this rollout upgraded and returns the gate error.
 func (r *runner) stop(ctx context.Context, wave string, problems []string) error {
-	r.opts.progress(Event{Kind: EventStop, Rollout: r.res.ID, Count: len(r.watched)})
+	r.opts.Progress(Event{Kind: EventStop, Rollout: r.res.ID, Count: len(r.watched)})
 	// Rolling back must happen even when the rollout's context was cancelled by a gate
 	// timeout; it is bounded by its own waits.
 	rb := r.rollback(context.WithoutCancel(ctx), r.watched)

@@ -80,7 +80,7 @@ func (r *runner) rollback(ctx context.Context, items []*Item) []deploy.ItemResul
 			rb.Status = RolledBack
 		}
 		res = append(res, rb.ItemResult)
-		r.opts.progress(Event{Kind: EventJob, Item: rb})
+		r.opts.Progress(Event{Kind: EventJob, Item: snapshot(rb)})
 	}
 	r.res.RolledBack = append(r.res.RolledBack, res...)
 	return res
@@ -184,7 +184,7 @@ func Rollback(ctx context.Context, api dataflow.API, f *fleet.Fleet, id, to stri
 		res.Elapsed = opts.Clock.Now().Sub(start)
 		return res, nil
 	}
-	opts.progress(Event{Kind: EventRollback, Rollout: id, Count: len(items)})
+	opts.Progress(Event{Kind: EventRollback, Rollout: id, Count: len(items)})
 	rb := r.rollback(ctx, items)
 	failed := 0
 	for _, it := range rb {

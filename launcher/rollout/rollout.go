@@ -27,8 +27,8 @@
 //     the labels say was upgraded. No local state is needed.
 //   - Each wave, and each rollback, is applied by the deploy engine ([deploy.Apply]): the
 //     same launches, retries, never-twice rule, waits, statuses (a job not RUNNING within
-//     StartTimeout is "timeout", as in a plain deploy) and defaults. A plain deploy is
-//     one Apply of the whole plan: a rollout of one wave without soak.
+//     StartTimeout is "timeout", as in a plain deploy), defaults and progress. A plain
+//     deploy is one Apply of the whole plan: a rollout of one wave without soak.
 //   - Time goes through [deploy.Clock], so tests drive the waits and the soak with the
 //     fakes' clocks.
 //
@@ -37,8 +37,9 @@
 // waves.go runs the waves and resumes an interrupted rollout; apply.go applies a wave or
 // a rollback through the engine and replaces incompatible updates (the drain and launch
 // are the engine's, deploy/replace.go); gate.go soaks and judges health; rollback.go
-// takes upgraded jobs back; progress.go has the events a person follows (launcher/view
-// renders them and the results).
+// takes upgraded jobs back; progress.go has the rollout's kinds of the engine's progress
+// events (deploy.Event), which the engine of each wave and rollback tells too
+// (launcher/view.Progress renders them all, and view.Rollout the results).
 package rollout
 
 import (
@@ -96,8 +97,8 @@ type Options struct {
 	Soak   time.Duration
 	Health Health
 	Clock  deploy.Clock
-	// Progress is told every step as it happens (launcher/view.RolloutProgress renders
-	// them); nil tells no one.
+	// Progress is told every step as it happens, the engine's of each wave and rollback
+	// too (launcher/view.Progress renders them); nil tells no one.
 	Progress func(Event)
 	Logger   *slog.Logger
 }
@@ -106,7 +107,7 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	d := o.engine("").WithDefaults()
 	o.Parallelism, o.PollInterval, o.StartTimeout, o.DrainTimeout = d.Parallelism, d.PollInterval, d.WaitTimeout, d.DrainTimeout
-	o.Clock, o.Logger = d.Clock, d.Logger
+	o.Clock, o.Logger, o.Progress = d.Clock, d.Logger, d.Progress
 	return o
 }
 
@@ -128,7 +129,7 @@ func (o Options) checkNoWait(f *fleet.Fleet) error {
 // engine is the options of the deploy engine that launches a wave or a rollback.
 func (o Options) engine(runID string) deploy.Options {
 	return deploy.Options{Parallelism: o.Parallelism, Retry: o.Retry, Wait: !o.NoWait, WaitTimeout: o.StartTimeout,
-		PollInterval: o.PollInterval, DrainTimeout: o.DrainTimeout, RunID: runID, Clock: o.Clock, Logger: o.Logger}
+		PollInterval: o.PollInterval, DrainTimeout: o.DrainTimeout, RunID: runID, Clock: o.Clock, Progress: o.Progress, Logger: o.Logger}
 }
 
 // Status of one job in a rollout: the engine's ([deploy.Status]).

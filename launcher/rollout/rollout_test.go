@@ -128,7 +128,7 @@ func TestHealthyRolloutOf300JobsInWaves(t *testing.T) {
 	h.seedHealthy(f)
 	var progress strings.Builder
 	opts := h.options()
-	opts.Progress = view.RolloutProgress(&progress)
+	opts.Progress = view.Progress(&progress, false)
 	opts.Parallelism = 32
 	res, err := rollout.Run(context.Background(), h.api, f, opts)
 	if err != nil {
@@ -180,7 +180,9 @@ func TestHealthyRolloutOf300JobsInWaves(t *testing.T) {
 			t.Errorf("wave %d launched %s after wave %d: less than the soak", w+1, gap, w)
 		}
 	}
-	for _, want := range []string{"wave 1/4 (canaries): upgrading 3 of 3", "wave 4/4: healthy after 10m0s"} {
+	// The engine of each wave tells its phases through the rollout's Progress too.
+	for _, want := range []string{"wave 1/4 (canaries): upgrading 3 of 3", "wave 1/4 (canaries): upgrading 3 of 3 event types\napply: 3 jobs\n",
+		"wait for RUNNING: 192 jobs\n", "[192/192] ok ", "wave 4/4: healthy after 10m0s"} {
 		if !strings.Contains(progress.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress.String())
 		}
@@ -245,7 +247,7 @@ func TestBadCanaryStopsAndRollsBackOnlyTheCanaries(t *testing.T) {
 
 	var progress strings.Builder
 	opts := h.options()
-	opts.Progress = view.RolloutProgress(&progress)
+	opts.Progress = view.Progress(&progress, false)
 	opts.Health.Manifests = func(ctx context.Context, root string) (status.ManifestChecker, error) {
 		return objstore.Open(ctx, root)
 	}
@@ -304,7 +306,7 @@ func TestIncompatibleUpdate(t *testing.T) {
 			opts := h.options()
 			opts.AllowReplace = allow
 			var progress strings.Builder
-			opts.Progress = view.RolloutProgress(&progress)
+			opts.Progress = view.Progress(&progress, false)
 			res, err := rollout.Run(context.Background(), h.api, f, opts)
 			after := h.active()
 			if !allow {
@@ -386,7 +388,7 @@ func TestInterruptedRolloutIsResumedOrRolledBack(t *testing.T) {
 			}
 			var progress strings.Builder
 			opts := h.options()
-			opts.Progress = view.RolloutProgress(&progress)
+			opts.Progress = view.Progress(&progress, false)
 			switch then {
 			case "deploy":
 				res, err := rollout.Run(context.Background(), h.api, f, opts)
@@ -438,7 +440,7 @@ func TestNewEventTypesAreNotSoaked(t *testing.T) {
 	h.seedHealthy(f)
 	var progress strings.Builder
 	opts := h.options()
-	opts.Progress = view.RolloutProgress(&progress)
+	opts.Progress = view.Progress(&progress, false)
 	before := h.clock.Now()
 	res, err := rollout.Run(context.Background(), h.api, f, opts)
 	if err != nil {
@@ -487,7 +489,7 @@ func TestWaveThatDoesNotStartInTimeIsTimedOut(t *testing.T) {
 	opts := h.options()
 	opts.StartTimeout = 10 * time.Minute
 	var progress strings.Builder
-	opts.Progress = view.RolloutProgress(&progress)
+	opts.Progress = view.Progress(&progress, false)
 
 	t.Run("the canary times out and the rollout stops", func(t *testing.T) {
 		res, err := rollout.Run(context.Background(), h.api, f, opts)

@@ -132,7 +132,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 				done = append(done, up)
 			}
 		}
-		opts.progress(Event{Kind: EventResume, Rollout: res.ID, Count: len(done)})
+		opts.Progress(Event{Kind: EventResume, Rollout: res.ID, Count: len(done)})
 		r.watched = done
 		if opts.NoWait {
 			// Nothing is soaked without waiting (a rollout of one wave without soak).
@@ -140,7 +140,7 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 			return r.finish(start, gerr)
 		}
 	} else {
-		opts.progress(Event{Kind: EventStart, Rollout: res.ID, Count: pending, Waves: len(waves), Soak: r.soakTime()})
+		opts.Progress(Event{Kind: EventStart, Rollout: res.ID, Count: pending, Waves: len(waves), Soak: r.soakTime()})
 	}
 	var incompatible []string
 	for i, names := range waves {
@@ -154,10 +154,10 @@ func Run(ctx context.Context, api dataflow.API, f *fleet.Fleet, opts Options) (*
 		w.Changed = len(todo)
 		if len(todo) == 0 {
 			w.Outcome = "skipped"
-			opts.progress(Event{Kind: EventWaveSkipped, Wave: w.Name, Of: len(names)})
+			opts.Progress(Event{Kind: EventWaveSkipped, Wave: w.Name, Of: len(names)})
 			continue
 		}
-		opts.progress(Event{Kind: EventWave, Wave: w.Name, Count: len(todo), Of: len(names)})
+		opts.Progress(Event{Kind: EventWave, Wave: w.Name, Count: len(todo), Of: len(names)})
 		launched := r.upgrade(ctx, todo, i+1)
 		if ctx.Err() != nil {
 			return r.finish(start, ctx.Err())
@@ -268,7 +268,7 @@ func (r *runner) upgrade(ctx context.Context, todo []plan.Item, wave int) []*Ite
 			// start.
 			r.watched = append(r.watched, it)
 		}
-		r.opts.progress(Event{Kind: EventJob, Item: it})
+		r.opts.Progress(Event{Kind: EventJob, Item: snapshot(it)})
 	}
 	return out
 }

@@ -10,48 +10,22 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 )
 
-// DeployProgress renders a deploy's progress (deploy.Options.Progress) to w (stderr): a
-// bar redrawn in place when w is a terminal, and one plain line per step otherwise (logs,
-// CI).
-func DeployProgress(w io.Writer, terminal bool) deploy.Progress {
-	if terminal {
-		return &bar{w: w, width: 30}
-	}
-	return &lines{w: w}
+// Progress renders the progress of a deploy, a rollout or a rollback (deploy.Options.Progress,
+// rollout.Options.Progress) to w (stderr) as it happens: the one renderer of the one event
+// type. The engine's phases (the launches, the wait for RUNNING) are a bar redrawn in place
+// when w is a terminal, and one plain line per job otherwise (logs, CI); a rollout's steps
+// are one line each (rolloutLine).
+func Progress(w io.Writer, terminal bool) func(deploy.Event) {
+	p := &progress{w: w, terminal: terminal, width: 30}
+	return p.tell
 }
 
-type lines struct {
-	mu          sync.Mutex
-	w           io.Writer
-	phase       string
-	done, total int
-}
-
-func (l *lines) Start(phase string, total int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.phase, l.done, l.total = phase, 0, total
-	if total > 0 {
-		fmt.Fprintf(l.w, "%s: %d jobs\n", phase, total)
-	}
-}
-
-func (l *lines) Step(name, outcome string, ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.done++
-	mark := "ok"
-	if !ok {
-		mark = "FAILED"
-	}
-	fmt.Fprintf(l.w, "[%*d/%d] %s %s: %s\n", len(fmt.Sprint(l.total)), l.done, l.total, mark, name, outcome)
-}
-
-func (l *lines) Finish() {}
-
-type bar struct {
+// progress is the renderer's state: the engine's phase in progress. One mutex guards it,
+// since the engine tells the steps of its concurrent launches.
+type progress struct {
 	mu                  sync.Mutex
 	w                   io.Writer
+	terminal            bool
 	width               int
 	phase               string
 	done, failed, total int
@@ -59,47 +33,77 @@ type bar struct {
 	failures            []string
 }
 
-func (b *bar) Start(phase string, total int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.phase, b.done, b.failed, b.total, b.started, b.failures = phase, 0, 0, total, time.Now(), nil
-	b.draw()
-}
-
-func (b *bar) Step(name, outcome string, ok bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.done++
-	if !ok {
-		b.failed++
-		b.failures = append(b.failures, name+": "+outcome)
+func (p *progress) tell(e deploy.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e.Kind {
+	case deploy.EventPhase:
+		p.phase, p.done, p.failed, p.total, p.started, p.failures = e.Phase, 0, 0, e.Count, time.Now(), nil
+		if p.terminal {
+			p.draw()
+		} else if p.total > 0 {
+			fmt.Fprintf(p.w, "%s: %d jobs\n", p.phase, p.total)
+		}
+	case deploy.EventStep:
+		outcome, ok := stepOutcome(e.Phase, e.Item)
+		p.done++
+		if !ok {
+			p.failed++
+			p.failures = append(p.failures, e.Item.JobName+": "+outcome)
+		}
+		if p.terminal {
+			p.draw()
+			return
+		}
+		mark := "ok"
+		if !ok {
+			mark = "FAILED"
+		}
+		fmt.Fprintf(p.w, "[%*d/%d] %s %s: %s\n", len(fmt.Sprint(p.total)), p.done, p.total, mark, e.Item.JobName, outcome)
+	case deploy.EventPhaseDone:
+		if !p.terminal || p.total == 0 {
+			return
+		}
+		p.draw()
+		fmt.Fprintln(p.w)
+		for _, f := range p.failures {
+			fmt.Fprintln(p.w, "  failed", f)
+		}
+	default:
+		rolloutLine(p.w, e)
 	}
-	b.draw()
 }
 
-func (b *bar) Finish() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.total == 0 {
+// stepOutcome is what a job's step of the engine's phase came to, and whether it went
+// well: `create j1` (recognised after an error) or `create: <error>` for a launch or
+// drain, `running` or the state it stopped in for the wait.
+func stepOutcome(phase string, it *deploy.ItemResult) (string, bool) {
+	if phase == deploy.PhaseWait {
+		if it.Status == deploy.Running {
+			return "running", true
+		}
+		return string(it.State), false
+	}
+	if it.Status == deploy.Failed {
+		return string(it.Action) + ": " + it.Error, false
+	}
+	s := string(it.Action) + " " + it.JobID
+	if it.Recognised {
+		s += " (recognised after an error)"
+	}
+	return s, true
+}
+
+func (p *progress) draw() {
+	if p.total == 0 {
 		return
 	}
-	b.draw()
-	fmt.Fprintln(b.w)
-	for _, f := range b.failures {
-		fmt.Fprintln(b.w, "  failed", f)
-	}
-}
-
-func (b *bar) draw() {
-	if b.total == 0 {
-		return
-	}
-	filled := b.width * b.done / b.total
+	filled := p.width * p.done / p.total
 	failed := ""
-	if b.failed > 0 {
-		failed = fmt.Sprintf(", %d failed", b.failed)
+	if p.failed > 0 {
+		failed = fmt.Sprintf(", %d failed", p.failed)
 	}
-	fmt.Fprintf(b.w, "\r\x1b[K%-16s [%s%s] %d/%d%s %s", b.phase,
-		strings.Repeat("=", filled), strings.Repeat(" ", b.width-filled), b.done, b.total, failed,
-		time.Since(b.started).Round(time.Second))
+	fmt.Fprintf(p.w, "\r\x1b[K%-16s [%s%s] %d/%d%s %s", p.phase,
+		strings.Repeat("=", filled), strings.Repeat(" ", p.width-filled), p.done, p.total, failed,
+		time.Since(p.started).Round(time.Second))
 }

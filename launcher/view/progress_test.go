@@ -5,25 +5,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventdelivery/eventdelivery/launcher/deploy"
+	"github.com/eventdelivery/eventdelivery/launcher/plan"
 	"github.com/eventdelivery/eventdelivery/launcher/view"
 )
 
+// tellPhase tells p an apply phase of total jobs in which events-a was created as j1 and
+// events-b failed to launch with boom.
+func tellPhase(p func(deploy.Event), total int) {
+	p(deploy.Event{Kind: deploy.EventPhase, Phase: deploy.PhaseApply, Count: total})
+	p(deploy.Event{Kind: deploy.EventStep, Phase: deploy.PhaseApply, Item: &deploy.ItemResult{JobName: "events-a", Action: plan.Create, Status: deploy.Started, JobID: "j1"}})
+	p(deploy.Event{Kind: deploy.EventStep, Phase: deploy.PhaseApply, Item: &deploy.ItemResult{JobName: "events-b", Action: plan.Create, Status: deploy.Failed, Error: "boom"}})
+	p(deploy.Event{Kind: deploy.EventPhaseDone, Phase: deploy.PhaseApply})
+}
+
 func TestProgress(t *testing.T) {
 	var lines bytes.Buffer
-	p := view.DeployProgress(&lines, false)
-	p.Start("apply", 12)
-	p.Step("events-a", "create j1", true)
-	p.Step("events-b", "create: boom", false)
-	p.Finish()
+	tellPhase(view.Progress(&lines, false), 12)
 	if want := "apply: 12 jobs\n[ 1/12] ok events-a: create j1\n[ 2/12] FAILED events-b: create: boom\n"; lines.String() != want {
 		t.Errorf("lines:\n%q\nwant\n%q", lines.String(), want)
 	}
 	var bar bytes.Buffer
-	p = view.DeployProgress(&bar, true)
-	p.Start("apply", 2)
-	p.Step("events-a", "create j1", true)
-	p.Step("events-b", "create: boom", false)
-	p.Finish()
+	tellPhase(view.Progress(&bar, true), 2)
 	out := bar.String()
 	if !strings.Contains(out, "\r\x1b[K") || !strings.Contains(out, "[==============================] 2/2, 1 failed") ||
 		!strings.Contains(out, "  failed events-b: create: boom\n") {

@@ -114,14 +114,14 @@ func TestPublish(t *testing.T) {
 	}
 }
 
-// A rollout's progress, one line per step, with each done job in one shape whether a wave
-// or a rollback took it.
+// A rollout's progress (view.Progress, the renderer of a plain deploy's too), one line per
+// step, with each done job in one shape whether a wave or a rollback took it.
 func TestRolloutProgress(t *testing.T) {
-	job := func(action plan.Action, from, to string, st deploy.Status, errText string) *rollout.Item {
-		return &rollout.Item{ItemResult: deploy.ItemResult{JobName: "events-a", Action: action, From: from, Version: to, Status: st, JobID: "j2", Error: errText}}
+	job := func(action plan.Action, from, to string, st deploy.Status, errText string) *deploy.ItemResult {
+		return &deploy.ItemResult{JobName: "events-a", Action: action, From: from, Version: to, Status: st, JobID: "j2", Error: errText}
 	}
 	var b bytes.Buffer
-	p := view.RolloutProgress(&b)
+	p := view.Progress(&b, false)
 	for _, e := range []rollout.Event{
 		{Kind: rollout.EventStart, Rollout: "r-1", Count: 3, Waves: 2, Soak: 10 * time.Minute},
 		{Kind: rollout.EventWave, Wave: "wave 1/2 (canaries)", Count: 1, Of: 1},
