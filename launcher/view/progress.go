@@ -14,7 +14,9 @@ import (
 // rollout.Options.Progress) to w (stderr) as it happens: the one renderer of the one event
 // type. The engine's phases (the launches, the wait for RUNNING) are a bar redrawn in place
 // when w is a terminal, and one plain line per job otherwise (logs, CI); a rollout's steps
-// are one line each (rolloutLine).
+// are one line each (rolloutLine). Within a rollout, off a terminal, the engine's jobs that
+// went well are left to the rollout's own line for each (which names the versions), so that
+// a log has one line a job; its failures and phases are still told.
 func Progress(w io.Writer, terminal bool) func(deploy.Event) {
 	p := &progress{w: w, terminal: terminal, width: 30}
 	return p.tell
@@ -31,6 +33,7 @@ type progress struct {
 	done, failed, total int
 	started             time.Time
 	failures            []string
+	rollout             bool // a rollout's own steps have been told
 }
 
 func (p *progress) tell(e deploy.Event) {
@@ -58,6 +61,8 @@ func (p *progress) tell(e deploy.Event) {
 		mark := "ok"
 		if !ok {
 			mark = "FAILED"
+		} else if p.rollout {
+			return
 		}
 		fmt.Fprintf(p.w, "[%*d/%d] %s %s: %s\n", len(fmt.Sprint(p.total)), p.done, p.total, mark, e.Item.JobName, outcome)
 	case deploy.EventPhaseDone:
@@ -70,6 +75,7 @@ func (p *progress) tell(e deploy.Event) {
 			fmt.Fprintln(p.w, "  failed", f)
 		}
 	default:
+		p.rollout = true
 		rolloutLine(p.w, e)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventdelivery/eventdelivery/launcher/deploy"
 	"github.com/eventdelivery/eventdelivery/launcher/plan"
+	"github.com/eventdelivery/eventdelivery/launcher/rollout"
 	"github.com/eventdelivery/eventdelivery/launcher/view"
 )
 
@@ -31,5 +32,21 @@ func TestProgress(t *testing.T) {
 	if !strings.Contains(out, "\r\x1b[K") || !strings.Contains(out, "[==============================] 2/2, 1 failed") ||
 		!strings.Contains(out, "  failed events-b: create: boom\n") {
 		t.Errorf("bar: %q", out)
+	}
+}
+
+// TestProgressWithinARollout: off a terminal, a rollout's log has one line a job (the
+// rollout's own, with the versions); the engine's phases and failures are still told.
+func TestProgressWithinARollout(t *testing.T) {
+	var lines bytes.Buffer
+	p := view.Progress(&lines, false)
+	p(deploy.Event{Kind: rollout.EventWave, Wave: "1/2 (canaries)", Count: 2, Of: 2})
+	tellPhase(p, 2)
+	out := lines.String()
+	if !strings.Contains(out, "apply: 2 jobs\n") || !strings.Contains(out, "[2/2] FAILED events-b: create: boom\n") {
+		t.Errorf("the phase or the failure is missing:\n%s", out)
+	}
+	if strings.Contains(out, "ok events-a") {
+		t.Errorf("the engine's line for a job that went well is there too:\n%s", out)
 	}
 }
