@@ -81,84 +81,101 @@ func TestApply300TypesIdempotentAndScoped(t *testing.T) {
 	}
 
 	f := e.fleetFile(t, 300, "")
-	p := e.apply(t, f)
-	c := p.Counts()
-	// 300 types, no overrides: one policy per signal (backlog: 3 × 100 subscriptions).
-	if c.Create != 9 || c.Update+c.Delete != 0 || p.Foreign != 1 {
-		t.Fatalf("first apply: %+v, foreign %d: %s", c, p.Foreign, p.Summary())
+	// The steps after the first apply need its policies.
+	if !t.Run("first apply creates one policy per signal", func(t *testing.T) {
+		p := e.apply(t, f)
+		c := p.Counts()
+		// 300 types, no overrides: one policy per signal (backlog: 3 × 100 subscriptions).
+		if c.Create != 9 || c.Update+c.Delete != 0 || p.Foreign != 1 {
+			t.Fatalf("first apply: %+v, foreign %d: %s", c, p.Foreign, p.Summary())
+		}
+	}) {
+		return
 	}
-	got := e.srv.AlertPolicies(monProject)
-	if len(got) != 10 {
-		t.Fatalf("%d policies in the project, want 9 + 1 hand-made", len(got))
-	}
-	keys := map[string]bool{}
-	for _, pol := range got {
-		if alerts.Ours(pol, "events-test") {
-			keys[pol.GetUserLabels()[alerts.LabelPolicy]] = true
-			if len(pol.GetNotificationChannels()) != 1 || pol.GetNotificationChannels()[0] != e.ch {
-				t.Errorf("%s: channels %v", pol.GetDisplayName(), pol.GetNotificationChannels())
+	t.Run("the project holds each signal's policy with the channel, and the hand-made one", func(t *testing.T) {
+		got := e.srv.AlertPolicies(monProject)
+		if len(got) != 10 {
+			t.Fatalf("%d policies in the project, want 9 + 1 hand-made", len(got))
+		}
+		keys := map[string]bool{}
+		for _, pol := range got {
+			if alerts.Ours(pol, "events-test") {
+				keys[pol.GetUserLabels()[alerts.LabelPolicy]] = true
+				if len(pol.GetNotificationChannels()) != 1 || pol.GetNotificationChannels()[0] != e.ch {
+					t.Errorf("%s: channels %v", pol.GetDisplayName(), pol.GetNotificationChannels())
+				}
 			}
 		}
-	}
-	for _, k := range []string{"system-lag", "data-freshness", "job-down", "hours-not-closed", "dead-letters", "backlog", "backlog-2", "backlog-3", "version-drift"} {
-		if !keys[k] {
-			t.Errorf("no policy %s; have %v", k, keys)
+		for _, k := range []string{"system-lag", "data-freshness", "job-down", "hours-not-closed", "dead-letters", "backlog", "backlog-2", "backlog-3", "version-drift"} {
+			if !keys[k] {
+				t.Errorf("no policy %s; have %v", k, keys)
+			}
 		}
-	}
+	})
 
 	// A second apply changes nothing.
-	if p := e.plan(t, f); p.HasChanges() || p.Counts().Unchanged != 9 {
-		t.Errorf("second plan: %s", p.Summary())
-	}
-	calls := e.srv.Calls(fakemonitoring.MethodCreateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodUpdateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodDeleteAlertPolicy)
-	e.apply(t, f)
-	if n := e.srv.Calls(fakemonitoring.MethodCreateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodUpdateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodDeleteAlertPolicy); n != calls {
-		t.Errorf("second apply made %d writes", n-calls)
-	}
+	t.Run("a second plan has no changes", func(t *testing.T) {
+		if p := e.plan(t, f); p.HasChanges() || p.Counts().Unchanged != 9 {
+			t.Errorf("second plan: %s", p.Summary())
+		}
+	})
+	t.Run("a second apply makes no writes", func(t *testing.T) {
+		calls := e.srv.Calls(fakemonitoring.MethodCreateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodUpdateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodDeleteAlertPolicy)
+		e.apply(t, f)
+		if n := e.srv.Calls(fakemonitoring.MethodCreateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodUpdateAlertPolicy) + e.srv.Calls(fakemonitoring.MethodDeleteAlertPolicy); n != calls {
+			t.Errorf("second apply made %d writes", n-calls)
+		}
+	})
 
 	// A changed default threshold updates exactly that signal's policy, and the plan
 	// says what changed.
-	f2 := e.fleetFile(t, 300, "    system_lag: 15m\n")
-	p = e.plan(t, f2)
-	if c := p.Counts(); c.Update != 1 || c.Create+c.Delete != 0 {
-		t.Fatalf("threshold change: %s", p.Summary())
-	}
-	for _, ch := range p.Changes {
-		if ch.Action == alerts.Update {
-			if ch.Key != "system-lag" || !strings.Contains(strings.Join(ch.Diff, "\n"), "conditions[0].threshold: 600 → 900") {
-				t.Errorf("update %s diff %q", ch.Key, ch.Diff)
+	t.Run("a changed default threshold updates exactly that policy, with its diff", func(t *testing.T) {
+		f2 := e.fleetFile(t, 300, "    system_lag: 15m\n")
+		p := e.plan(t, f2)
+		if c := p.Counts(); c.Update != 1 || c.Create+c.Delete != 0 {
+			t.Fatalf("threshold change: %s", p.Summary())
+		}
+		for _, ch := range p.Changes {
+			if ch.Action == alerts.Update {
+				if ch.Key != "system-lag" || !strings.Contains(strings.Join(ch.Diff, "\n"), "conditions[0].threshold: 600 → 900") {
+					t.Errorf("update %s diff %q", ch.Key, ch.Diff)
+				}
 			}
 		}
-	}
-	e.apply(t, f2)
+		e.apply(t, f2)
+	})
 
 	// Removing event types: the backlog policy of the last 100 subscriptions goes, the
 	// hand-made policy stays.
-	f3 := e.fleetFile(t, 200, "    system_lag: 15m\n")
-	p = e.apply(t, f3)
-	var deleted []string
-	for _, ch := range p.Changes {
-		if ch.Action == alerts.Delete {
-			deleted = append(deleted, ch.Key)
+	t.Run("removing event types deletes the last backlog policy", func(t *testing.T) {
+		f3 := e.fleetFile(t, 200, "    system_lag: 15m\n")
+		p := e.apply(t, f3)
+		var deleted []string
+		for _, ch := range p.Changes {
+			if ch.Action == alerts.Delete {
+				deleted = append(deleted, ch.Key)
+			}
 		}
-	}
-	if strings.Join(deleted, ",") != "backlog-3" {
-		t.Errorf("deleted %v, want backlog-3 (plan %s)", deleted, p.Summary())
-	}
-	if _, err := e.api.(interface {
-		ListAlertPolicies(context.Context, string) ([]*monitoringpb.AlertPolicy, error)
-	}).ListAlertPolicies(context.Background(), monProject); err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, pol := range e.srv.AlertPolicies(monProject) {
-		if pol.GetName() == hand.GetName() {
-			found = pol.GetDisplayName() == "hand-made: CPU" && pol.GetMutationRecord().GetMutateTime().AsTime().Equal(hand.GetMutationRecord().GetMutateTime().AsTime())
+		if strings.Join(deleted, ",") != "backlog-3" {
+			t.Errorf("deleted %v, want backlog-3 (plan %s)", deleted, p.Summary())
 		}
-	}
-	if !found {
-		t.Error("the hand-made policy was changed or deleted")
-	}
+	})
+	t.Run("the hand-made policy was never touched", func(t *testing.T) {
+		if _, err := e.api.(interface {
+			ListAlertPolicies(context.Context, string) ([]*monitoringpb.AlertPolicy, error)
+		}).ListAlertPolicies(context.Background(), monProject); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, pol := range e.srv.AlertPolicies(monProject) {
+			if pol.GetName() == hand.GetName() {
+				found = pol.GetDisplayName() == "hand-made: CPU" && pol.GetMutationRecord().GetMutateTime().AsTime().Equal(hand.GetMutationRecord().GetMutateTime().AsTime())
+			}
+		}
+		if !found {
+			t.Error("the hand-made policy was changed or deleted")
+		}
+	})
 }
 
 func TestOverridesGroupEventTypes(t *testing.T) {

@@ -196,24 +196,31 @@ func TestBackfillRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := backfill.Launch(ctx, e.api, b, dataflow.RetryPolicy{Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.JobID == "" || res.ConsoleURL != "https://console.cloud.google.com/dataflow/jobs/europe-west1/"+res.JobID+"?project=proj-000" {
-		t.Errorf("launch result: %+v", res)
-	}
-	var snap fakedataflow.JobSnapshot
-	for _, s := range e.srv.Jobs() {
-		if s.Job.Id == res.JobID {
-			snap = s
+	// The steps after the launch need its job.
+	var res *backfill.Result
+	if !t.Run("launch runs a batch job with exactly its parameters and labels", func(t *testing.T) {
+		var err error
+		res, err = backfill.Launch(ctx, e.api, b, dataflow.RetryPolicy{Attempts: 1})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if res.JobID == "" || res.ConsoleURL != "https://console.cloud.google.com/dataflow/jobs/europe-west1/"+res.JobID+"?project=proj-000" {
+			t.Errorf("launch result: %+v", res)
+		}
+		var snap fakedataflow.JobSnapshot
+		for _, s := range e.srv.Jobs() {
+			if s.Job.Id == res.JobID {
+				snap = s
+			}
+		}
+		if snap.Job == nil || snap.Job.Type.String() != "JOB_TYPE_BATCH" || snap.Template != template ||
+			!maps.Equal(snap.Parameters, b.Parameters) || !maps.Equal(snap.Job.Labels, b.Labels) || snap.Environment.GetEnableStreamingEngine() {
+			t.Fatalf("the backfill job as Dataflow has it: %+v", snap)
+		}
+		e.untouched(t)
+	}) {
+		return
 	}
-	if snap.Job == nil || snap.Job.Type.String() != "JOB_TYPE_BATCH" || snap.Template != template ||
-		!maps.Equal(snap.Parameters, b.Parameters) || !maps.Equal(snap.Job.Labels, b.Labels) || snap.Environment.GetEnableStreamingEngine() {
-		t.Fatalf("the backfill job as Dataflow has it: %+v", snap)
-	}
-	e.untouched(t)
 
 	// While it runs: plan sees no change, --prune drains nothing, status lists it apart.
 	e.clk.Advance(2 * time.Minute)
@@ -221,31 +228,39 @@ func TestBackfillRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := plan.Compute(e.f, obs, plan.Options{Prune: true})
-	if p.HasChanges() || len(p.Orphans) != 0 || p.Summary() != "No changes." {
-		t.Errorf("plan --prune with a backfill running: %s, orphans %+v", p.Summary(), p.Orphans)
-	}
-	rep := status.Build(e.f, obs)
-	if !rep.Converged() || len(rep.Backfills) != 1 || rep.Backfills[0].ID != res.JobID || len(rep.Orphans) != 0 ||
-		rep.Summary() != "2 jobs: 2 running v1.0.0; 1 backfills running" {
-		t.Errorf("status with a backfill running: %s, backfills %+v", rep.Summary(), rep.Backfills)
-	}
-	targets, err := stopjobs.Select(e.f, obs, nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tg := range targets {
-		if tg.JobID == res.JobID {
-			t.Errorf("drain --all would stop the backfill: %+v", tg)
+	t.Run("while it runs plan --prune sees no change", func(t *testing.T) {
+		p := plan.Compute(e.f, obs, plan.Options{Prune: true})
+		if p.HasChanges() || len(p.Orphans) != 0 || p.Summary() != "No changes." {
+			t.Errorf("plan --prune with a backfill running: %s, orphans %+v", p.Summary(), p.Orphans)
 		}
-	}
-	if len(targets) != 2 {
-		t.Errorf("drain --all targets: %+v, want the 2 live jobs", targets)
-	}
-	rb, err := rollout.Rollback(ctx, e.api, e.f, "", "", rollout.Options{Clock: e.clk})
-	if err != nil || rb.Outcome != "no changes" {
-		t.Errorf("rollback with a backfill running: %v %+v", err, rb)
-	}
+	})
+	t.Run("while it runs status lists it apart", func(t *testing.T) {
+		rep := status.Build(e.f, obs)
+		if !rep.Converged() || len(rep.Backfills) != 1 || rep.Backfills[0].ID != res.JobID || len(rep.Orphans) != 0 ||
+			rep.Summary() != "2 jobs: 2 running v1.0.0; 1 backfills running" {
+			t.Errorf("status with a backfill running: %s, backfills %+v", rep.Summary(), rep.Backfills)
+		}
+	})
+	t.Run("while it runs drain --all selects only the live jobs", func(t *testing.T) {
+		targets, err := stopjobs.Select(e.f, obs, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range targets {
+			if tg.JobID == res.JobID {
+				t.Errorf("drain --all would stop the backfill: %+v", tg)
+			}
+		}
+		if len(targets) != 2 {
+			t.Errorf("drain --all targets: %+v, want the 2 live jobs", targets)
+		}
+	})
+	t.Run("while it runs rollback has no changes", func(t *testing.T) {
+		rb, err := rollout.Rollback(ctx, e.api, e.f, "", "", rollout.Options{Clock: e.clk})
+		if err != nil || rb.Outcome != "no changes" {
+			t.Errorf("rollback with a backfill running: %v %+v", err, rb)
+		}
+	})
 
 	// What the pipeline writes: hour 01 was closed by another run before, 02 and 03 by
 	// this backfill, 04 stays without a manifest.
@@ -256,38 +271,47 @@ func TestBackfillRuns(t *testing.T) {
 		tr.Close(h(s), t0.Add(time.Hour), output.Manifest{RunID: runID, Duplicates: 1}, []output.File{tr.File(h(s), "part-"+runID+"-0-0.avro", 5)}, nil)
 	}
 
-	var seen []dataflow.State
-	opts := deploy.Options{Clock: e.clk, PollInterval: 5 * time.Minute, WaitTimeout: 3 * time.Hour}
-	if err := backfill.Follow(ctx, e.api, res, opts, func(j dataflow.Job) { seen = append(seen, j.State) }); err != nil {
-		t.Fatal(err)
-	}
-	if res.State != dataflow.StateDone || !slices.Equal(seen, []dataflow.State{dataflow.StateRunning, dataflow.StateDone}) {
-		t.Errorf("followed: %s through %v, want RUNNING then DONE", res.State, seen)
-	}
-	st, err := objstore.Open(ctx, "gs://rebuild/raw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := backfill.Hours(ctx, st, res, 4); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, hr := range res.Hours {
-		got = append(got, hr.Start+" "+string(hr.State)+" "+hr.RunID)
-	}
-	want := []string{"2026-12-02T01:00:00Z already-closed run-1", "2026-12-02T02:00:00Z closed " + runID,
-		"2026-12-02T03:00:00Z closed " + runID, "2026-12-02T04:00:00Z not-closed "}
-	if !slices.Equal(got, want) {
-		t.Errorf("hours:\n got %q\nwant %q", got, want)
-	}
-	if c := res.Count(); c != (backfill.Counts{Closed: 2, AlreadyClosed: 1, NotClosed: 1, Records: 10}) {
-		t.Errorf("counts %+v", c)
-	}
-	if s := res.Summary(); s != "Backfill backfill-events-test-type-000-20261202t0100-ab12 ("+res.JobID+"): DONE; 2 hours closed (10 records), 1 already closed, 1 not closed." {
-		t.Errorf("summary %q", s)
-	}
-	e.untouched(t)
+	t.Run("followed to DONE on the clock", func(t *testing.T) {
+		var seen []dataflow.State
+		opts := deploy.Options{Clock: e.clk, PollInterval: 5 * time.Minute, WaitTimeout: 3 * time.Hour}
+		if err := backfill.Follow(ctx, e.api, res, opts, func(j dataflow.Job) { seen = append(seen, j.State) }); err != nil {
+			t.Fatal(err)
+		}
+		if res.State != dataflow.StateDone || !slices.Equal(seen, []dataflow.State{dataflow.StateRunning, dataflow.StateDone}) {
+			t.Errorf("followed: %s through %v, want RUNNING then DONE", res.State, seen)
+		}
+		st, err := objstore.Open(ctx, "gs://rebuild/raw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := backfill.Hours(ctx, st, res, 4); err != nil {
+			t.Fatal(err)
+		}
+		t.Run("each hour of the span: closed by it, already closed or not closed", func(t *testing.T) {
+			var got []string
+			for _, hr := range res.Hours {
+				got = append(got, hr.Start+" "+string(hr.State)+" "+hr.RunID)
+			}
+			want := []string{"2026-12-02T01:00:00Z already-closed run-1", "2026-12-02T02:00:00Z closed " + runID,
+				"2026-12-02T03:00:00Z closed " + runID, "2026-12-02T04:00:00Z not-closed "}
+			if !slices.Equal(got, want) {
+				t.Errorf("hours:\n got %q\nwant %q", got, want)
+			}
+		})
+		t.Run("counts and summary", func(t *testing.T) {
+			if c := res.Count(); c != (backfill.Counts{Closed: 2, AlreadyClosed: 1, NotClosed: 1, Records: 10}) {
+				t.Errorf("counts %+v", c)
+			}
+			if s := res.Summary(); s != "Backfill backfill-events-test-type-000-20261202t0100-ab12 ("+res.JobID+"): DONE; 2 hours closed (10 records), 1 already closed, 1 not closed." {
+				t.Errorf("summary %q", s)
+			}
+		})
+	})
+
+	t.Run("the live jobs are untouched", func(t *testing.T) {
+		e.untouched(t)
+	})
 }
 
 // A backfill that fails while it runs ends Follow with its job's error; the live jobs
