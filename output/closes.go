@@ -21,9 +21,11 @@ const (
 type Closes struct {
 	Target  Target
 	OpenFor time.Duration // how long an open bucket is believed open; 0: until ForgetOpen
-	store   Store
-	closed  map[int64]Status
-	open    map[int64]time.Time // when the bucket was seen open
+	// Now is the clock OpenFor is measured on; nil: time.Now.
+	Now    func() time.Time
+	store  Store
+	closed map[int64]Status
+	open   map[int64]time.Time // when the bucket was seen open
 }
 
 // Remember is how many closed buckets a Closes keeps: weeks of hours, hours of seconds.
@@ -42,7 +44,7 @@ func (c *Closes) Status(ctx context.Context, start int64) (Status, error) {
 	if s, ok := c.closed[start]; ok {
 		return s, nil
 	}
-	if seen, ok := c.open[start]; ok && (c.OpenFor == 0 || time.Since(seen) < c.OpenFor) {
+	if seen, ok := c.open[start]; ok && (c.OpenFor == 0 || c.now().Sub(seen) < c.OpenFor) {
 		return Open, nil
 	}
 	m, err := c.Target.ReadManifest(ctx, c.store, start)
@@ -67,7 +69,7 @@ func (c *Closes) Status(ctx context.Context, start int64) (Status, error) {
 
 // rememberOpen notes that bucket start is open now, and forgets what has expired.
 func (c *Closes) rememberOpen(start int64) {
-	now := time.Now()
+	now := c.now()
 	if c.OpenFor > 0 {
 		for b, seen := range c.open {
 			if now.Sub(seen) >= c.OpenFor {
@@ -76,6 +78,13 @@ func (c *Closes) rememberOpen(start int64) {
 		}
 	}
 	c.open[start] = now
+}
+
+func (c *Closes) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // oldest returns the earliest bucket start in m.

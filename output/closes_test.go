@@ -147,12 +147,42 @@ func TestClosesRemembersTheNewest(t *testing.T) {
 	}
 
 	// Buckets seen open are forgotten once OpenFor has passed.
-	c.OpenFor = time.Minute
-	c.open[-s] = time.Now().Add(-2 * time.Minute)
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	c.OpenFor, c.Now = time.Minute, func() time.Time { return now }
+	c.open[-s] = now.Add(-2 * time.Minute)
 	if got, err := c.Status(ctx, n*s); err != nil || got != Open {
 		t.Fatalf("Status = %v, %v; want open", got, err)
 	}
 	if _, ok := c.open[-s]; ok || len(c.open) != 1 {
 		t.Errorf("open buckets remembered: %v, want only the one just seen", c.open)
+	}
+}
+
+// A bucket seen open is believed open for OpenFor: closed by another job meanwhile, it is
+// seen closed once OpenFor has passed since it was seen, not before.
+func TestClosesAsksAgainAfterOpenFor(t *testing.T) {
+	ctx := context.Background()
+	tg, st := localTarget(t, time.Hour)
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	c := NewCloses(tg, st)
+	c.OpenFor, c.Now = time.Minute, func() time.Time { return now }
+	h := time.Hour.Milliseconds()
+	for _, step := range []struct {
+		name  string
+		after time.Duration
+		close bool
+		want  Status
+	}{
+		{"seen open", 0, false, Open},
+		{"closed by another job, within OpenFor", 59 * time.Second, true, Open},
+		{"OpenFor has passed", 61 * time.Second, false, ClosedByOther},
+	} {
+		if step.close {
+			closeBucket(t, st, tg, h, "run-1")
+		}
+		now = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC).Add(step.after)
+		if got, err := c.Status(ctx, h); err != nil || got != step.want {
+			t.Errorf("%s: Status = %v, %v; want %v", step.name, got, err, step.want)
+		}
 	}
 }
