@@ -85,12 +85,7 @@ var sideways = map[string]string{
 }
 
 func TestImportsPointDown(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		fields := strings.Fields(line)
+	for _, fields := range goList(t, `{{.ImportPath}} {{join .Imports " "}}`) {
 		from := strings.TrimPrefix(fields[0], module)
 		lf := layer(from)
 		if _, ok := may[lf]; !ok {
@@ -117,12 +112,7 @@ func TestImportsPointDown(t *testing.T) {
 // transform's tests do not reach into another transform (nor a client's into another
 // client): each is tested on its own.
 func TestTestsDoNotImportSideways(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}`, module+"...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		fields := strings.Fields(line)
+	for _, fields := range goList(t, `{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}`) {
 		from := strings.TrimPrefix(fields[0], module)
 		lf := layer(from)
 		if sideways[lf] == "" {
@@ -134,4 +124,19 @@ func TestTestsDoNotImportSideways(t *testing.T) {
 			}
 		}
 	}
+}
+
+// goList returns the fields of `go list -f format` for every package of the module, a
+// package a row.
+func goList(t *testing.T, format string) [][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", format, module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var rows [][]string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		rows = append(rows, strings.Fields(line))
+	}
+	return rows
 }
