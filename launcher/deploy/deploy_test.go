@@ -460,17 +460,26 @@ func TestLowerBound(t *testing.T) {
 	_ = fmt.Sprint()
 }
 
+// incompatibleUpgrade deploys n event types at v1.0.0, whose jobs take drain to drain,
+// then pins v2.0.0, an update Dataflow finds incompatible. It returns the v1 job ids by
+// event type.
+func incompatibleUpgrade(t *testing.T, n int, drain time.Duration) (*harness, map[string]string) {
+	t.Helper()
+	spec := launchertest.Spec{EventTypes: n, Version: "v1.0.0"}
+	h := newHarness(t, spec, fakedataflow.WithDrainDelay(drain))
+	old := jobIDs(h.deployAll(context.Background(), "first deploy"))
+	spec.Version = "v2.0.0"
+	h.write(spec)
+	h.srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
+	return h, old
+}
+
 // TestIncompatibleUpdateIsFlaggedAndReplaced: an update Dataflow finds not compatible
 // fails and is flagged Incompatible, the old job running on; a replace item (plan with
 // AllowReplace) drains the old job, waits until it has stopped, and launches anew.
 func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
-	spec := launchertest.Spec{EventTypes: 3, Version: "v1.0.0"}
-	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Minute))
+	h, old := incompatibleUpgrade(t, 3, time.Minute)
 	ctx := context.Background()
-	old := jobIDs(h.deployAll(ctx, "first deploy"))
-	spec.Version = "v2.0.0"
-	h.write(spec)
-	h.srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
 
 	t.Run("the update fails, flagged incompatible", func(t *testing.T) {
 		_, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{})
@@ -520,13 +529,8 @@ func TestIncompatibleUpdateIsFlaggedAndReplaced(t *testing.T) {
 // polls, on the clock, for at most DrainTimeout; then the item fails, nothing is launched,
 // and the old job drains on. (A replace follows an update found incompatible.)
 func TestReplaceGivesUpOnASlowDrain(t *testing.T) {
-	spec := launchertest.Spec{EventTypes: 1, Version: "v1.0.0"}
-	h := newHarness(t, spec, fakedataflow.WithDrainDelay(time.Hour))
+	h, old := incompatibleUpgrade(t, 1, time.Hour)
 	ctx := context.Background()
-	old := jobIDs(h.deployAll(ctx, "first deploy"))
-	spec.Version = "v2.0.0"
-	h.write(spec)
-	h.srv.SetIncompatibleUpdate("gs://bucket/eventdelivery/v2.0.0/spec.json", true)
 	if _, res, err := h.deploy(ctx, h.api, h.options(), plan.Options{}); err != nil || !res.Items[0].Incompatible {
 		t.Fatalf("update: %v %+v", err, res)
 	}
