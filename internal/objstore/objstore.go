@@ -241,22 +241,34 @@ func (s *Store) Remove(ctx context.Context, path string) error {
 // OpenRead opens the object at path for reading from its start, for readers that need only
 // its beginning (an Avro file's header).
 func (s *Store) OpenRead(ctx context.Context, path string) (io.ReadCloser, error) {
+	r, _, err := s.OpenReadSize(ctx, path)
+	return r, err
+}
+
+// OpenReadSize is OpenRead that also returns the object's size in bytes, known from the
+// open itself (no second call), for a reader that shows how far it has come.
+func (s *Store) OpenReadSize(ctx context.Context, path string) (io.ReadCloser, int64, error) {
 	if s.gcs == nil {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, 0, fmt.Errorf("read %s: %w", path, err)
 		}
-		return f, nil
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("read %s: %w", path, err)
+		}
+		return f, fi.Size(), nil
 	}
 	o, err := s.object(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	r, err := o.NewReader(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, 0, fmt.Errorf("read %s: %w", path, err)
 	}
-	return r, nil
+	return r, r.Attrs.Size, nil
 }
 
 // Read returns the whole object at path.

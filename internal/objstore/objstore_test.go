@@ -62,6 +62,13 @@ func TestStore(t *testing.T) {
 				if _, err := st.Read(ctx, r+"/nothing"); err == nil {
 					t.Error("Read of a missing object: no error")
 				}
+				rc, size, err := st.OpenReadSize(ctx, r+"/x/2026/11/20/10/part-a-0-1.avro")
+				if err != nil || size != 2 {
+					t.Errorf("OpenReadSize: size %d, %v; want 2", size, err)
+				}
+				if rc != nil {
+					rc.Close()
+				}
 			})
 			t.Run("overwrite", func(t *testing.T) {
 				p := r + "/y/part-d.avro"

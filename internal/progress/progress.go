@@ -24,6 +24,7 @@ import (
 type Counters struct {
 	inprocess.Entry
 	filesTotal, filesRead   atomic.Int64
+	partRead, partSize      atomic.Int64 // bytes of the file being read, read and in all
 	records, upTo, bucketsC atomic.Int64
 }
 
@@ -49,7 +50,18 @@ func (c *Counters) SetFiles(n int) {
 // FileRead counts a file read to its end.
 func (c *Counters) FileRead() {
 	if c != nil {
+		c.partRead.Store(0)
+		c.partSize.Store(0)
 		c.filesRead.Add(1)
+	}
+}
+
+// Reading records how far the file being read has come: read of its size bytes, so that a
+// replay of one large file moves too.
+func (c *Counters) Reading(read, size int64) {
+	if c != nil {
+		c.partSize.Store(size)
+		c.partRead.Store(read)
 	}
 }
 
@@ -73,22 +85,34 @@ func (c *Counters) BucketClosed() {
 // Snapshot is the progress at one moment.
 type Snapshot struct {
 	FilesTotal, FilesRead int64
-	Records               int64
-	UpTo                  int64 // latest publish time read, Unix ms; 0 before the first
-	BucketsClosed         int64
+	// PartRead and PartSize are the bytes read of the file being read, and its size (0:
+	// none being read, or its size unknown).
+	PartRead, PartSize int64
+	Records            int64
+	UpTo               int64 // latest publish time read, Unix ms; 0 before the first
+	BucketsClosed      int64
 }
 
 // Snapshot reads c.
 func (c *Counters) Snapshot() Snapshot {
-	return Snapshot{FilesTotal: c.filesTotal.Load(), FilesRead: c.filesRead.Load(), Records: c.records.Load(), UpTo: c.upTo.Load(), BucketsClosed: c.bucketsC.Load()}
+	return Snapshot{FilesTotal: c.filesTotal.Load(), FilesRead: c.filesRead.Load(), PartRead: c.partRead.Load(), PartSize: c.partSize.Load(), Records: c.records.Load(), UpTo: c.upTo.Load(), BucketsClosed: c.bucketsC.Load()}
 }
 
-// Fraction is the share of the input's files read, 0 to 1.
+// Fraction is the share of the input read, 0 to 1: its files read, and the part read of
+// the one being read, each file counting the same.
 func (s Snapshot) Fraction() float64 {
 	if s.FilesTotal == 0 {
 		return 0
 	}
-	return min(1, float64(s.FilesRead)/float64(s.FilesTotal))
+	return min(1, (float64(s.FilesRead)+s.part())/float64(s.FilesTotal))
+}
+
+// part is the share read of the file being read, 0 to 1.
+func (s Snapshot) part() float64 {
+	if s.PartSize <= 0 {
+		return 0
+	}
+	return min(1, float64(s.PartRead)/float64(s.PartSize))
 }
 
 // Text is the progress in words, as the bar shows it after the bar itself.
@@ -97,7 +121,11 @@ func (s Snapshot) Text() string {
 	if s.UpTo != 0 {
 		up = time.UnixMilli(s.UpTo).UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("%d/%d files, %d records, read up to %s, %d buckets closed", s.FilesRead, s.FilesTotal, s.Records, up, s.BucketsClosed)
+	files := fmt.Sprintf("%d/%d files", s.FilesRead, s.FilesTotal)
+	if s.PartSize > 0 {
+		files += fmt.Sprintf(" (the next %.0f%% read)", 100*s.part())
+	}
+	return fmt.Sprintf("%s, %d records, read up to %s, %d buckets closed", files, s.Records, up, s.BucketsClosed)
 }
 
 // Bar renders s as a one-line bar of width cells and the text.
@@ -112,7 +140,11 @@ func (s Snapshot) Attrs() []any {
 	if s.UpTo != 0 {
 		up = time.UnixMilli(s.UpTo).UTC().Format(time.RFC3339)
 	}
-	return []any{"files_read", s.FilesRead, "files", s.FilesTotal, "records", s.Records, "read_up_to", up, "buckets_closed", s.BucketsClosed}
+	attrs := []any{"files_read", s.FilesRead, "files", s.FilesTotal}
+	if s.PartSize > 0 {
+		attrs = append(attrs, "file_bytes_read", s.PartRead, "file_bytes", s.PartSize)
+	}
+	return append(attrs, "records", s.Records, "read_up_to", up, "buckets_closed", s.BucketsClosed)
 }
 
 // Reporter renders Counters as they change.

@@ -57,3 +57,23 @@ level=INFO msg="replay progress" files_read=1 files=4 records=2000 read_up_to=20
 	none.FileRead()
 	none.BucketClosed()
 }
+
+// The file being read counts by the part of its bytes read, so that a replay of one large
+// file moves; once it is read, it counts as a file.
+func TestPartOfAFile(t *testing.T) {
+	c := New()
+	defer c.Release()
+	c.SetFiles(2)
+	c.Reading(250, 1000)
+	s := c.Snapshot()
+	if got := s.Fraction(); got != 0.125 {
+		t.Errorf("a quarter of the first of two files: fraction %v, want 0.125", got)
+	}
+	if got, want := s.Text(), "0/2 files (the next 25% read), 0 records, read up to -, 0 buckets closed"; got != want {
+		t.Errorf("text %q, want %q", got, want)
+	}
+	c.FileRead()
+	if s := c.Snapshot(); s.Fraction() != 0.5 || s.PartSize != 0 || s.Text() != "1/2 files, 0 records, read up to -, 0 buckets closed" {
+		t.Errorf("the first file read: fraction %v, %+v, text %q", s.Fraction(), s, s.Text())
+	}
+}

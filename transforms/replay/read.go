@@ -197,7 +197,7 @@ type orderedFn struct {
 	Every    int
 
 	store *objstore.Store
-	open  records // the file being read, kept across checkpoints
+	open  *input // the file being read, kept across checkpoints
 	openF int
 	openR int64
 }
@@ -255,7 +255,12 @@ func (f *orderedFn) ProcessElement(ctx context.Context, w *readWatermark, rt *sd
 		prog.SetFiles(len(fs.Paths))
 	}
 	read := int64(0)
-	defer func() { prog.Read(read, max(c.MaxP, 0)) }()
+	defer func() {
+		prog.Read(read, max(c.MaxP, 0))
+		if f.open != nil {
+			prog.Reading(f.open.Position())
+		}
+	}()
 	for n := 0; n < f.Every; n++ {
 		if c.File >= len(fs.Paths) {
 			c.Done = true

@@ -55,14 +55,38 @@ type records interface {
 
 var avroMagic = []byte("Obj\x01")
 
+// input is an input file being read: its records, and how far into its bytes.
+type input struct {
+	records
+	read *counting
+	size int64
+}
+
+// Position returns how many bytes of the file have been read (ahead of the records by at
+// most a buffer) and its size.
+func (in *input) Position() (read, size int64) { return in.read.n, in.size }
+
+// counting counts the bytes read through it.
+type counting struct {
+	r io.Reader
+	n int64
+}
+
+func (c *counting) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // openRecords opens path in store, in format (Auto: detected from its first bytes), and
 // skips its first skip records, so that a reader resumes where a checkpoint left it.
-func openRecords(ctx context.Context, store *objstore.Store, path string, format InputFormat, skip int64) (records, error) {
-	r, err := store.OpenRead(ctx, path)
+func openRecords(ctx context.Context, store *objstore.Store, path string, format InputFormat, skip int64) (*input, error) {
+	r, size, err := store.OpenReadSize(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", path, err)
 	}
-	br := bufio.NewReaderSize(r, 1<<20)
+	read := &counting{r: r}
+	br := bufio.NewReaderSize(read, 1<<20)
 	if format == Auto || format == "" {
 		format = JSONLines
 		if head, _ := br.Peek(len(avroMagic)); bytes.Equal(head, avroMagic) {
@@ -82,7 +106,7 @@ func openRecords(ctx context.Context, store *objstore.Store, path string, format
 			return nil, fmt.Errorf("replay %s: resume at record %d: %w", path, skip, err)
 		}
 	}
-	return recs, nil
+	return &input{records: recs, read: read, size: size}, nil
 }
 
 // jsonLines reads replay lines (Format); blank lines are skipped.
