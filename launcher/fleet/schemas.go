@@ -47,8 +47,10 @@ var ErrNotFound = errors.New("not found")
 // schema_revisions must moreover be the only schema in the range: the job would decode the
 // others' messages with it. What it finds wrong are problems at
 // the event type's schema line, in line order; an error of src (an API it cannot reach)
-// stops the check: nothing is skipped silently. `launcher validate --schemas` calls it.
+// stops the check: nothing is skipped silently. It reads src [SchemaParallelism] calls at
+// once. `launcher validate --schemas` calls it.
 func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, error) {
+	src = prefetch(ctx, f, src, SchemaParallelism)
 	var problems []Problem
 	revs := map[string][]SchemaRevision{} // by schema: event types often share one
 	listed := func(schema string) ([]SchemaRevision, error) {

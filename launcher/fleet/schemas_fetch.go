@@ -1,0 +1,93 @@
+package fleet
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
+)
+
+// SchemaParallelism is how many Pub/Sub calls CheckSchemas makes at once: a fleet of
+// hundreds of event types is two calls each, which one after the other take minutes.
+const SchemaParallelism = 16
+
+// fetched is a SchemaSource that answers from what it read of src beforehand, at most
+// parallelism calls at once: every subscription's topic settings, then every schema those
+// and the fleet file name. What it did not read it asks src for.
+type fetched struct {
+	src    SchemaSource
+	topics map[string]answer[TopicSchema]
+	revs   map[string]answer[[]SchemaRevision]
+}
+
+type answer[T any] struct {
+	v   T
+	err error
+}
+
+func prefetch(ctx context.Context, f *Fleet, src SchemaSource, parallelism int) *fetched {
+	fs := &fetched{src: src}
+	var subs []string
+	for _, et := range f.EventTypes {
+		subs = append(subs, et.Subscription)
+	}
+	fs.topics = fetchAll(ctx, subs, parallelism, src.TopicSchema)
+	var schemas []string
+	for _, et := range f.EventTypes {
+		if IsPubSubSchema(et.Schema) {
+			name, _, _ := strings.Cut(et.Schema, "@")
+			schemas = append(schemas, name)
+		}
+		if a, ok := fs.topics[et.Subscription]; ok && a.err == nil && a.v.Schema != "" {
+			schemas = append(schemas, a.v.Schema)
+		}
+	}
+	fs.revs = fetchAll(ctx, schemas, parallelism, src.Revisions)
+	return fs
+}
+
+// fetchAll calls get for every distinct key, at most parallelism at once, in order; keys not
+// reached when ctx ends are left out.
+func fetchAll[T any](ctx context.Context, keys []string, parallelism int, get func(context.Context, string) (T, error)) map[string]answer[T] {
+	out := map[string]answer[T]{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	lim := gcpclient.NewLimiter(parallelism)
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		release, err := lim.Acquire(ctx)
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer release()
+			v, err := get(ctx, k)
+			mu.Lock()
+			out[k] = answer[T]{v, err}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (fs *fetched) TopicSchema(ctx context.Context, subscription string) (TopicSchema, error) {
+	if a, ok := fs.topics[subscription]; ok {
+		return a.v, a.err
+	}
+	return fs.src.TopicSchema(ctx, subscription)
+}
+
+func (fs *fetched) Revisions(ctx context.Context, schema string) ([]SchemaRevision, error) {
+	if a, ok := fs.revs[schema]; ok {
+		return a.v, a.err
+	}
+	return fs.src.Revisions(ctx, schema)
+}
