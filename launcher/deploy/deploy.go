@@ -297,37 +297,26 @@ func Apply(ctx context.Context, api dataflow.API, p *plan.Plan, opts Options) (*
 	}
 	opts.Progress(Event{Kind: EventPhase, Phase: PhaseApply, Count: len(todo)})
 	var mu sync.Mutex
-	var wg sync.WaitGroup
 	// Items are started in plan order, each once it holds a slot; when ctx ends, the
 	// items not started yet stay untouched (skipped below), for the next deploy.
-	lim := gcpclient.NewLimiter(opts.Parallelism)
-	for _, i := range todo {
-		release, err := lim.Acquire(ctx)
-		if err != nil {
-			break
+	gcpclient.NewLimiter(opts.Parallelism).Each(ctx, len(todo), func(k int) {
+		i := todo[k]
+		if ctx.Err() != nil {
+			return // ended between the acquire and now: left for the next deploy
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer release()
-			if ctx.Err() != nil {
-				return // ended between the acquire and now: left for the next deploy
-			}
-			mu.Lock()
-			r := res.Items[i]
-			mu.Unlock()
-			if r.Action == plan.Drain {
-				drain(ctx, api, &r, opts)
-			} else {
-				launch(ctx, api, items[r.JobName+"\x00"+r.Project+"\x00"+r.Region], &r, opts)
-			}
-			mu.Lock()
-			res.Items[i] = r
-			mu.Unlock()
-			opts.step(PhaseApply, r)
-		}()
-	}
-	wg.Wait()
+		mu.Lock()
+		r := res.Items[i]
+		mu.Unlock()
+		if r.Action == plan.Drain {
+			drain(ctx, api, &r, opts)
+		} else {
+			launch(ctx, api, items[r.JobName+"\x00"+r.Project+"\x00"+r.Region], &r, opts)
+		}
+		mu.Lock()
+		res.Items[i] = r
+		mu.Unlock()
+		opts.step(PhaseApply, r)
+	})
 	opts.Progress(Event{Kind: EventPhaseDone, Phase: PhaseApply})
 	for i := range res.Items {
 		if res.Items[i].Status == "" {

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -50,31 +51,20 @@ func prefetch(ctx context.Context, f *Fleet, src SchemaSource, parallelism int) 
 // fetchAll calls get for every distinct key, at most parallelism at once, in order; keys not
 // reached when ctx ends are left out.
 func fetchAll[T any](ctx context.Context, keys []string, parallelism int, get func(context.Context, string) (T, error)) map[string]answer[T] {
+	var distinct []string
+	for _, k := range keys {
+		if !slices.Contains(distinct, k) {
+			distinct = append(distinct, k)
+		}
+	}
 	out := map[string]answer[T]{}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	lim := gcpclient.NewLimiter(parallelism)
-	seen := map[string]bool{}
-	for _, k := range keys {
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		release, err := lim.Acquire(ctx)
-		if err != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer release()
-			v, err := get(ctx, k)
-			mu.Lock()
-			out[k] = answer[T]{v, err}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	gcpclient.NewLimiter(parallelism).Each(ctx, len(distinct), func(i int) {
+		v, err := get(ctx, distinct[i])
+		mu.Lock()
+		out[distinct[i]] = answer[T]{v, err}
+		mu.Unlock()
+	})
 	return out
 }
 

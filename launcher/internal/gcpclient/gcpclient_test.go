@@ -138,6 +138,37 @@ func TestLimiterAcquire(t *testing.T) {
 	again()
 }
 
+// Each runs every piece of a fan-out, at most the limit at once, and waits for them; once
+// ctx ends it starts no more and says how many it started.
+func TestLimiterEach(t *testing.T) {
+	l := gcpclient.NewLimiter(3)
+	var mu sync.Mutex
+	ran, inFlight, most := map[int]bool{}, 0, 0
+	started := l.Each(context.Background(), 10, func(i int) {
+		mu.Lock()
+		ran[i], inFlight = true, inFlight+1
+		most = max(most, inFlight)
+		mu.Unlock()
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	})
+	if started != 10 || len(ran) != 10 || most > 3 {
+		t.Errorf("started %d, ran %d, at most %d at once; want 10, 10, ≤ 3", started, len(ran), most)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var after []int
+	started = gcpclient.NewLimiter(1).Each(ctx, 10, func(i int) {
+		after = append(after, i) // one slot: one at a time
+		if i == 2 {
+			cancel()
+		}
+	})
+	if started != 3 || !slices.Equal(after, []int{0, 1, 2}) {
+		t.Errorf("after a cancel in the third: started %d, ran %v; want 3, [0 1 2]", started, after)
+	}
+}
+
 // Collect returns what the iterator gave up to Done, or only the error it stopped with.
 func TestCollect(t *testing.T) {
 	iter := func(vals []int, end error) func() (int, error) {

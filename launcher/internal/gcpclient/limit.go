@@ -1,6 +1,9 @@
 package gcpclient
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // Limiter bounds how many calls are in flight at once: the launcher's one concurrency
 // limit, beside the rate limits and retries. The decorators of launcher/dataflow wrap a
@@ -40,6 +43,10 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 	}
 	select {
 	case l.slots <- struct{}{}:
+		if err := ctx.Err(); err != nil { // both were ready: the end wins
+			<-l.slots
+			return nil, err
+		}
 		return func() { <-l.slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -50,4 +57,26 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 func Limit1[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (v T, err error) {
 	err = l.Do(ctx, func(ctx context.Context) error { v, err = fn(ctx); return err })
 	return v, err
+}
+
+// Each calls fn(0), …, fn(n-1), each in a goroutine of its own once it holds a slot of l,
+// in order, and waits for them all. Once ctx has ended it starts no more: it returns how
+// many it started, so that a fan-out leaves the rest untouched for the next run.
+func (l *Limiter) Each(ctx context.Context, n int, fn func(i int)) (started int) {
+	var wg sync.WaitGroup
+	for i := range n {
+		release, err := l.Acquire(ctx)
+		if err != nil {
+			break
+		}
+		started++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer release()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+	return started
 }
