@@ -52,18 +52,11 @@ var ErrNotFound = errors.New("not found")
 func (f *Fleet) CheckSchemas(ctx context.Context, src SchemaSource) ([]Problem, error) {
 	src = prefetch(ctx, f, src, SchemaParallelism)
 	var problems []Problem
-	revs := map[string][]SchemaRevision{} // by schema: event types often share one
-	listed := func(schema string) ([]SchemaRevision, error) {
-		if r, ok := revs[schema]; ok {
-			return r, nil
-		}
+	listed := func(schema string) ([]SchemaRevision, error) { // oldest first
 		r, err := src.Revisions(ctx, schema)
 		if err != nil {
 			return nil, fmt.Errorf("schema %s: list revisions: %w", schema, err)
 		}
-		r = slices.Clone(r)
-		slices.SortStableFunc(r, func(a, b SchemaRevision) int { return a.Created.Compare(b.Created) })
-		revs[schema] = r
 		return r, nil
 	}
 	for i, et := range f.EventTypes {

@@ -15,7 +15,8 @@ const SchemaParallelism = 16
 
 // fetched is a SchemaSource that answers from what it read of src beforehand, at most
 // parallelism calls at once: every subscription's topic settings, then every schema those
-// and the fleet file name. What it did not read it asks src for.
+// and the fleet file name, each once; its revisions oldest first. What it did not read (ctx
+// ended) it asks src for.
 type fetched struct {
 	src    SchemaSource
 	topics map[string]answer[TopicSchema]
@@ -44,8 +45,20 @@ func prefetch(ctx context.Context, f *Fleet, src SchemaSource, parallelism int) 
 			schemas = append(schemas, a.v.Schema)
 		}
 	}
-	fs.revs = fetchAll(ctx, schemas, parallelism, src.Revisions)
+	fs.revs = fetchAll(ctx, schemas, parallelism, fs.oldestFirst)
 	return fs
+}
+
+// oldestFirst lists schema's revisions in the order they were created: Pub/Sub's API lists
+// them newest first, pstest oldest first.
+func (fs *fetched) oldestFirst(ctx context.Context, schema string) ([]SchemaRevision, error) {
+	r, err := fs.src.Revisions(ctx, schema)
+	if err != nil {
+		return nil, err
+	}
+	r = slices.Clone(r)
+	slices.SortStableFunc(r, func(a, b SchemaRevision) int { return a.Created.Compare(b.Created) })
+	return r, nil
 }
 
 // fetchAll calls get for every distinct key, at most parallelism at once, in order; keys not
@@ -79,5 +92,5 @@ func (fs *fetched) Revisions(ctx context.Context, schema string) ([]SchemaRevisi
 	if a, ok := fs.revs[schema]; ok {
 		return a.v, a.err
 	}
-	return fs.src.Revisions(ctx, schema)
+	return fs.oldestFirst(ctx, schema)
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/eventdelivery/eventdelivery/launcher/fleet"
 	"github.com/eventdelivery/eventdelivery/launcher/internal/gcpclient"
 	"github.com/eventdelivery/eventdelivery/output"
-	"golang.org/x/sync/errgroup"
 )
 
 // Store is what reading an output needs: internal/objstore's Store serves it on local
@@ -183,10 +182,15 @@ func Read(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	defer closeAll()
 	r := &Report{Fleet: f.Name, Now: opts.Now, SinceSeconds: opts.Since.Seconds(), EventTypes: make([]EventType, len(jobs))}
 	now := opts.Now.UnixMilli()
-	g, gctx := errgroup.WithContext(ctx)
-	reads := gcpclient.NewLimiter(opts.Parallelism) // the one limiter: reads in order, Parallelism at once
-	var stopped error
-fanout:
+	// Every hour of every event type is one read: all of them in order, Parallelism at once.
+	type read struct {
+		t     output.Target
+		st    output.Store
+		start int64
+		grace time.Duration
+		h     *Hour
+	}
+	var reads []read
 	for i, j := range jobs {
 		t := j.OutputTarget()
 		grace := j.Alerts.ClosedHourMargin
@@ -198,31 +202,21 @@ fanout:
 		l := t.Layout
 		from := l.LookbackFrom(now, opts.Since)
 		et.Hours = make([]Hour, (l.Start(now)-from)/l.Width.Milliseconds()+1)
-		st := stores[t.Root]
 		for k := range et.Hours {
-			h := &et.Hours[k]
-			start := from + int64(k)*l.Width.Milliseconds()
-			release, err := reads.Acquire(gctx)
-			if err != nil {
-				stopped = err // ctx ended, or a read failed (g.Wait says which)
-				break fanout
-			}
-			g.Go(func() error {
-				defer release()
-				m, err := t.ReadManifest(gctx, st, start)
-				if err != nil {
-					return fmt.Errorf("%s %s: %w", t.EventType, output.Format(start), err)
-				}
-				*h, err = judge(t, start, m, opts.Now, grace)
-				return err
-			})
+			reads = append(reads, read{t, stores[t.Root], from + int64(k)*l.Width.Milliseconds(), grace, &et.Hours[k]})
 		}
 	}
-	if err := g.Wait(); err != nil {
+	err = gcpclient.NewLimiter(opts.Parallelism).Go(ctx, len(reads), func(ctx context.Context, i int) error {
+		rd := reads[i]
+		m, err := rd.t.ReadManifest(ctx, rd.st, rd.start)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", rd.t.EventType, output.Format(rd.start), err)
+		}
+		*rd.h, err = judge(rd.t, rd.start, m, opts.Now, rd.grace)
+		return err
+	})
+	if err != nil {
 		return nil, err
-	}
-	if stopped != nil {
-		return nil, stopped
 	}
 	for i := range r.EventTypes {
 		et := &r.EventTypes[i]
@@ -309,31 +303,17 @@ func Manifests(ctx context.Context, st output.Store, t output.Target, from, to i
 		return nil, nil
 	}
 	out := make([]*output.Manifest, (to-from+w-1)/w)
-	g, gctx := errgroup.WithContext(ctx)
-	reads := gcpclient.NewLimiter(parallelism)
-	var stopped error
-	for k := range out {
+	err := gcpclient.NewLimiter(parallelism).Go(ctx, len(out), func(ctx context.Context, k int) error {
 		start := from + int64(k)*w
-		release, err := reads.Acquire(gctx)
+		m, err := t.ReadManifest(ctx, st, start)
 		if err != nil {
-			stopped = err // ctx ended, or a read failed (g.Wait says which)
-			break
+			return fmt.Errorf("%s %s: %w", t.EventType, output.Format(start), err)
 		}
-		g.Go(func() error {
-			defer release()
-			m, err := t.ReadManifest(gctx, st, start)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", t.EventType, output.Format(start), err)
-			}
-			out[k] = m
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+		out[k] = m
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	if stopped != nil {
-		return nil, stopped
 	}
 	return out, nil
 }

@@ -169,6 +169,30 @@ func TestLimiterEach(t *testing.T) {
 	}
 }
 
+// Go returns the first error and starts nothing after it; a ctx ended first is its error.
+func TestLimiterGo(t *testing.T) {
+	boom := errors.New("boom")
+	var ran []int
+	err := gcpclient.NewLimiter(1).Go(context.Background(), 10, func(ctx context.Context, i int) error {
+		ran = append(ran, i) // one slot: one at a time
+		if i == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || !slices.Equal(ran, []int{0, 1, 2, 3}) {
+		t.Errorf("Go = %v after %v; want boom after [0 1 2 3]", err, ran)
+	}
+	if err := gcpclient.NewLimiter(4).Go(context.Background(), 10, func(context.Context, int) error { return nil }); err != nil {
+		t.Errorf("Go with no failure = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := gcpclient.NewLimiter(4).Go(ctx, 10, func(context.Context, int) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("Go after a cancel = %v, want context.Canceled", err)
+	}
+}
+
 // Collect returns what the iterator gave up to Done, or only the error it stopped with.
 func TestCollect(t *testing.T) {
 	iter := func(vals []int, end error) func() (int, error) {

@@ -7,8 +7,8 @@ import (
 
 // Limiter bounds how many calls are in flight at once: the launcher's one concurrency
 // limit, beside the rate limits and retries. The decorators of launcher/dataflow wrap a
-// client with one (launcher/dataflow.WithConcurrency); a fan-out over other work (manifest
-// reads) calls [Limiter.Do] itself. A Limiter is safe for concurrent use; its zero value
+// client with one (launcher/dataflow.WithConcurrency); a fan-out over other work (launches,
+// manifest reads) runs through [Limiter.Each] or [Limiter.Go], or calls [Limiter.Do]. A Limiter is safe for concurrent use; its zero value
 // (and nil) does not limit.
 type Limiter struct {
 	slots chan struct{}
@@ -79,4 +79,26 @@ func (l *Limiter) Each(ctx context.Context, n int, fn func(i int)) (started int)
 	}
 	wg.Wait()
 	return started
+}
+
+// Go is [Limiter.Each] for work that can fail: fn(ctx, i) for i in 0..n-1, in order, at most
+// l's limit at once. The first error ends the ctx the others run with and starts no more; Go
+// returns it, or ctx's error when ctx ended before every piece started.
+func (l *Limiter) Go(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	var first error
+	started := l.Each(ctx, n, func(i int) {
+		if err := fn(ctx, i); err != nil {
+			once.Do(func() { first = err; cancel() })
+		}
+	})
+	if first != nil {
+		return first
+	}
+	if started < n {
+		return ctx.Err()
+	}
+	return nil
 }
