@@ -1,6 +1,9 @@
 // Package stopjobs drains or cancels chosen jobs of a fleet, or all of them. Only jobs
 // labelled managed-by=eventdelivery and fleet=<fleet> are ever touched; a job of the same
-// name launched by someone else is reported and left alone.
+// name launched by someone else is reported and left alone, and so is an event type whose
+// in-place update is in progress: its two jobs are both active until the replacement
+// runs, and stopping either one leaves the other running (cancelling the replacement
+// leaves the old job running; draining the old job does not stop its replacement).
 //
 // # Drain and cancel
 //
@@ -44,7 +47,8 @@ type Target struct {
 	Region    string         `json:"region"`
 	JobID     string         `json:"job_id,omitempty"`
 	State     dataflow.State `json:"state,omitempty"`
-	// Skip says why the event type is left alone (no active job, not ours, stopping).
+	// Skip says why the event type is left alone (no active job, not ours, an update in
+	// progress, stopping).
 	Skip string `json:"skip,omitempty"`
 	// Result is the outcome after Apply: the state the request left the job in, or the
 	// error.
@@ -53,7 +57,9 @@ type Target struct {
 }
 
 // Select picks the targets: the named event types, or with all every event type and
-// every orphaned job of the fleet. An unknown event type is an error.
+// every orphaned job of the fleet. An unknown event type is an error. An event type is
+// skipped, with the reason, when it has no active job, when its job is not managed by the
+// fleet, while its in-place update is in progress, and when its job is stopping already.
 func Select(f *fleet.Fleet, obs *plan.Observed, eventTypes []string, all bool) ([]Target, error) {
 	p := plan.Compute(f, obs, plan.Options{})
 	byName := map[string]plan.Item{}
@@ -86,6 +92,9 @@ func Select(f *fleet.Fleet, obs *plan.Observed, eventTypes []string, all bool) (
 		case c.Labels[fleet.LabelManagedBy] != fleet.ManagedByValue || c.Labels[fleet.LabelFleet] != f.Name:
 			t.JobID, t.State = c.ID, c.State
 			t.Skip = fmt.Sprintf("job %s is not managed by this fleet (no %s=%s, %s=%s labels): left alone", c.ID, fleet.LabelManagedBy, fleet.ManagedByValue, fleet.LabelFleet, f.Name)
+		case it.Replacing != nil:
+			t.JobID, t.State = c.ID, c.State
+			t.Skip = fmt.Sprintf("update in progress: job %s (%s) takes over from %s (%s); stop the event type once the update is over", c.ID, c.State, it.Replacing.ID, it.Replacing.State)
 		case c.State == dataflow.StateDraining || c.State == dataflow.StateCancelling:
 			t.JobID, t.State = c.ID, c.State
 			t.Skip = "already " + strings.ToLower(string(c.State))
